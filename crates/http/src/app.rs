@@ -1,0 +1,61 @@
+use std::{path::PathBuf, sync::Arc};
+
+use chat_ws::{client::ClientConfig, hub::HubHandle};
+use tokio::sync::Semaphore;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Folder served at `/`.
+    pub web_dir: PathBuf,
+    /// Origins allowed to open `/ws` besides the server's own host; `*` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Open WebSocket connections allowed at once.
+    pub max_connections: usize,
+    /// Largest frame or message accepted from a client.
+    pub max_frame_bytes: usize,
+}
+
+/// Everything a request handler may need, shared by all connections.
+#[derive(Debug)]
+pub struct App {
+    pub(crate) config: HttpConfig,
+    pub(crate) hub: HubHandle,
+    pub(crate) client: Arc<ClientConfig>,
+    /// One permit per open WebSocket; none left means 503.
+    pub(crate) connections: Arc<Semaphore>,
+    /// Fires when the server starts shutting down.
+    pub(crate) shutdown: CancellationToken,
+    /// Every WebSocket task, so shutdown can wait for their close handshakes.
+    pub(crate) sockets: TaskTracker,
+}
+
+impl App {
+    /// Shared state for one server.
+    pub fn new(
+        config: HttpConfig,
+        hub: HubHandle,
+        client: ClientConfig,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            hub,
+            client: Arc::new(client),
+            shutdown,
+            sockets: TaskTracker::new(),
+        })
+    }
+
+    /// The WebSocket tasks; `close()` then `wait()` to let them finish.
+    pub fn sockets(&self) -> &TaskTracker {
+        &self.sockets
+    }
+
+    /// Number of open WebSocket connections.
+    pub fn open_connections(&self) -> usize {
+        self.config.max_connections - self.connections.available_permits()
+    }
+}

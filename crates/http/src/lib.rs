@@ -1,0 +1,24 @@
+//! The HTTP side of the chat server: it accepts TCP connections, answers the plain HTTP
+//! routes, serves the web page, and hands upgraded WebSockets to the chat core.
+//!
+//! # Layout
+//! - [`App`]: what every request may need (hub handle, settings, connection cap, shutdown).
+//! - `accept`: the accept loop on hyper-util, with graceful shutdown of HTTP connections.
+//! - `routes`: path → handler, `/healthz`, `/readyz`, 404.
+//! - `upgrade`: `/ws` refusals (426, 403, 503) and the 101 that hands off to [`chat_ws`].
+//! - `origin`, `identity`, `static_files`: one check each.
+//!
+//! This crate knows HTTP and nothing of the chat protocol: after the upgrade it passes the
+//! socket to [`chat_ws::client::serve`] and forgets it.
+
+mod accept;
+mod app;
+mod identity;
+mod origin;
+mod response;
+mod routes;
+mod static_files;
+mod upgrade;
+
+pub use accept::serve;
+pub use app::{App, HttpConfig};

@@ -1,0 +1,26 @@
+use std::sync::Arc;
+
+use hyper::{Method, Request, StatusCode, body::Incoming};
+
+use crate::{
+    App,
+    response::{Reply, text},
+    static_files, upgrade,
+};
+
+/// Dispatches one request by path.
+pub(crate) async fn route(app: &Arc<App>, request: Request<Incoming>) -> Reply {
+    match request.uri().path() {
+        "/ws" => upgrade::upgrade(app, request),
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        // Ready while serving; a load balancer stops sending here once shutdown begins.
+        "/readyz" if app.shutdown.is_cancelled() => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+        }
+        "/readyz" => text(StatusCode::OK, "ready\n"),
+        _ if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            static_files::serve(&app.config.web_dir, &request).await
+        }
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+    }
+}

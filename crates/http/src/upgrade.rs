@@ -1,0 +1,104 @@
+use std::sync::Arc;
+
+use hyper::{
+    Request, Response, StatusCode,
+    body::Incoming,
+    header::{self, HeaderMap, HeaderValue},
+};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{handshake::derive_accept_key, protocol::Role},
+};
+use tracing::debug;
+
+use crate::{
+    App, identity, origin,
+    response::{Reply, text},
+};
+
+/// Answers `GET /ws`: a refusal as plain HTTP, or 101 and a task that serves the socket.
+pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
+    let Some(key) = websocket_key(request.headers()) else {
+        let mut reply = text(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket only\n",
+        );
+        reply
+            .headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return reply;
+    };
+    if !origin::allowed(request.headers(), &app.config.allowed_origins) {
+        return text(StatusCode::FORBIDDEN, "origin not allowed\n");
+    }
+    if app.shutdown.is_cancelled() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "connection limit reached; try again later\n",
+        );
+    };
+    let user = identity::anonymous_user(request.uri().query());
+    let accept = derive_accept_key(key.as_bytes());
+
+    let task_app = app.clone();
+    app.sockets.spawn(async move {
+        let upgraded = match hyper::upgrade::on(request).await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                debug!(error = %e, "upgrade failed");
+                return;
+            }
+        };
+        let config = chat_ws::client::websocket_config(task_app.config.max_frame_bytes);
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        chat_ws::client::serve(
+            socket,
+            user,
+            task_app.hub.clone(),
+            task_app.client.clone(),
+            task_app.shutdown.clone(),
+        )
+        .await;
+        drop(permit);
+    });
+
+    let mut reply = Response::new(Default::default());
+    *reply.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = reply.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    reply
+}
+
+/// The `Sec-WebSocket-Key` of a valid WebSocket upgrade request, or `None` for anything else.
+fn websocket_key(headers: &HeaderMap) -> Option<String> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    if !(has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket"))
+        || !version_ok
+    {
+        return None;
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|k| k.to_str().ok())
+        .map(str::to_owned)
+}

@@ -1,0 +1,87 @@
+//! `chat-server`: parses the command line, loads settings, and runs the server until SIGTERM
+//! or SIGINT. Exit codes: 0 after a clean shutdown, 1 when the server fails, 2 for a
+//! configuration error.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use chat_config::{Settings, Sources};
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// A real-time chat server: WebSocket rooms with history, presence and typing.
+#[derive(Debug, Parser)]
+#[command(name = "chat-server", version, about)]
+struct Cli {
+    /// TOML configuration file (after config/default.toml, before CHAT__* variables).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Log filter, e.g. info, debug, chat_ws=debug.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let sources = Sources::from_process(cli.config, cli.listen, cli.log_level);
+    let settings = match Settings::load(&sources)
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            chat_server::Unavailable::check(&s)
+                .map(|()| s)
+                .map_err(|e| e.to_string())
+        }) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("chat-server: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = chat_logger::init(&settings.log.level, settings.log.format) {
+        eprintln!("chat-server: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("chat-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            eprintln!("chat-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(settings.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
+    chat_server::run(listener, settings, shutdown_signal()).await
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

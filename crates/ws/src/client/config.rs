@@ -1,0 +1,51 @@
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::protocol::Limits;
+
+/// Per-connection settings, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Largest `send` text in UTF-8 bytes.
+    pub max_text_bytes: usize,
+    /// Rooms one connection may be in.
+    pub max_rooms: usize,
+    /// Frames queued for one client before it is cut off as a slow consumer.
+    pub outbound_queue: usize,
+    /// How often the server pings, so idle but healthy clients show they are alive.
+    pub ping_interval: Duration,
+    /// Silence after which a connection is closed.
+    pub idle_timeout: Duration,
+    /// Sustained `send` + `typing` frames per second.
+    pub messages_per_sec: u32,
+    /// Token bucket size for the rate limit.
+    pub burst: u32,
+    /// `name/version`, announced in `welcome`.
+    pub server_name: String,
+}
+
+impl ClientConfig {
+    /// The limits announced in `welcome`.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_text_bytes: self.max_text_bytes,
+            messages_per_sec: self.messages_per_sec,
+            burst: self.burst,
+            max_rooms: self.max_rooms,
+        }
+    }
+}
+
+/// The WebSocket library settings for a server connection.
+///
+/// The read buffer is small because chat frames are small and most connections are idle.
+/// Frames fed to the socket wait in the write buffer until the writer flushes its batch (or
+/// 64 KiB piled up), so one `write()` carries every frame that was queued.
+pub fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_message_size(Some(max_frame_bytes))
+        .max_frame_size(Some(max_frame_bytes))
+}

@@ -1,0 +1,259 @@
+use std::{collections::HashSet, sync::Arc};
+
+use futures_util::StreamExt;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::mpsc,
+    time::{Instant, timeout},
+};
+use tokio_tungstenite::tungstenite::{
+    Error as WsError, Message, Utf8Bytes, error::CapacityError,
+    protocol::{CloseFrame, frame::coding::CloseCode},
+};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::{ClientConfig, Stream, rate::TokenBucket, writer::close_frame};
+use crate::{
+    hub::{Command, HubGone, HubHandle, Peer},
+    protocol::{ClientFrame, ErrorCode, Frame, FrameError, RoomName, ServerFrame, parse_client_frame},
+};
+
+/// What the reader needs besides its stream.
+pub(super) struct Context {
+    pub(super) peer: Arc<Peer>,
+    pub(super) hub: HubHandle,
+    pub(super) config: Arc<ClientConfig>,
+    /// This connection's own queue, for direct answers (welcome, errors).
+    pub(super) outbox: mpsc::Sender<Frame>,
+    pub(super) evicted: CancellationToken,
+    /// Cancelled by the writer once it is done with the socket.
+    pub(super) stop: CancellationToken,
+    /// Asks the writer to close the connection; dropped when the reader ends.
+    pub(super) close_requests: mpsc::Sender<CloseFrame>,
+}
+
+/// One connection's own state: a local variable of its reader, seen by nobody else.
+struct Session {
+    ctx: Context,
+    /// Rooms this connection asked to be in (the hub confirms each with `joined`).
+    rooms: HashSet<RoomName>,
+    bucket: TokenBucket,
+    /// Set once a close was requested: later data frames are ignored.
+    closing: bool,
+}
+
+/// Reads frames until the client leaves, goes silent for `idle_timeout`, or the writer stops;
+/// then takes the connection out of its rooms.
+pub(super) async fn run<S>(mut stream: Stream<S>, ctx: Context)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let bucket = TokenBucket::new(ctx.config.messages_per_sec, ctx.config.burst, Instant::now());
+    let mut session = Session {
+        ctx,
+        rooms: HashSet::new(),
+        bucket,
+        closing: false,
+    };
+    session.welcome();
+    let idle = session.ctx.config.idle_timeout;
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = session.ctx.stop.cancelled() => break,
+            next = timeout(idle, stream.next()) => next,
+        };
+        let result = match next {
+            Err(_silent) => {
+                debug!(conn = session.ctx.peer.conn, "idle timeout");
+                session.request_close(close_frame(CloseCode::Normal.into(), "idle timeout"));
+                continue;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))) => {
+                session.request_close(close_frame(CloseCode::Size.into(), "frame too large"));
+                continue;
+            }
+            Ok(Some(Err(e))) => {
+                debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
+                break;
+            }
+            Ok(Some(Ok(message))) => session.on_message(message).await,
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    session.leave_all().await;
+}
+
+impl Session {
+    fn welcome(&self) {
+        let limits = self.ctx.config.limits();
+        let frame = ServerFrame::Welcome {
+            user: &self.ctx.peer.user,
+            server: &self.ctx.config.server_name,
+            limits: &limits,
+        }
+        .encode();
+        self.reply(frame);
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), HubGone> {
+        match message {
+            Message::Text(text) if !self.closing => self.on_text(&text).await,
+            Message::Binary(_) if !self.closing => {
+                self.error(&FrameError::new(
+                    ErrorCode::Unsupported,
+                    "binary frames are not supported; send JSON text frames",
+                    None,
+                ));
+                Ok(())
+            }
+            // Pings are answered by the library; every frame, pongs included, proves life.
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_text(&mut self, text: &Utf8Bytes) -> Result<(), HubGone> {
+        let request = match parse_client_frame(text, self.ctx.config.max_text_bytes) {
+            Ok(request) => request,
+            Err(e) => {
+                self.error(&e);
+                return Ok(());
+            }
+        };
+        let conn = self.ctx.peer.conn;
+        let command = match request {
+            ClientFrame::Join { room, since } => {
+                if !self.rooms.contains(&room) && self.rooms.len() >= self.ctx.config.max_rooms {
+                    let message =
+                        format!("a connection may be in at most {} rooms", self.ctx.config.max_rooms);
+                    self.error(&FrameError::new(ErrorCode::TooManyRooms, message, None));
+                    return Ok(());
+                }
+                self.rooms.insert(room.clone());
+                Command::Join {
+                    peer: self.ctx.peer.clone(),
+                    room,
+                    since,
+                }
+            }
+            ClientFrame::Leave { room } => {
+                if !self.rooms.remove(&room) {
+                    // Leaving a room one is not in already holds: say so, as a join would.
+                    self.reply(ServerFrame::Left { room: &room }.encode());
+                    return Ok(());
+                }
+                Command::Leave {
+                    conn,
+                    room,
+                    reply: true,
+                }
+            }
+            ClientFrame::Send { room, text, id } => {
+                if let Err(e) = self.check_send(&room, id.as_deref()) {
+                    self.error(&e);
+                    return Ok(());
+                }
+                Command::Send {
+                    conn,
+                    room,
+                    text,
+                    client_id: id,
+                }
+            }
+            ClientFrame::Typing { room, active } => {
+                if let Err(e) = self.check_send(&room, None) {
+                    self.error(&e);
+                    return Ok(());
+                }
+                Command::Typing { conn, room, active }
+            }
+            ClientFrame::History {
+                room,
+                before,
+                limit,
+            } => {
+                if !self.rooms.contains(&room) {
+                    self.error(&not_joined(&room, None));
+                    return Ok(());
+                }
+                Command::History {
+                    conn,
+                    room,
+                    before,
+                    limit,
+                }
+            }
+        };
+        self.ctx.hub.send(command).await
+    }
+
+    /// Membership and rate limit, the checks `send` and `typing` share.
+    fn check_send(&mut self, room: &RoomName, id: Option<&str>) -> Result<(), FrameError> {
+        if !self.rooms.contains(room) {
+            return Err(not_joined(room, id));
+        }
+        if !self.bucket.try_take(Instant::now()) {
+            return Err(FrameError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} messages per second; this one was dropped",
+                    self.ctx.config.messages_per_sec
+                ),
+                id,
+            ));
+        }
+        Ok(())
+    }
+
+    fn error(&self, e: &FrameError) {
+        let frame = ServerFrame::Error {
+            code: e.code,
+            message: &e.message,
+            reference: e.reference.as_deref(),
+        }
+        .encode();
+        self.reply(frame);
+    }
+
+    /// Queues a direct answer; a connection whose queue is full is a slow consumer.
+    fn reply(&self, frame: Frame) {
+        if self.ctx.outbox.try_send(frame).is_err() {
+            self.ctx.evicted.cancel();
+        }
+    }
+
+    fn request_close(&mut self, frame: CloseFrame) {
+        if !self.closing {
+            self.closing = true;
+            let _ = self.ctx.close_requests.try_send(frame);
+        }
+    }
+
+    /// Takes the connection out of every room it is in (no `left` answers: it is gone).
+    async fn leave_all(self) {
+        let conn = self.ctx.peer.conn;
+        drop(self.ctx.close_requests);
+        for room in self.rooms {
+            let leave = Command::Leave {
+                conn,
+                room,
+                reply: false,
+            };
+            if self.ctx.hub.send(leave).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn not_joined(room: &RoomName, id: Option<&str>) -> FrameError {
+    FrameError::new(
+        ErrorCode::NotJoined,
+        format!("join room {room} first"),
+        id,
+    )
+}

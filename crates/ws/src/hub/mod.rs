@@ -1,0 +1,58 @@
+//! The hub: one task that owns every room, its members and the order of its messages.
+//!
+//! Connections talk to it only through a [`HubHandle`] (a bounded channel of [`Command`]s), and
+//! it talks back only by `try_send` into each connection's bounded outbound queue: the hub
+//! never awaits a client, and a client whose queue is full is evicted (closed with 4008).
+//! Every command names its room, so rooms can later be spread over several hub tasks by
+//! hashing the room name in [`HubHandle`] without the client side noticing.
+
+mod command;
+mod peer;
+mod room;
+mod state;
+
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use crate::history::History;
+
+pub use command::Command;
+pub use peer::{ConnId, Peer};
+
+/// Hub settings that do not change while it runs.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Messages sent in `joined` when the join gives no `since`.
+    pub on_join: usize,
+}
+
+/// How many commands may wait for the hub before senders wait: deep enough to absorb a burst
+/// of joins, small enough that a stuck hub shows up as backpressure instead of memory.
+const COMMAND_QUEUE: usize = 16 * 1024;
+
+/// A cloneable address of the hub.
+#[derive(Debug, Clone)]
+pub struct HubHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+/// The hub has stopped (the process is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the hub has stopped")]
+pub struct HubGone;
+
+impl HubHandle {
+    /// Starts the hub task over `history`. The task ends, after flushing the history, when the
+    /// last handle is dropped.
+    pub fn spawn(history: Box<dyn History>, config: HubConfig) -> (Self, JoinHandle<()>) {
+        let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+        let task = tokio::spawn(state::Hub::new(history, config).run(inbox));
+        (Self { commands }, task)
+    }
+
+    /// Queues a command for the hub. Waits only while the hub's queue is full.
+    ///
+    /// Cancel-safe: if cancelled, the command was not queued.
+    pub async fn send(&self, command: Command) -> Result<(), HubGone> {
+        self.commands.send(command).await.map_err(|_| HubGone)
+    }
+}

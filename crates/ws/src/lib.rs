@@ -1,0 +1,16 @@
+//! The chat core: everything between a connected WebSocket and the rooms.
+//!
+//! # Layout
+//! - [`protocol`]: the frames of `PROTOCOL.md` (parse, validate, encode once).
+//! - [`history`]: the seam where messages get their seq and are kept; [`history::MemoryHistory`].
+//! - [`hub`]: the actor that owns rooms, members and delivery; reached only through
+//!   [`hub::HubHandle`].
+//! - [`client`]: one connection's reader and writer tasks, its outbound queue and rate limit.
+//!
+//! This crate never sees HTTP or hyper: it is handed an upgraded WebSocket stream. It holds no
+//! Mutex or RwLock: shared state lives in the hub task and travels over channels.
+
+pub mod history;
+pub mod protocol;
+pub mod client;
+pub mod hub;

@@ -1,0 +1,18 @@
+//! The wire protocol of `PROTOCOL.md`: what clients send, what the server answers, and the
+//! validation rules. Nothing outside this module builds or parses protocol JSON.
+
+mod error_code;
+mod frame;
+mod inbound;
+mod message;
+mod outbound;
+mod room;
+mod user;
+
+pub use error_code::ErrorCode;
+pub use frame::Frame;
+pub use inbound::{ClientFrame, FrameError, parse_client_frame};
+pub use message::{ChatMessage, MessageDraft};
+pub use outbound::{Limits, PresenceEvent, ServerFrame};
+pub use room::{RoomError, RoomName};
+pub use user::{User, UserId, display_name};

@@ -1,0 +1,154 @@
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{ChatMessage, ErrorCode, Frame, RoomName, User};
+
+/// The limits announced in `welcome`, so clients can check before they send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub max_text_bytes: usize,
+    pub messages_per_sec: u32,
+    pub burst: u32,
+    pub max_rooms: usize,
+}
+
+/// Whether a `presence` event announces an arrival or a departure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceEvent {
+    Join,
+    Leave,
+}
+
+/// Every frame the server sends, borrowing its parts so encoding copies nothing first.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Welcome {
+        user: &'a User,
+        server: &'a str,
+        limits: &'a Limits,
+    },
+    Joined {
+        room: &'a RoomName,
+        seq: u64,
+        members: &'a [&'a User],
+        history: &'a [Arc<ChatMessage>],
+        complete: bool,
+    },
+    Left {
+        room: &'a RoomName,
+    },
+    Presence {
+        room: &'a RoomName,
+        event: PresenceEvent,
+        user: &'a User,
+    },
+    Typing {
+        room: &'a RoomName,
+        user: &'a User,
+        active: bool,
+    },
+    History {
+        room: &'a RoomName,
+        messages: &'a [Arc<ChatMessage>],
+        has_more: bool,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+    },
+}
+
+impl ServerFrame<'_> {
+    /// Encodes the frame once; the result is shared by every recipient.
+    pub fn encode(&self) -> Frame {
+        // Serializing these types cannot fail: they hold only strings, numbers and
+        // sequences, no maps with non-string keys and no fallible Serialize impls.
+        Frame::from_json(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+impl ChatMessage {
+    /// The `message` frame for this message.
+    pub fn encode(&self) -> Frame {
+        Frame::from_json(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> RoomName {
+        RoomName::parse("general").expect("valid room")
+    }
+
+    #[test]
+    fn message_frame_has_the_contract_shape() {
+        let msg = ChatMessage {
+            room: room(),
+            seq: 58,
+            from: User::new("u_7f3a", "alice"),
+            text: "hello".into(),
+            ts: 1_763_800_000_000,
+            client_id: Some("c1".into()),
+        };
+        assert_eq!(
+            msg.encode().as_str(),
+            r#"{"type":"message","room":"general","seq":58,"from":{"id":"u_7f3a","name":"alice"},"text":"hello","ts":1763800000000,"client_id":"c1"}"#
+        );
+    }
+
+    #[test]
+    fn message_without_client_id_omits_the_field() {
+        let msg = ChatMessage {
+            room: room(),
+            seq: 1,
+            from: User::new("u_1", "bob"),
+            text: "hi".into(),
+            ts: 1,
+            client_id: None,
+        };
+        assert!(!msg.encode().as_str().contains("client_id"));
+    }
+
+    #[test]
+    fn error_frame_names_ref_only_when_present() {
+        let with = ServerFrame::Error {
+            code: ErrorCode::NotJoined,
+            message: "join the room first",
+            reference: Some("c1"),
+        };
+        assert_eq!(
+            with.encode().as_str(),
+            r#"{"type":"error","code":"not_joined","message":"join the room first","ref":"c1"}"#
+        );
+        let without = ServerFrame::Error {
+            code: ErrorCode::BadJson,
+            message: "x",
+            reference: None,
+        };
+        assert!(!without.encode().as_str().contains("ref"));
+    }
+
+    #[test]
+    fn joined_frame_lists_members_and_history() {
+        let alice = User::new("u_1", "alice");
+        let frame = ServerFrame::Joined {
+            room: &room(),
+            seq: 0,
+            members: &[&alice],
+            history: &[],
+            complete: true,
+        };
+        assert_eq!(
+            frame.encode().as_str(),
+            r#"{"type":"joined","room":"general","seq":0,"members":[{"id":"u_1","name":"alice"}],"history":[],"complete":true}"#
+        );
+    }
+}
