@@ -148,6 +148,12 @@ const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 /// target name and quietly log nothing; a target is written `target=level`.
 fn log_level(level: &str) -> Result<(), ConfigError> {
     const EXPECTED: &str = "expected e.g. \"info\" or \"info,chat_ws=debug\"";
+    if level.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "log.level",
+            format!("{level:?} is not a log filter ({EXPECTED})"),
+        ));
+    }
     if let Err(error) = EnvFilter::builder().parse(level) {
         return Err(ConfigError::invalid(
             "log.level",

@@ -127,6 +127,7 @@ fn log_level_is_a_filter() {
         "\"info,chat_ws=loud\"",
     );
     rejects("[log]\nlevel = \"inf\"", "log.level", "\"inf\"");
+    rejects("[log]\nlevel = \"\"", "log.level", "\"\"");
     for good in [
         "warn",
         "DEBUG",
