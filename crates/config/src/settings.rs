@@ -1,0 +1,329 @@
+//! The typed settings tree and its compiled-in defaults (the operator contract in CONFIG.md).
+//!
+//! Every struct is `#[serde(default)]`, so a source only names the keys it changes, and
+//! `deny_unknown_fields`, so a misspelt key is an error rather than a silently ignored line.
+//! The field-level `deserialize_with` helpers in [`crate::value`] give each bad value a message
+//! that says what was expected.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::value;
+
+/// The whole configuration of one server process, one section per table of `config/default.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`: listening socket, static files, origins, connection cap, TLS.
+    pub server: ServerSettings,
+    /// `[ws]`: WebSocket frame sizes, per-connection limits and keep-alive timing.
+    pub ws: WsSettings,
+    /// `[limits]`: the per-connection rate limit on `send` and `typing`.
+    pub limits: LimitSettings,
+    /// `[history]`: where messages are kept and how many are replayed on join.
+    pub history: HistorySettings,
+    /// `[broker]`: how rooms are shared between nodes.
+    pub broker: BrokerSettings,
+    /// `[auth]`: who may connect.
+    pub auth: AuthSettings,
+    /// `[log]`: log filter and output format.
+    pub log: LogSettings,
+}
+
+/// `[server]`: the HTTP side of the process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to bind; port 0 picks a free port (tests, and the bound address is logged).
+    #[serde(deserialize_with = "value::socket_addr")]
+    pub listen: SocketAddr,
+    /// Folder served at `/`.
+    pub web_dir: PathBuf,
+    /// Origins allowed to open `/ws` besides the server's own host; `*` allows any.
+    /// Cross-site WebSocket hijacking is blocked by default, so this starts empty.
+    #[serde(deserialize_with = "value::string_list")]
+    pub allowed_origins: Vec<String>,
+    /// Open WebSocket connections allowed at once; past it an upgrade gets 503.
+    #[serde(deserialize_with = "value::count")]
+    pub max_connections: usize,
+    /// How long a graceful shutdown may take before remaining connections are dropped.
+    #[serde(with = "value::duration")]
+    pub shutdown_grace: Duration,
+    /// PEM certificate chain; with `tls_key` the port speaks TLS only. Empty means plain HTTP.
+    #[serde(with = "value::optional_path")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key matching `tls_cert`. Empty means plain HTTP.
+    #[serde(with = "value::optional_path")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
+            web_dir: PathBuf::from("web"),
+            allowed_origins: Vec::new(),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(10),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// `[ws]`: limits and timing of one WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsSettings {
+    /// Largest frame or reassembled message accepted; over it the connection is closed with 1009.
+    #[serde(deserialize_with = "value::count")]
+    pub max_frame_bytes: usize,
+    /// Largest `send` text in UTF-8 bytes; over it the client gets a `too_large` error frame.
+    #[serde(deserialize_with = "value::count")]
+    pub max_text_bytes: usize,
+    /// Rooms one connection may be in at once, so one client cannot grow the hub without bound.
+    #[serde(deserialize_with = "value::count")]
+    pub max_rooms: usize,
+    /// Frames queued for one client before it is cut with 4008; a slow reader never stalls a room.
+    #[serde(deserialize_with = "value::count")]
+    pub outbound_queue: usize,
+    /// How often the server pings, to keep NATs open and notice dead peers.
+    #[serde(with = "value::duration")]
+    pub ping_interval: Duration,
+    /// Silence after which a connection is closed; longer than `ping_interval` so a pong can arrive.
+    #[serde(with = "value::duration")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 65_536,
+            max_text_bytes: 4_096,
+            max_rooms: 32,
+            outbound_queue: 1_024,
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[limits]`: a token bucket per connection on `send` and `typing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Sustained rate (tokens added per second).
+    #[serde(deserialize_with = "value::count")]
+    pub messages_per_sec: u32,
+    /// Bucket size: how many messages may arrive at once after a quiet spell.
+    #[serde(deserialize_with = "value::count")]
+    pub burst: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            messages_per_sec: 10,
+            burst: 20,
+        }
+    }
+}
+
+/// `[history]`: message storage and replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistorySettings {
+    /// Where messages are kept.
+    pub backend: HistoryBackend,
+    /// SQLite database file (used by the `sqlite` backend only).
+    pub path: PathBuf,
+    /// Messages sent in `joined` when the client gives no `since`.
+    #[serde(deserialize_with = "value::count")]
+    pub on_join: usize,
+    /// Retention per room, in messages.
+    #[serde(deserialize_with = "value::count")]
+    pub max_per_room: usize,
+    /// Retention per room, by age; zero keeps messages until `max_per_room` drops them.
+    #[serde(with = "value::duration")]
+    pub max_age: Duration,
+    /// How hard SQLite pushes each write to disk (see [`FsyncPolicy`]).
+    pub fsync: FsyncPolicy,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            // CONFIG.md's default is `sqlite`; it stays `memory` until the SQLite store lands.
+            // Flipping it is this one line (and the same key in config/default.toml).
+            backend: HistoryBackend::Memory,
+            path: PathBuf::from("data/chat.db"),
+            on_join: 50,
+            max_per_room: 10_000,
+            max_age: Duration::ZERO,
+            fsync: FsyncPolicy::Normal,
+        }
+    }
+}
+
+/// `history.backend`: `"sqlite"` or `"memory"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum HistoryBackend {
+    /// Durable, embedded SQLite database at `history.path`.
+    Sqlite,
+    /// Kept in process memory; lost on restart.
+    Memory,
+}
+
+impl TryFrom<String> for HistoryBackend {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        value::keyword(&text, &[("sqlite", Self::Sqlite), ("memory", Self::Memory)])
+    }
+}
+
+/// `history.fsync`: SQLite's `synchronous` pragma for the history database (WAL mode).
+///
+/// Not in CONFIG.md's table; an extra key the project adds and documents in
+/// `config/default.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum FsyncPolicy {
+    /// `synchronous=OFF`: fastest; a process crash can lose or corrupt recent writes.
+    Off,
+    /// `synchronous=NORMAL`: in WAL mode survives a process crash; a power loss may drop the
+    /// last transactions but never corrupts the database.
+    Normal,
+    /// `synchronous=FULL`: also survives a power loss, at an fsync per commit.
+    Full,
+}
+
+impl TryFrom<String> for FsyncPolicy {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        value::keyword(
+            &text,
+            &[
+                ("off", Self::Off),
+                ("normal", Self::Normal),
+                ("full", Self::Full),
+            ],
+        )
+    }
+}
+
+/// `[broker]`: fan-out between server nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSettings {
+    /// Single node, or several nodes sharing rooms through Redis.
+    pub kind: BrokerKind,
+    /// Redis to use when `kind = "redis"`; `redis://` or `rediss://` (TLS).
+    pub redis_url: String,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            kind: BrokerKind::Local,
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+        }
+    }
+}
+
+/// `broker.kind`: `"local"` or `"redis"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum BrokerKind {
+    /// One node; rooms live in this process only.
+    Local,
+    /// Several nodes share rooms through Redis pub/sub at `broker.redis_url`.
+    Redis,
+}
+
+impl TryFrom<String> for BrokerKind {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        value::keyword(&text, &[("local", Self::Local), ("redis", Self::Redis)])
+    }
+}
+
+/// `[auth]`: connection authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Anyone may connect, or a JWT is required.
+    pub mode: AuthMode,
+    /// HS256 secret for `mode = "jwt"`; required (non-empty) in that mode.
+    pub jwt_secret: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            jwt_secret: String::new(),
+        }
+    }
+}
+
+/// `auth.mode`: `"none"` or `"jwt"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum AuthMode {
+    /// No authentication; a client picks its own name.
+    None,
+    /// An HS256 JWT signed with `auth.jwt_secret` is required to connect.
+    Jwt,
+}
+
+impl TryFrom<String> for AuthMode {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        value::keyword(&text, &[("none", Self::None), ("jwt", Self::Jwt)])
+    }
+}
+
+/// `[log]`: what is logged and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A tracing `EnvFilter` directive, e.g. `info` or `info,chat_ws=debug`; `RUST_LOG` wins.
+    pub level: String,
+    /// Human-readable text or one JSON object per line.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `log.format`: `"text"` or `"json"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        value::keyword(&text, &[("text", Self::Text), ("json", Self::Json)])
+    }
+}

@@ -1,0 +1,183 @@
+//! Checks that need more than one value's type: ranges and relations between keys.
+//!
+//! Shapes (a number, a duration, an address) are checked while deserializing, in
+//! [`crate::value`]; what is left here are values that parse but cannot work.
+
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::error::ConfigError;
+use crate::settings::{AuthMode, Settings};
+
+/// Most messages one `joined` frame replays: more would make a single frame too large to send.
+pub const MAX_ON_JOIN: usize = 200;
+
+/// Smallest `ws.max_frame_bytes`: below it even a short `join` with a token would not fit.
+pub const MIN_FRAME_BYTES: usize = 1024;
+
+/// Returns the first problem found, naming its key.
+pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
+    let Settings {
+        server,
+        ws,
+        limits,
+        history,
+        broker,
+        auth,
+        log,
+    } = settings;
+
+    at_least("server.max_connections", server.max_connections, 1)?;
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), None) => {
+            return Err(ConfigError::invalid(
+                "server.tls_key",
+                format!(
+                    "\"\" is empty while server.tls_cert is {:?} (expected both set or both empty)",
+                    cert.display().to_string()
+                ),
+            ));
+        }
+        (None, Some(key)) => {
+            return Err(ConfigError::invalid(
+                "server.tls_cert",
+                format!(
+                    "\"\" is empty while server.tls_key is {:?} (expected both set or both empty)",
+                    key.display().to_string()
+                ),
+            ));
+        }
+        _ => {}
+    }
+
+    at_least("ws.max_frame_bytes", ws.max_frame_bytes, MIN_FRAME_BYTES)?;
+    at_least("ws.max_text_bytes", ws.max_text_bytes, 1)?;
+    if ws.max_text_bytes > ws.max_frame_bytes {
+        return Err(ConfigError::invalid(
+            "ws.max_text_bytes",
+            format!(
+                "{} is larger than ws.max_frame_bytes (expected at most {})",
+                ws.max_text_bytes, ws.max_frame_bytes
+            ),
+        ));
+    }
+    at_least("ws.max_rooms", ws.max_rooms, 1)?;
+    at_least("ws.outbound_queue", ws.outbound_queue, 1)?;
+    if ws.ping_interval.is_zero() {
+        return Err(ConfigError::invalid(
+            "ws.ping_interval",
+            format!(
+                "{} is too short (expected more than \"0s\", e.g. \"25s\")",
+                show(ws.ping_interval)
+            ),
+        ));
+    }
+    if ws.idle_timeout <= ws.ping_interval {
+        return Err(ConfigError::invalid(
+            "ws.idle_timeout",
+            format!(
+                "{} is not longer than ws.ping_interval {} (expected more, so a pong can arrive in time)",
+                show(ws.idle_timeout),
+                show(ws.ping_interval)
+            ),
+        ));
+    }
+
+    at_least("limits.messages_per_sec", limits.messages_per_sec, 1)?;
+    at_least("limits.burst", limits.burst, 1)?;
+
+    if history.on_join > MAX_ON_JOIN {
+        return Err(ConfigError::invalid(
+            "history.on_join",
+            format!(
+                "{} is too large (expected at most {MAX_ON_JOIN}, the messages one joined frame may carry)",
+                history.on_join
+            ),
+        ));
+    }
+    at_least("history.max_per_room", history.max_per_room, 1)?;
+
+    if !(broker.redis_url.starts_with("redis://") || broker.redis_url.starts_with("rediss://")) {
+        return Err(ConfigError::invalid(
+            "broker.redis_url",
+            format!(
+                "{:?} is not a Redis URL (expected redis://HOST:PORT or rediss://HOST:PORT)",
+                broker.redis_url
+            ),
+        ));
+    }
+
+    if auth.mode == AuthMode::Jwt && auth.jwt_secret.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "auth.jwt_secret",
+            format!(
+                "{:?} is empty (expected a secret when auth.mode = \"jwt\")",
+                auth.jwt_secret
+            ),
+        ));
+    }
+
+    log_level(&log.level)
+}
+
+fn at_least<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{value} is too small (expected at least {min})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A duration the way it is written in the file, quoted.
+fn show(duration: Duration) -> String {
+    format!("\"{}\"", humantime::format_duration(duration))
+}
+
+/// The level names a bare directive may be; anything else would be read as a target name.
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// `log.level` must parse as a tracing `EnvFilter`. Stricter than `EnvFilter` on one point: a
+/// directive without `=` must be a level name. `EnvFilter` would take a typo such as `inf` as a
+/// target name and quietly log nothing; a target is written `target=level`.
+fn log_level(level: &str) -> Result<(), ConfigError> {
+    const EXPECTED: &str = "expected e.g. \"info\" or \"info,chat_ws=debug\"";
+    if level.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "log.level",
+            format!("{level:?} is not a log filter ({EXPECTED})"),
+        ));
+    }
+    if let Err(error) = EnvFilter::builder().parse(level) {
+        return Err(ConfigError::invalid(
+            "log.level",
+            format!("{level:?} is not a log filter: {error} ({EXPECTED})"),
+        ));
+    }
+    let bare_typo = level
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty() && !directive.contains(['=', '[']))
+        .find(|directive| {
+            !LEVELS
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(directive))
+        });
+    match bare_typo {
+        Some(directive) => Err(ConfigError::invalid(
+            "log.level",
+            format!(
+                "{level:?} is not a log filter: {directive:?} is neither a level nor target=level \
+                 (expected one of {}, or target=level)",
+                LEVELS.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
