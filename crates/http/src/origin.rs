@@ -43,8 +43,14 @@ mod tests {
     #[test]
     fn same_host_and_no_origin_pass() {
         assert!(allowed(&headers(None, "chat.example"), &[]));
-        assert!(allowed(&headers(Some("http://localhost:8080"), "localhost:8080"), &[]));
-        assert!(allowed(&headers(Some("https://Chat.Example"), "chat.example"), &[]));
+        assert!(allowed(
+            &headers(Some("http://localhost:8080"), "localhost:8080"),
+            &[]
+        ));
+        assert!(allowed(
+            &headers(Some("https://Chat.Example"), "chat.example"),
+            &[]
+        ));
     }
 
     #[test]
@@ -55,6 +61,9 @@ mod tests {
         assert!(allowed(&h, &["https://evil.example".into()]));
         assert!(allowed(&h, &["*".into()]));
         // Same host name on another port is another origin.
-        assert!(!allowed(&headers(Some("http://localhost:9999"), "localhost:8080"), &[]));
+        assert!(!allowed(
+            &headers(Some("http://localhost:9999"), "localhost:8080"),
+            &[]
+        ));
     }
 }

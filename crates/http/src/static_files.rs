@@ -91,7 +91,10 @@ mod tests {
         let web = Path::new("/srv/web");
         assert_eq!(resolve(web, "/"), Some(web.join("index.html")));
         assert_eq!(resolve(web, "/app.js"), Some(web.join("app.js")));
-        assert_eq!(resolve(web, "/css/a%20b.css"), Some(web.join("css/a b.css")));
+        assert_eq!(
+            resolve(web, "/css/a%20b.css"),
+            Some(web.join("css/a b.css"))
+        );
         assert_eq!(resolve(web, "/sub/"), Some(web.join("sub/index.html")));
         assert_eq!(resolve(web, "/a+b.png"), Some(web.join("a+b.png")));
     }
@@ -99,7 +102,14 @@ mod tests {
     #[test]
     fn refuses_escapes_and_hidden_files() {
         let web = Path::new("/srv/web");
-        for bad in ["/../etc/passwd", "/a/../../x", "/%2e%2e/x", "/.git/config", "/a%5cb", "/x%00"] {
+        for bad in [
+            "/../etc/passwd",
+            "/a/../../x",
+            "/%2e%2e/x",
+            "/.git/config",
+            "/a%5cb",
+            "/x%00",
+        ] {
             assert_eq!(resolve(web, bad), None, "{bad}");
         }
     }

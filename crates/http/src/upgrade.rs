@@ -92,9 +92,10 @@ fn websocket_key(headers: &HeaderMap) -> Option<String> {
     let version_ok = headers
         .get(header::SEC_WEBSOCKET_VERSION)
         .is_some_and(|v| v == "13");
-    if !(has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket"))
-        || !version_ok
-    {
+    let is_upgrade = has_token(header::CONNECTION, "upgrade")
+        && has_token(header::UPGRADE, "websocket")
+        && version_ok;
+    if !is_upgrade {
         return None;
     }
     headers

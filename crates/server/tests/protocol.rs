@@ -12,17 +12,28 @@ async fn welcome_names_the_user_the_server_and_the_limits() {
     let welcome = alice.recv().await;
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["user"]["name"], "alice");
-    assert!(welcome["user"]["id"].as_str().is_some_and(|id| id.starts_with("u_")));
-    assert!(welcome["server"].as_str().is_some_and(|s| s.starts_with("chat-server/")));
+    assert!(
+        welcome["user"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("u_"))
+    );
+    assert!(
+        welcome["server"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("chat-server/"))
+    );
     assert_eq!(
         welcome["limits"],
         json!({"max_text_bytes": 4096, "messages_per_sec": 10, "burst": 20, "max_rooms": 32})
     );
     let mut guest = support::Client::connect(server.addr, "/ws").await;
     let welcome = guest.recv().await;
-    assert!(welcome["user"]["name"].as_str().is_some_and(|n| n.starts_with("guest-")));
+    assert!(
+        welcome["user"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("guest-"))
+    );
     assert_ne!(welcome["user"]["id"], alice.id.as_str());
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -34,7 +45,10 @@ async fn join_answers_joined_and_tells_the_others() {
     assert_eq!(joined["seq"], 0);
     assert_eq!(joined["history"], json!([]));
     assert_eq!(joined["complete"], true);
-    assert_eq!(joined["members"], json!([{"id": alice.id, "name": "alice"}]));
+    assert_eq!(
+        joined["members"],
+        json!([{"id": alice.id, "name": "alice"}])
+    );
 
     let mut bob = server.client("bob").await;
     let joined = bob.join("general").await;
@@ -55,7 +69,6 @@ async fn join_answers_joined_and_tells_the_others() {
     let again = bob.join("general").await;
     assert_eq!(again["room"], "general");
     alice.assert_quiet("general").await;
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -79,13 +92,17 @@ async fn send_reaches_every_member_with_seq_ts_and_client_id() {
         assert_eq!(message["client_id"], "c1");
         assert_eq!(message["from"]["name"], "alice");
         let ts = message["ts"].as_u64().expect("ts");
-        assert!(ts >= before && ts < before + 60_000, "ts {ts} is server time in ms");
+        assert!(
+            ts >= before && ts < before + 60_000,
+            "ts {ts} is server time in ms"
+        );
     }
-    alice.send(json!({"type": "send", "room": "r", "text": "again"})).await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "again"}))
+        .await;
     let second = bob.recv_type("message").await;
     assert_eq!(second["seq"], 2);
     assert!(second.get("client_id").is_none());
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -94,8 +111,14 @@ async fn every_member_sees_one_order() {
     let mut alice = server.joined("alice", "r").await;
     let mut bob = server.joined("bob", "r").await;
     for i in 0..50 {
-        let (sender, text) = if i % 2 == 0 { (&mut alice, "a") } else { (&mut bob, "b") };
-        sender.send(json!({"type": "send", "room": "r", "text": text})).await;
+        let (sender, text) = if i % 2 == 0 {
+            (&mut alice, "a")
+        } else {
+            (&mut bob, "b")
+        };
+        sender
+            .send(json!({"type": "send", "room": "r", "text": text}))
+            .await;
     }
     let mut seen = Vec::new();
     for client in [&mut alice, &mut bob] {
@@ -108,7 +131,6 @@ async fn every_member_sees_one_order() {
         seen.push(order);
     }
     assert_eq!(seen[0], seen[1]);
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -117,14 +139,15 @@ async fn typing_goes_to_the_others_only() {
     let mut alice = server.joined("alice", "r").await;
     let mut bob = server.joined("bob", "r").await;
     alice.recv_type("presence").await;
-    alice.send(json!({"type": "typing", "room": "r", "active": true})).await;
+    alice
+        .send(json!({"type": "typing", "room": "r", "active": true}))
+        .await;
     let typing = bob.recv().await;
     assert_eq!(
         typing,
         json!({"type": "typing", "room": "r", "user": {"id": alice.id, "name": "alice"}, "active": true})
     );
     alice.assert_quiet("r").await;
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -139,10 +162,13 @@ async fn leave_answers_left_and_tells_the_others() {
     assert_eq!(presence["event"], "leave");
     assert_eq!(presence["user"]["id"], bob.id.as_str());
     // After leaving, the room's frames stop and sending is refused.
-    bob.send(json!({"type": "send", "room": "r", "text": "x", "id": "z"})).await;
+    bob.send(json!({"type": "send", "room": "r", "text": "x", "id": "z"}))
+        .await;
     let error = bob.recv_error().await;
-    assert_eq!((error["code"].as_str(), error["ref"].as_str()), (Some("not_joined"), Some("z")));
-    server.shutdown().await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("not_joined"), Some("z"))
+    );
 }
 
 #[tokio::test]
@@ -154,49 +180,77 @@ async fn disconnect_is_a_presence_leave() {
     let bob_id = bob.id.clone();
     drop(bob);
     let presence = alice.recv().await;
-    assert_eq!((presence["event"].as_str(), presence["user"]["id"].as_str()), (Some("leave"), Some(bob_id.as_str())));
-    server.shutdown().await;
+    assert_eq!(
+        (presence["event"].as_str(), presence["user"]["id"].as_str()),
+        (Some("leave"), Some(bob_id.as_str()))
+    );
 }
 
 #[tokio::test]
 async fn join_sends_recent_history_and_since_resumes_exactly() {
-    let server = TestServer::start("[history]\non_join = 3\n[limits]\nmessages_per_sec = 1000\nburst = 1000\n").await;
+    let server = TestServer::start(
+        "[history]\non_join = 3\n[limits]\nmessages_per_sec = 1000\nburst = 1000\n",
+    )
+    .await;
     let mut alice = server.joined("alice", "r").await;
     for i in 1..=5 {
-        alice.send(json!({"type": "send", "room": "r", "text": format!("m{i}")})).await;
+        alice
+            .send(json!({"type": "send", "room": "r", "text": format!("m{i}")}))
+            .await;
         alice.recv_type("message").await;
     }
     let mut bob = server.client("bob").await;
     let joined = bob.join("r").await;
     assert_eq!(joined["seq"], 5);
-    let seqs: Vec<_> = joined["history"].as_array().expect("history").iter().map(|m| m["seq"].clone()).collect();
+    let seqs: Vec<_> = joined["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|m| m["seq"].clone())
+        .collect();
     assert_eq!(seqs, [json!(3), json!(4), json!(5)]);
     assert_eq!(joined["history"][0]["type"], "message");
 
     let mut carol = server.client("carol").await;
-    carol.send(json!({"type": "join", "room": "r", "since": 1})).await;
+    carol
+        .send(json!({"type": "join", "room": "r", "since": 1}))
+        .await;
     let joined = carol.recv_type("joined").await;
-    let texts: Vec<_> = joined["history"].as_array().expect("history").iter().map(|m| m["text"].clone()).collect();
+    let texts: Vec<_> = joined["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
     assert_eq!(texts, [json!("m2"), json!("m3"), json!("m4"), json!("m5")]);
     assert_eq!(joined["complete"], true);
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn since_older_than_retention_is_incomplete() {
-    let server = TestServer::start("[history]\nmax_per_room = 3\n[limits]\nmessages_per_sec = 1000\nburst = 1000\n").await;
+    let server = TestServer::start(
+        "[history]\nmax_per_room = 3\n[limits]\nmessages_per_sec = 1000\nburst = 1000\n",
+    )
+    .await;
     let mut alice = server.joined("alice", "r").await;
     for i in 1..=6 {
-        alice.send(json!({"type": "send", "room": "r", "text": format!("m{i}")})).await;
+        alice
+            .send(json!({"type": "send", "room": "r", "text": format!("m{i}")}))
+            .await;
         alice.recv_type("message").await;
     }
     let mut bob = server.client("bob").await;
-    bob.send(json!({"type": "join", "room": "r", "since": 1})).await;
+    bob.send(json!({"type": "join", "room": "r", "since": 1}))
+        .await;
     let joined = bob.recv_type("joined").await;
-    let seqs: Vec<_> = joined["history"].as_array().expect("history").iter().map(|m| m["seq"].clone()).collect();
+    let seqs: Vec<_> = joined["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|m| m["seq"].clone())
+        .collect();
     assert_eq!(seqs, [json!(4), json!(5), json!(6)]);
     assert_eq!(joined["complete"], false);
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -204,23 +258,44 @@ async fn history_pages_backwards_with_exact_has_more() {
     let server = TestServer::start("[limits]\nmessages_per_sec = 1000\nburst = 1000\n").await;
     let mut alice = server.joined("alice", "r").await;
     for i in 1..=7 {
-        alice.send(json!({"type": "send", "room": "r", "text": format!("m{i}")})).await;
+        alice
+            .send(json!({"type": "send", "room": "r", "text": format!("m{i}")}))
+            .await;
         alice.recv_type("message").await;
     }
-    alice.send(json!({"type": "history", "room": "r", "limit": 3})).await;
+    alice
+        .send(json!({"type": "history", "room": "r", "limit": 3}))
+        .await;
     let page = alice.recv_type("history").await;
     let seqs = |page: &serde_json::Value| -> Vec<u64> {
-        page["messages"].as_array().expect("messages").iter().filter_map(|m| m["seq"].as_u64()).collect()
+        page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["seq"].as_u64())
+            .collect()
     };
-    assert_eq!((seqs(&page), page["has_more"].as_bool()), (vec![5, 6, 7], Some(true)));
-    alice.send(json!({"type": "history", "room": "r", "before": 5, "limit": 3})).await;
+    assert_eq!(
+        (seqs(&page), page["has_more"].as_bool()),
+        (vec![5, 6, 7], Some(true))
+    );
+    alice
+        .send(json!({"type": "history", "room": "r", "before": 5, "limit": 3}))
+        .await;
     let page = alice.recv_type("history").await;
-    assert_eq!((seqs(&page), page["has_more"].as_bool()), (vec![2, 3, 4], Some(true)));
-    alice.send(json!({"type": "history", "room": "r", "before": 2, "limit": 3})).await;
+    assert_eq!(
+        (seqs(&page), page["has_more"].as_bool()),
+        (vec![2, 3, 4], Some(true))
+    );
+    alice
+        .send(json!({"type": "history", "room": "r", "before": 2, "limit": 3}))
+        .await;
     let page = alice.recv_type("history").await;
-    assert_eq!((seqs(&page), page["has_more"].as_bool()), (vec![1], Some(false)));
+    assert_eq!(
+        (seqs(&page), page["has_more"].as_bool()),
+        (vec![1], Some(false))
+    );
     assert_eq!(page["room"], "r");
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -229,16 +304,21 @@ async fn a_repeated_send_id_answers_the_stored_message_to_the_sender_only() {
     let mut alice = server.joined("alice", "r").await;
     let mut bob = server.joined("bob", "r").await;
     alice.recv_type("presence").await;
-    alice.send(json!({"type": "send", "room": "r", "text": "once", "id": "dup"})).await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "once", "id": "dup"}))
+        .await;
     let first = alice.recv_type("message").await;
     bob.recv_type("message").await;
-    alice.send(json!({"type": "send", "room": "r", "text": "once", "id": "dup"})).await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "once", "id": "dup"}))
+        .await;
     let again = alice.recv_type("message").await;
     assert_eq!(again, first);
     bob.assert_quiet("r").await;
-    alice.send(json!({"type": "send", "room": "r", "text": "next", "id": "new"})).await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "next", "id": "new"}))
+        .await;
     assert_eq!(bob.recv_type("message").await["seq"], 2);
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -246,10 +326,15 @@ async fn rooms_are_separate() {
     let server = TestServer::start("").await;
     let mut alice = server.joined("alice", "a").await;
     let mut bob = server.joined("bob", "b").await;
-    alice.send(json!({"type": "send", "room": "a", "text": "in a"})).await;
+    alice
+        .send(json!({"type": "send", "room": "a", "text": "in a"}))
+        .await;
     assert_eq!(alice.recv_type("message").await["seq"], 1);
-    bob.send(json!({"type": "send", "room": "b", "text": "in b"})).await;
+    bob.send(json!({"type": "send", "room": "b", "text": "in b"}))
+        .await;
     let message = bob.recv_type("message").await;
-    assert_eq!((message["room"].as_str(), message["seq"].as_u64()), (Some("b"), Some(1)));
-    server.shutdown().await;
+    assert_eq!(
+        (message["room"].as_str(), message["seq"].as_u64()),
+        (Some("b"), Some(1))
+    );
 }

@@ -10,7 +10,7 @@
 //! This crate never sees HTTP or hyper: it is handed an upgraded WebSocket stream. It holds no
 //! Mutex or RwLock: shared state lives in the hub task and travels over channels.
 
-pub mod history;
-pub mod protocol;
 pub mod client;
+pub mod history;
 pub mod hub;
+pub mod protocol;

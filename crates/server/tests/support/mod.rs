@@ -3,6 +3,8 @@
 //! Every wait is bounded by [`WAIT`]: a test that would hang fails instead.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
+
 use std::{net::SocketAddr, time::Duration};
 
 use chat_config::Settings;
@@ -31,10 +33,13 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with the defaults, memory history, and `toml` on top.
+    /// Starts a server with the defaults and `toml` on top, history in memory unless `toml`
+    /// says otherwise.
     pub async fn start(toml: &str) -> Self {
-        let toml = format!("[history]\nbackend = \"memory\"\n{toml}");
-        let settings = Settings::from_toml_str(&toml).expect("test settings are valid");
+        let mut settings = Settings::from_toml_str(toml).expect("test settings are valid");
+        if !toml.contains("backend") {
+            settings.history.backend = chat_config::HistoryBackend::Memory;
+        }
         Self::start_with(settings).await
     }
 
@@ -159,8 +164,12 @@ impl Client {
         loop {
             let next = timeout(WAIT, self.ws.next()).await.expect("close in time");
             match next {
-                Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
-                Some(Ok(Message::Close(None))) => return 1005,
+                Some(Ok(Message::Close(frame))) => {
+                    // One more read sends the library's answering close, completing the
+                    // handshake so the server need not wait for it.
+                    let _ = timeout(WAIT, self.ws.next()).await;
+                    return frame.map_or(1005, |f| f.code.into());
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => panic!("connection failed before a close frame: {e}"),
                 None => panic!("connection ended without a close frame"),
@@ -171,7 +180,8 @@ impl Client {
     /// Asserts that nothing but pings arrives before a round trip through the server ends:
     /// a `history` request answered proves earlier frames would have been seen.
     pub async fn assert_quiet(&mut self, room: &str) {
-        self.send(json!({"type": "history", "room": room, "limit": 1})).await;
+        self.send(json!({"type": "history", "room": room, "limit": 1}))
+            .await;
         let next = self.recv().await;
         assert_eq!(next["type"], "history", "unexpected frame {next}");
     }
@@ -189,7 +199,10 @@ pub async fn upgrade_status(addr: SocketAddr, headers: &[(&str, &str)]) -> u16 {
             HeaderValue::from_str(value).expect("header value"),
         );
     }
-    match timeout(WAIT, connect_async(request)).await.expect("answer in time") {
+    match timeout(WAIT, connect_async(request))
+        .await
+        .expect("answer in time")
+    {
         Ok(_) => 101,
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
         Err(e) => panic!("unexpected handshake error {e}"),
@@ -218,4 +231,37 @@ pub async fn http_get(addr: SocketAddr, path: &str, extra_headers: &str) -> (u16
         .and_then(|s| s.parse().ok())
         .expect("status code");
     (status, head.to_ascii_lowercase(), raw[split + 4..].to_vec())
+}
+
+/// Reads the raw socket of a client that stopped reading (so its library never answered a
+/// ping) until the server hangs up, and returns the code of the close frame it sent, if any.
+pub async fn raw_close_code(client: &mut Client) -> Option<u16> {
+    let MaybeTlsStream::Plain(tcp) = client.ws.get_mut() else {
+        panic!("test clients use plain TCP");
+    };
+    let mut raw = Vec::new();
+    // The server drops the socket at most a few seconds after its close frame.
+    let _ = timeout(WAIT, tcp.read_to_end(&mut raw)).await;
+    let mut at = 0;
+    while at + 2 <= raw.len() {
+        let opcode = raw[at] & 0x0f;
+        let (len, header) = match raw[at + 1] & 0x7f {
+            126 => (
+                usize::from(u16::from_be_bytes([raw[at + 2], raw[at + 3]])),
+                4,
+            ),
+            127 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&raw[at + 2..at + 10]);
+                (u64::from_be_bytes(n) as usize, 10)
+            }
+            n => (usize::from(n), 2),
+        };
+        let payload = raw.get(at + header..at + header + len)?;
+        if opcode == 0x8 {
+            return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        }
+        at += header + len;
+    }
+    None
 }

@@ -84,9 +84,7 @@ pub async fn serve<S>(
 }
 
 /// Splits a stream only to have each half owned by one task; re-exported for tests.
-pub(crate) type Sink<S> = futures_util::stream::SplitSink<
-    WebSocketStream<S>,
-    tokio_tungstenite::tungstenite::Message,
->;
+pub(crate) type Sink<S> =
+    futures_util::stream::SplitSink<WebSocketStream<S>, tokio_tungstenite::tungstenite::Message>;
 /// The reading half of a connection.
 pub(crate) type Stream<S> = futures_util::stream::SplitStream<WebSocketStream<S>>;

@@ -43,7 +43,13 @@ mod tests {
     fn allows_a_burst_then_the_sustained_rate() {
         let start = Instant::now();
         let mut bucket = TokenBucket::new(10, 3, start);
-        assert_eq!((0..4).map(|_| bucket.try_take(start)).filter(|ok| *ok).count(), 3);
+        assert_eq!(
+            (0..4)
+                .map(|_| bucket.try_take(start))
+                .filter(|ok| *ok)
+                .count(),
+            3
+        );
         // 100 ms at 10/s refills exactly one token.
         let later = start + Duration::from_millis(100);
         assert!(bucket.try_take(later));
@@ -56,7 +62,10 @@ mod tests {
         let mut bucket = TokenBucket::new(10, 2, start);
         let much_later = start + Duration::from_secs(60);
         assert_eq!(
-            (0..5).map(|_| bucket.try_take(much_later)).filter(|ok| *ok).count(),
+            (0..5)
+                .map(|_| bucket.try_take(much_later))
+                .filter(|ok| *ok)
+                .count(),
             2
         );
     }

@@ -7,7 +7,8 @@ use tokio::{
     time::{Instant, timeout},
 };
 use tokio_tungstenite::tungstenite::{
-    Error as WsError, Message, Utf8Bytes, error::CapacityError,
+    Error as WsError, Message, Utf8Bytes,
+    error::CapacityError,
     protocol::{CloseFrame, frame::coding::CloseCode},
 };
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,9 @@ use tracing::debug;
 use super::{ClientConfig, Stream, rate::TokenBucket, writer::close_frame};
 use crate::{
     hub::{Command, HubGone, HubHandle, Peer},
-    protocol::{ClientFrame, ErrorCode, Frame, FrameError, RoomName, ServerFrame, parse_client_frame},
+    protocol::{
+        ClientFrame, ErrorCode, Frame, FrameError, RoomName, ServerFrame, parse_client_frame,
+    },
 };
 
 /// What the reader needs besides its stream.
@@ -49,7 +52,11 @@ pub(super) async fn run<S>(mut stream: Stream<S>, ctx: Context)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let bucket = TokenBucket::new(ctx.config.messages_per_sec, ctx.config.burst, Instant::now());
+    let bucket = TokenBucket::new(
+        ctx.config.messages_per_sec,
+        ctx.config.burst,
+        Instant::now(),
+    );
     let mut session = Session {
         ctx,
         rooms: HashSet::new(),
@@ -128,8 +135,10 @@ impl Session {
         let command = match request {
             ClientFrame::Join { room, since } => {
                 if !self.rooms.contains(&room) && self.rooms.len() >= self.ctx.config.max_rooms {
-                    let message =
-                        format!("a connection may be in at most {} rooms", self.ctx.config.max_rooms);
+                    let message = format!(
+                        "a connection may be in at most {} rooms",
+                        self.ctx.config.max_rooms
+                    );
                     self.error(&FrameError::new(ErrorCode::TooManyRooms, message, None));
                     return Ok(());
                 }
@@ -251,9 +260,5 @@ impl Session {
 }
 
 fn not_joined(room: &RoomName, id: Option<&str>) -> FrameError {
-    FrameError::new(
-        ErrorCode::NotJoined,
-        format!("join room {room} first"),
-        id,
-    )
+    FrameError::new(ErrorCode::NotJoined, format!("join room {room} first"), id)
 }

@@ -98,12 +98,7 @@ impl History for MemoryHistory {
         })
     }
 
-    fn page(
-        &mut self,
-        room: &RoomName,
-        before: u64,
-        limit: usize,
-    ) -> Result<Page, HistoryError> {
+    fn page(&mut self, room: &RoomName, before: u64, limit: usize) -> Result<Page, HistoryError> {
         let Some(log) = self.log(room) else {
             return Ok(Page::default());
         };
@@ -188,7 +183,10 @@ mod tests {
         let s = h.since(&room(), 3, 8).expect("since");
         assert_eq!((seqs(&s.messages), s.complete), (vec![4, 5, 6, 7, 8], true));
         let s = h.since(&room(), 1, 8).expect("since");
-        assert_eq!((seqs(&s.messages), s.complete), (vec![4, 5, 6, 7, 8], false));
+        assert_eq!(
+            (seqs(&s.messages), s.complete),
+            (vec![4, 5, 6, 7, 8], false)
+        );
         let s = h.since(&room(), 6, 7).expect("since");
         assert_eq!(seqs(&s.messages), vec![7]);
         let s = h.since(&room(), 9, 8).expect("since");
@@ -227,7 +225,14 @@ mod tests {
             .expect("append");
         fill(&mut h, 3);
         let found = h.find_resend(&room(), "c1", now_ms()).expect("lookup");
-        assert_eq!(found.map(|m| (m.seq, m.text.to_string())), Some((1, "hello".into())));
-        assert!(h.find_resend(&room(), "c2", now_ms()).expect("lookup").is_none());
+        assert_eq!(
+            found.map(|m| (m.seq, m.text.to_string())),
+            Some((1, "hello".into()))
+        );
+        assert!(
+            h.find_resend(&room(), "c2", now_ms())
+                .expect("lookup")
+                .is_none()
+        );
     }
 }

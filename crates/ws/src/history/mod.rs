@@ -72,8 +72,7 @@ pub trait History: Send + 'static {
     fn since(&mut self, room: &RoomName, after: u64, upto: u64) -> Result<Since, HistoryError>;
 
     /// The newest `limit` messages with `seq < before`, oldest first.
-    fn page(&mut self, room: &RoomName, before: u64, limit: usize)
-    -> Result<Page, HistoryError>;
+    fn page(&mut self, room: &RoomName, before: u64, limit: usize) -> Result<Page, HistoryError>;
 
     /// The room's message whose `client_id` is `id`, if it is recent enough for the resend
     /// rule (among the room's last 1,000 messages or the last 10 minutes).

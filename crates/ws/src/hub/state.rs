@@ -80,12 +80,10 @@ impl Hub {
     fn join(&mut self, peer: Arc<Peer>, name: RoomName, since: Option<u64>) {
         let room = match self.rooms.entry(name.clone()) {
             std::collections::hash_map::Entry::Occupied(room) => room.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                match self.history.last_seq(&name) {
-                    Ok(seq) => slot.insert(Room::new(seq)),
-                    Err(e) => return internal_error(&peer, &e),
-                }
-            }
+            std::collections::hash_map::Entry::Vacant(slot) => match self.history.last_seq(&name) {
+                Ok(seq) => slot.insert(Room::new(seq)),
+                Err(e) => return internal_error(&peer, &e),
+            },
         };
         let published = room.published;
         let history = match since {
@@ -153,13 +151,7 @@ impl Hub {
         self.evict(name, failed);
     }
 
-    fn send(
-        &mut self,
-        conn: ConnId,
-        name: RoomName,
-        text: Arc<str>,
-        client_id: Option<Arc<str>>,
-    ) {
+    fn send(&mut self, conn: ConnId, name: RoomName, text: Arc<str>, client_id: Option<Arc<str>>) {
         // A sender missing from the room was evicted since it asked: nothing to answer.
         let Some(room) = self.rooms.get_mut(&name) else {
             return;

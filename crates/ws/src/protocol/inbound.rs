@@ -357,8 +357,8 @@ mod tests {
 
     #[test]
     fn ref_echoes_a_string_id_only() {
-        let err = parse(r#"{"type":"send","room":"a b","text":"x","id":"c9"}"#)
-            .expect_err("bad room");
+        let err =
+            parse(r#"{"type":"send","room":"a b","text":"x","id":"c9"}"#).expect_err("bad room");
         assert_eq!(err.reference.as_deref(), Some("c9"));
         let err = parse(r#"{"type":"nope","id":42}"#).expect_err("unknown type");
         assert_eq!(err.reference, None);

@@ -79,7 +79,6 @@ impl ChatMessage {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn accepts_the_allowed_alphabet() {
         for ok in ["a", "general", "A-b_c.9", &"x".repeat(64)] {
-            assert_eq!(RoomName::parse(ok).map(|r| r.to_string()), Ok(ok.to_string()));
+            assert_eq!(
+                RoomName::parse(ok).map(|r| r.to_string()),
+                Ok(ok.to_string())
+            );
         }
     }
 

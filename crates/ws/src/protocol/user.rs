@@ -31,7 +31,7 @@ pub fn display_name(requested: Option<&str>) -> Option<String> {
     let name = requested?.trim();
     let chars = name.chars().count();
     let printable = name.chars().all(|c| !c.is_control());
-    (chars >= 1 && chars <= MAX_NAME_CHARS && printable).then(|| name.to_owned())
+    ((1..=MAX_NAME_CHARS).contains(&chars) && printable).then(|| name.to_owned())
 }
 
 #[cfg(test)]

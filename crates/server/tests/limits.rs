@@ -1,0 +1,112 @@
+//! Limits that protect the server: connection cap, frame size, slow consumers, idle clients.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use support::{Client, TestServer, upgrade_status};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn connections_past_the_cap_get_503() {
+    let server = TestServer::start("[server]\nmax_connections = 2\n").await;
+    let _a = server.client("a").await;
+    let b = server.client("b").await;
+    assert_eq!(upgrade_status(server.addr, &[]).await, 503);
+    // A freed slot can be taken again once the server has seen the close.
+    drop(b);
+    let mut attempts = 0;
+    while upgrade_status(server.addr, &[]).await != 101 {
+        attempts += 1;
+        assert!(attempts < 500, "the freed slot never came back");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_is_closed_with_1009() {
+    let server = TestServer::start("[ws]\nmax_frame_bytes = 2048\nmax_text_bytes = 1000\n").await;
+    let mut c = server.joined("alice", "r").await;
+    c.ws.send(Message::text("x".repeat(4096)))
+        .await
+        .expect("send big frame");
+    assert_eq!(c.recv_close().await, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_cut_off_while_the_others_keep_receiving() {
+    // The queue must hold a burst the hub delivers in one go (it takes up to 256 commands per
+    // wake-up) for a reader that keeps up; a stuck reader overflows it all the same.
+    let server = TestServer::start(
+        "[ws]\noutbound_queue = 400\n[limits]\nmessages_per_sec = 100000\nburst = 100000\n",
+    )
+    .await;
+    let mut stuck = server.joined("stuck", "r").await;
+    let mut reader = server.joined("reader", "r").await;
+    let sender = server.joined("sender", "r").await;
+    let big = "x".repeat(4000);
+    let total = 3000; // 12 MB: far more than the socket buffers hold for `stuck`.
+    let stuck_id = stuck.id.clone();
+    // The sender reads its own echoes as it goes, or it would be a slow consumer too.
+    let (mut outgoing, mut incoming) = sender.ws.split();
+    let drive = async {
+        for i in 0..total {
+            let frame = json!({"type": "send", "room": "r", "text": big, "id": i.to_string()});
+            outgoing
+                .send(Message::text(frame.to_string()))
+                .await
+                .expect("send");
+        }
+    };
+    let echoes = async {
+        let mut echoed = 0;
+        while echoed < total {
+            match tokio::time::timeout(support::WAIT, incoming.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) if text.contains("\"type\":\"message\"") => {
+                    echoed += 1
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("sender lost its connection: {other:?}"),
+            }
+        }
+    };
+    let watch = async {
+        let mut seq = 0;
+        let mut saw_eviction = false;
+        while seq < total {
+            let frame = reader.recv().await;
+            match frame["type"].as_str() {
+                Some("message") => {
+                    seq += 1;
+                    assert_eq!(frame["seq"], seq, "the reader misses nothing");
+                }
+                Some("presence") if frame["event"] == "leave" => {
+                    assert_eq!(frame["user"]["id"], stuck_id.as_str());
+                    saw_eviction = true;
+                }
+                _ => {}
+            }
+        }
+        saw_eviction
+    };
+    let ((), (), saw_eviction) = tokio::join!(drive, echoes, watch);
+    assert!(saw_eviction, "the stuck client was announced as gone");
+    assert_eq!(support::raw_close_code(&mut stuck).await, Some(4008));
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let server =
+        TestServer::start("[ws]\nping_interval = \"100ms\"\nidle_timeout = \"300ms\"\n").await;
+    let mut silent: Client = server.joined("silent", "r").await;
+    let mut watcher = server.joined("watcher", "r").await;
+    // `silent` reads nothing from here on, so it answers no ping; the watcher does.
+    let presence = loop {
+        let frame = watcher.recv().await;
+        if frame["type"] == "presence" && frame["event"] == "leave" {
+            break frame;
+        }
+    };
+    assert_eq!(presence["user"]["id"], silent.id.as_str());
+    assert_eq!(support::raw_close_code(&mut silent).await, Some(1000));
+}
