@@ -13,4 +13,5 @@
 pub mod client;
 pub mod history;
 pub mod hub;
+pub mod metrics;
 pub mod protocol;

@@ -17,6 +17,20 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order (so `code as usize` indexes it).
+    pub const ALL: [Self; 10] = [
+        Self::BadJson,
+        Self::BadRequest,
+        Self::UnknownType,
+        Self::Unsupported,
+        Self::BadRoom,
+        Self::NotJoined,
+        Self::TooLarge,
+        Self::TooManyRooms,
+        Self::RateLimited,
+        Self::Internal,
+    ];
+
     /// The code as it appears on the wire (also used as a metrics label).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,18 +54,8 @@ mod tests {
 
     #[test]
     fn wire_name_matches_serde_name() {
-        for code in [
-            ErrorCode::BadJson,
-            ErrorCode::BadRequest,
-            ErrorCode::UnknownType,
-            ErrorCode::Unsupported,
-            ErrorCode::BadRoom,
-            ErrorCode::NotJoined,
-            ErrorCode::TooLarge,
-            ErrorCode::TooManyRooms,
-            ErrorCode::RateLimited,
-            ErrorCode::Internal,
-        ] {
+        for (index, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(code as usize, index, "ALL is in declaration order");
             let json = serde_json::to_string(&code).expect("a unit enum serializes");
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
