@@ -1,25 +1,22 @@
 use std::{sync::Arc, time::Duration};
 
-use hyper::service::service_fn;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
-};
+use hyper::{server::conn::http1, service::service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::{App, routes};
 
 /// Pause after a failed `accept` (typically out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// A client that has not sent its request headers by then is dropped.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts connections until `app`'s shutdown fires, then waits for in-flight HTTP requests.
+/// Accepts connections until `app`'s shutdown fires, then lets in-flight HTTP requests finish.
 /// Upgraded WebSockets are not waited for here: see [`App::sockets`].
 pub async fn serve(listener: TcpListener, app: Arc<App>) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(hyper_util::rt::TokioTimer::new());
-    let builder = builder.http1_only();
+    let requests = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             () = app.shutdown.cancelled() => break,
@@ -36,18 +33,35 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
         // Chat frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = service_fn(move |request| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(routes::route(&app, request).await) }
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        requests.spawn(async move {
+            let service = service_fn({
+                let app = app.clone();
+                move |request| {
+                    let app = app.clone();
+                    async move { Ok::<_, std::convert::Infallible>(routes::route(&app, request).await) }
+                }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = app.shutdown.cancelled() => {
+                    // Finish the request in flight, then close; an upgrade already handed
+                    // its socket to the chat core.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
                 debug!(%remote, error = %e, "http connection ended with an error");
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    requests.close();
+    requests.wait().await;
 }

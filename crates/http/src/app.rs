@@ -13,12 +13,12 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// Open WebSocket connections allowed at once.
     pub max_connections: usize,
-    /// Largest frame or message accepted from a client.
-    pub max_frame_bytes: usize,
 }
 
+/// Renders the metrics page (Prometheus text format).
+pub type MetricsRenderer = Box<dyn Fn() -> String + Send + Sync>;
+
 /// Everything a request handler may need, shared by all connections.
-#[derive(Debug)]
 pub struct App {
     pub(crate) config: HttpConfig,
     pub(crate) hub: HubHandle,
@@ -29,6 +29,16 @@ pub struct App {
     pub(crate) shutdown: CancellationToken,
     /// Every WebSocket task, so shutdown can wait for their close handshakes.
     pub(crate) sockets: TaskTracker,
+    /// The `/metrics` page.
+    pub(crate) metrics: MetricsRenderer,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
@@ -38,6 +48,7 @@ impl App {
         hub: HubHandle,
         client: ClientConfig,
         shutdown: CancellationToken,
+        metrics: MetricsRenderer,
     ) -> Arc<Self> {
         Arc::new(Self {
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -46,6 +57,7 @@ impl App {
             client: Arc::new(client),
             shutdown,
             sockets: TaskTracker::new(),
+            metrics,
         })
     }
 

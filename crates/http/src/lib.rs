@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`App`]: what every request may need (hub handle, settings, connection cap, shutdown).
 //! - `accept`: the accept loop on hyper-util, with graceful shutdown of HTTP connections.
-//! - `routes`: path → handler, `/healthz`, `/readyz`, 404.
+//! - `routes`: path → handler, `/healthz`, `/readyz`, `/metrics`, 404.
 //! - `upgrade`: `/ws` refusals (426, 403, 503) and the 101 that hands off to [`chat_ws`].
 //! - `origin`, `identity`, `static_files`: one check each.
 //!
@@ -21,4 +21,4 @@ mod static_files;
 mod upgrade;
 
 pub use accept::serve;
-pub use app::{App, HttpConfig};
+pub use app::{App, HttpConfig, MetricsRenderer};

@@ -18,9 +18,22 @@ pub(crate) async fn route(app: &Arc<App>, request: Request<Incoming>) -> Reply {
             text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
         }
         "/readyz" => text(StatusCode::OK, "ready\n"),
+        "/metrics" => metrics(app),
         _ if matches!(*request.method(), Method::GET | Method::HEAD) => {
             static_files::serve(&app.config.web_dir, &request).await
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     }
+}
+
+/// The metrics page, in Prometheus text format.
+fn metrics(app: &App) -> Reply {
+    let mut reply = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from((app
+        .metrics)(
+    ))));
+    reply.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    reply
 }

@@ -6,11 +6,9 @@ use hyper::{
     header::{self, HeaderMap, HeaderValue},
 };
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::{
-    WebSocketStream,
-    tungstenite::{handshake::derive_accept_key, protocol::Role},
-};
-use tracing::debug;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tracing::{debug, warn};
 
 use crate::{
     App, identity, origin,
@@ -53,12 +51,15 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
                 return;
             }
         };
-        let config = chat_ws::client::websocket_config(task_app.config.max_frame_bytes);
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
+        // The chat core writes to the TCP socket itself (one writev per batch of frames),
+        // so it takes the socket back from hyper, with any bytes hyper read past the request.
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            warn!("upgraded connection is not a TCP stream");
+            return;
+        };
         chat_ws::client::serve(
-            socket,
+            parts.io.into_inner(),
+            parts.read_buf,
             user,
             task_app.hub.clone(),
             task_app.client.clone(),

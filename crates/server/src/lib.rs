@@ -11,12 +11,20 @@ mod wiring;
 use std::{future::Future, time::Duration};
 
 use chat_config::Settings;
-use chat_ws::hub::HubHandle;
+use chat_ws::{hub::HubHandle, metrics::Metrics};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::{net::TcpListener, time::timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use wiring::Unavailable;
+
+/// Histogram buckets for latencies, in seconds: 10 µs to 1 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// Serves chat on `listener` until `shutdown` completes, then closes every connection with
 /// 1001 after flushing it, makes the history durable, and returns, all within
@@ -28,13 +36,32 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     wiring::check_available(&settings)?;
     let history = wiring::history(&settings)?;
-    let (hub, hub_task) = HubHandle::spawn(history, wiring::hub_config(&settings));
+    // A recorder of this server's own (not the process-global one), so servers started side
+    // by side in one process, as the tests do, count separately.
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)?
+        .build_recorder();
+    let metrics = Metrics::register(&recorder);
+    let exporter = recorder.handle();
+    let upkeep = tokio::spawn({
+        // Histogram samples pile up until drained: drain them whether or not anyone scrapes.
+        let exporter = exporter.clone();
+        async move {
+            let mut tick = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                tick.tick().await;
+                exporter.run_upkeep();
+            }
+        }
+    });
+    let (hub, hub_task) = HubHandle::spawn(history, wiring::hub_config(&settings), metrics);
     let stop = CancellationToken::new();
     let app = chat_http::App::new(
         wiring::http_config(&settings),
         hub,
         wiring::client_config(&settings),
         stop.clone(),
+        Box::new(move || exporter.render()),
     );
     let address = listener.local_addr()?;
     info!(%address, "listening on {address}");
@@ -64,6 +91,7 @@ pub async fn run(
     {
         warn!("history was still being flushed at the end of the grace period");
     }
+    upkeep.abort();
     info!("stopped");
     Ok(())
 }

@@ -74,7 +74,6 @@ pub(crate) fn http_config(settings: &Settings) -> HttpConfig {
         web_dir: settings.server.web_dir.clone(),
         allowed_origins: settings.server.allowed_origins.clone(),
         max_connections: settings.server.max_connections,
-        max_frame_bytes: settings.ws.max_frame_bytes,
     }
 }
 
@@ -87,6 +86,7 @@ pub(crate) fn client_config(settings: &Settings) -> ClientConfig {
         idle_timeout: settings.ws.idle_timeout,
         messages_per_sec: settings.limits.messages_per_sec,
         burst: settings.limits.burst,
+        max_frame_bytes: settings.ws.max_frame_bytes,
         server_name: format!("chat-server/{}", env!("CARGO_PKG_VERSION")),
     }
 }

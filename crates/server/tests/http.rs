@@ -100,3 +100,25 @@ async fn foreign_origins_are_403_unless_allowed() {
         101
     );
 }
+
+#[tokio::test]
+async fn metrics_count_connections_and_messages() {
+    let server = TestServer::start("").await;
+    let mut alice = server.joined("alice", "r").await;
+    alice
+        .send(serde_json::json!({"type": "send", "room": "r", "text": "hi"}))
+        .await;
+    alice.recv_type("message").await;
+    let (status, head, body) = http_get(server.addr, "/metrics", "").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    let body = String::from_utf8_lossy(&body);
+    for line in [
+        "chat_connections 1",
+        "chat_messages_total 1",
+        "chat_deliveries_total 1",
+        "chat_rooms 1",
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
+    }
+}

@@ -21,6 +21,8 @@ pub struct ClientConfig {
     pub messages_per_sec: u32,
     /// Token bucket size for the rate limit.
     pub burst: u32,
+    /// Largest frame or message accepted from the client (over it: close 1009).
+    pub max_frame_bytes: usize,
     /// `name/version`, announced in `welcome`.
     pub server_name: String,
 }
@@ -37,15 +39,15 @@ impl ClientConfig {
     }
 }
 
-/// The WebSocket library settings for a server connection.
+/// The WebSocket library settings for the reading side of a server connection.
 ///
-/// The read buffer is small because chat frames are small and most connections are idle.
-/// Frames fed to the socket wait in the write buffer until the writer flushes its batch (or
-/// 64 KiB piled up), so one `write()` carries every frame that was queued.
+/// The read buffer is small because chat frames are small and most connections are idle (the
+/// library zero-fills it before each read, and a larger frame still arrives whole). The library
+/// writes only pong and close answers, so it needs no write buffer.
 pub fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(64 * 1024)
+        .read_buffer_size(512)
+        .write_buffer_size(0)
         .max_message_size(Some(max_frame_bytes))
         .max_frame_size(Some(max_frame_bytes))
 }

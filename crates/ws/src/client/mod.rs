@@ -1,12 +1,16 @@
 //! One WebSocket connection: a reader task that turns frames into hub commands and a writer
 //! task that drains the connection's bounded outbound queue onto the socket.
 //!
-//! Everything about a single connection (its rooms, its rate bucket, its user) is a local
-//! variable of these tasks; only the hub sees more than one connection.
+//! The writer is the socket's only writer: it sends the server's frames, already framed once
+//! for all recipients, with `writev`. The reader parses client frames with tungstenite; the
+//! few bytes tungstenite itself writes (pong and close answers) reach the writer through the
+//! same queue. Everything about one connection (its rooms, its rate bucket, its user) is a
+//! local variable of these tasks; only the hub sees more than one connection.
 
 mod config;
 mod rate;
 mod reader;
+mod socket;
 mod writer;
 
 use std::sync::{
@@ -14,12 +18,9 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use futures_util::StreamExt;
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    sync::mpsc,
-};
-use tokio_tungstenite::WebSocketStream;
+use bytes::Bytes;
+use tokio::{net::TcpStream, sync::mpsc};
+use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -34,17 +35,19 @@ pub use config::{ClientConfig, websocket_config};
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Serves one upgraded connection until it closes, the hub evicts it, or `shutdown` fires
-/// (then it is closed with 1001 after what is queued has been written).
-pub async fn serve<S>(
-    socket: WebSocketStream<S>,
+/// (then it is closed with 1001 after what is queued has been written). `early` holds bytes
+/// the client sent right behind its upgrade request.
+pub async fn serve(
+    tcp: TcpStream,
+    early: Bytes,
     user: User,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let metrics = hub.metrics().clone();
+    metrics.connections.increment(1.0);
     let (outbox_tx, outbox_rx) = mpsc::channel(config.outbound_queue);
     let evicted = CancellationToken::new();
     let stop_reader = CancellationToken::new();
@@ -52,9 +55,9 @@ pub async fn serve<S>(
     let peer = Arc::new(Peer::new(conn, user, outbox_tx.clone(), evicted.clone()));
     debug!(conn, user = %peer.user.id, name = %peer.user.name, "connected");
 
-    let (sink, stream) = socket.split();
+    let (read, write) = tcp.into_split();
     let writer = tokio::spawn(writer::run(
-        sink,
+        write,
         outbox_rx,
         writer::Signals {
             evicted: evicted.clone(),
@@ -63,7 +66,16 @@ pub async fn serve<S>(
             stop_reader: stop_reader.clone(),
         },
         config.ping_interval,
+        metrics.clone(),
     ));
+    let read_side = socket::ReadSide::new(read, outbox_tx.clone(), evicted.clone());
+    let stream = WebSocketStream::from_partially_read(
+        read_side,
+        early.to_vec(),
+        Role::Server,
+        Some(websocket_config(config.max_frame_bytes)),
+    )
+    .await;
     reader::run(
         stream,
         reader::Context {
@@ -80,11 +92,6 @@ pub async fn serve<S>(
     // The writer ends on its own once the reader is gone (its close channel closes); waiting
     // for it keeps the connection counted until the socket is really done.
     let _ = writer.await;
+    metrics.connections.decrement(1.0);
     debug!(conn, "disconnected");
 }
-
-/// Splits a stream only to have each half owned by one task; re-exported for tests.
-pub(crate) type Sink<S> =
-    futures_util::stream::SplitSink<WebSocketStream<S>, tokio_tungstenite::tungstenite::Message>;
-/// The reading half of a connection.
-pub(crate) type Stream<S> = futures_util::stream::SplitStream<WebSocketStream<S>>;

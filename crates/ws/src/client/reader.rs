@@ -2,19 +2,17 @@ use std::{collections::HashSet, sync::Arc};
 
 use futures_util::StreamExt;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
     sync::mpsc,
-    time::{Instant, timeout},
+    time::{Instant, sleep_until},
 };
-use tokio_tungstenite::tungstenite::{
-    Error as WsError, Message, Utf8Bytes,
-    error::CapacityError,
-    protocol::{CloseFrame, frame::coding::CloseCode},
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError},
 };
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{ClientConfig, Stream, rate::TokenBucket, writer::close_frame};
+use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
     hub::{Command, HubGone, HubHandle, Peer},
     protocol::{
@@ -33,7 +31,7 @@ pub(super) struct Context {
     /// Cancelled by the writer once it is done with the socket.
     pub(super) stop: CancellationToken,
     /// Asks the writer to close the connection; dropped when the reader ends.
-    pub(super) close_requests: mpsc::Sender<CloseFrame>,
+    pub(super) close_requests: mpsc::Sender<Frame>,
 }
 
 /// One connection's own state: a local variable of its reader, seen by nobody else.
@@ -48,10 +46,7 @@ struct Session {
 
 /// Reads frames until the client leaves, goes silent for `idle_timeout`, or the writer stops;
 /// then takes the connection out of its rooms.
-pub(super) async fn run<S>(mut stream: Stream<S>, ctx: Context)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+pub(super) async fn run(mut stream: WebSocketStream<ReadSide>, ctx: Context) {
     let bucket = TokenBucket::new(
         ctx.config.messages_per_sec,
         ctx.config.burst,
@@ -65,28 +60,33 @@ where
     };
     session.welcome();
     let idle = session.ctx.config.idle_timeout;
+    // One timer, pushed back on every frame, rather than a new one per read.
+    let silence = sleep_until(Instant::now() + idle);
+    tokio::pin!(silence);
     loop {
         let next = tokio::select! {
             biased;
             () = session.ctx.stop.cancelled() => break,
-            next = timeout(idle, stream.next()) => next,
-        };
-        let result = match next {
-            Err(_silent) => {
+            () = &mut silence => {
                 debug!(conn = session.ctx.peer.conn, "idle timeout");
-                session.request_close(close_frame(CloseCode::Normal.into(), "idle timeout"));
+                session.request_close(Frame::close(1000, "idle timeout"));
+                silence.as_mut().reset(Instant::now() + idle);
                 continue;
             }
-            Ok(None) => break,
-            Ok(Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))) => {
-                session.request_close(close_frame(CloseCode::Size.into(), "frame too large"));
+            next = stream.next() => next,
+        };
+        silence.as_mut().reset(Instant::now() + idle);
+        let result = match next {
+            None => break,
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                session.request_close(Frame::close(1009, "frame too large"));
                 continue;
             }
-            Ok(Some(Err(e))) => {
+            Some(Err(e)) => {
                 debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
                 break;
             }
-            Ok(Some(Ok(message))) => session.on_message(message).await,
+            Some(Ok(message)) => session.on_message(message).await,
         };
         if result.is_err() {
             break;
@@ -108,6 +108,7 @@ impl Session {
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), HubGone> {
+        self.ctx.hub.metrics().frames_in.increment(1);
         match message {
             Message::Text(text) if !self.closing => self.on_text(&text).await,
             Message::Binary(_) if !self.closing => {
@@ -219,6 +220,7 @@ impl Session {
     }
 
     fn error(&self, e: &FrameError) {
+        self.ctx.hub.metrics().error(e.code).increment(1);
         let frame = ServerFrame::Error {
             code: e.code,
             message: &e.message,
@@ -235,7 +237,7 @@ impl Session {
         }
     }
 
-    fn request_close(&mut self, frame: CloseFrame) {
+    fn request_close(&mut self, frame: Frame) {
         if !self.closing {
             self.closing = true;
             let _ = self.ctx.close_requests.try_send(frame);

@@ -1,29 +1,28 @@
-use std::time::Duration;
+use std::{io::IoSlice, time::Duration};
 
-use bytes::Bytes;
-use futures_util::SinkExt;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::AsyncWriteExt,
+    net::tcp::OwnedWriteHalf,
     sync::mpsc,
     time::{Instant, MissedTickBehavior, interval_at, timeout},
 };
-use tokio_tungstenite::tungstenite::{
-    Message,
-    protocol::{CloseFrame, frame::coding::CloseCode},
-};
 use tokio_util::sync::CancellationToken;
 
-use super::Sink;
-use crate::protocol::Frame;
+use crate::{metrics::Metrics, protocol::Frame};
 
-/// Most frames written in one flush; bounds the time a writer spends away from its signals.
+/// Most frames taken from the queue per wake-up.
 const MAX_BATCH: usize = 256;
-/// How long a close frame may take to go out before the socket is simply dropped.
+/// Most frames handed to one `writev` (Linux accepts 1024 slices).
+const MAX_SLICES: usize = 64;
+/// How long the last frames and the close frame may take to go out before the socket is
+/// simply dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to wait for the client's answering close before dropping the socket.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Close code for a client that cannot keep up with its outbound queue.
 pub(super) const SLOW_CONSUMER: u16 = 4008;
+/// Close code for a server going away (RFC 6455).
+const GOING_AWAY: u16 = 1001;
 
 /// What can end a writer besides its queue closing.
 pub(super) struct Signals {
@@ -32,125 +31,161 @@ pub(super) struct Signals {
     /// The server is shutting down: flush, then close with 1001.
     pub(super) shutdown: CancellationToken,
     /// Close requests from the reader; closed when the reader has finished.
-    pub(super) close_requests: mpsc::Receiver<CloseFrame>,
+    pub(super) close_requests: mpsc::Receiver<Frame>,
     /// Cancelled when the writer is done, so the reader stops too.
     pub(super) stop_reader: CancellationToken,
 }
 
-/// Writes queued frames until the connection ends, each batch in one flush, pinging on
-/// `ping_interval`.
-pub(super) async fn run<S>(
-    mut sink: Sink<S>,
+/// How the writer loop ended.
+enum End {
+    /// Send this close frame (after what is queued, unless the client is evicted).
+    Close(Frame),
+    /// The reader is gone (the client closed or the socket failed): write what is queued,
+    /// which includes the library's answering close, and stop.
+    ReaderGone,
+    /// The socket failed.
+    Broken,
+}
+
+/// Writes queued frames until the connection ends: every wake-up takes all that is queued and
+/// hands it to one `writev`, so batches grow with load while a lone frame goes out at once.
+/// Pings every `ping_interval`.
+pub(super) async fn run(
+    mut socket: OwnedWriteHalf,
     mut outbox: mpsc::Receiver<Frame>,
     mut signals: Signals,
     ping_interval: Duration,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+    metrics: Metrics,
+) {
     let mut batch = Batch::default();
     let mut ping = interval_at(Instant::now() + ping_interval, ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let close = loop {
+    let end = loop {
         tokio::select! {
             biased;
-            () = signals.evicted.cancelled() => break Some(close_frame(SLOW_CONSUMER, "slow consumer")),
-            () = signals.shutdown.cancelled() => {
-                break flush_then_close(&mut sink, &mut outbox, &mut batch).await;
-            }
+            () = signals.evicted.cancelled() => break End::Close(slow_consumer()),
+            () = signals.shutdown.cancelled() => break End::Close(going_away()),
             request = signals.close_requests.recv() => match request {
-                Some(frame) => {
-                    batch.take_queued(&mut outbox);
-                    let _ = timeout(CLOSE_WRITE_TIMEOUT, batch.write(&mut sink)).await;
-                    break Some(frame);
-                }
-                // The reader is gone: the client closed or the socket failed.
-                None => break None,
+                Some(close) => break End::Close(close),
+                None => break End::ReaderGone,
             },
             received = outbox.recv_many(&mut batch.frames, MAX_BATCH) => {
                 if received == 0 {
-                    break None;
+                    break End::ReaderGone;
                 }
                 // A client that stops reading leaves this write pending forever: eviction and
-                // shutdown must still get through. The batch remembers what was fed.
+                // shutdown must still get through. The batch remembers how far it got.
                 tokio::select! {
-                    result = batch.write(&mut sink) => if result.is_err() { break None },
-                    () = signals.evicted.cancelled() => break Some(close_frame(SLOW_CONSUMER, "slow consumer")),
-                    () = signals.shutdown.cancelled() => break flush_then_close(&mut sink, &mut outbox, &mut batch).await,
+                    written = batch.write(&mut socket, &metrics) => if written.is_err() { break End::Broken },
+                    () = signals.evicted.cancelled() => break End::Close(slow_consumer()),
+                    () = signals.shutdown.cancelled() => break End::Close(going_away()),
                 }
             }
             _ = ping.tick() => {
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break None;
+                batch.frames.push(Frame::ping());
+                if batch.write(&mut socket, &metrics).await.is_err() {
+                    break End::Broken;
                 }
             }
         }
     };
-    if let Some(frame) = close {
-        let sent = timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-        if matches!(sent, Ok(Ok(()))) {
-            // Let the reader see the client's answering close, so the close is clean.
-            let _ = timeout(CLOSE_LINGER, async {
-                while signals.close_requests.recv().await.is_some() {}
+    match end {
+        End::Close(close) => {
+            let evicted = signals.evicted.is_cancelled();
+            let closed = timeout(CLOSE_WRITE_TIMEOUT, async {
+                // An evicted client gets no more of its backlog, only the close.
+                if !evicted {
+                    while outbox.try_recv().map(|f| batch.frames.push(f)).is_ok() {}
+                }
+                batch.frames.push(close);
+                batch.write(&mut socket, &metrics).await
+            })
+            .await;
+            if matches!(closed, Ok(Ok(()))) {
+                // Let the reader see the client's answering close, so the close is clean.
+                let _ = timeout(CLOSE_LINGER, async {
+                    while signals.close_requests.recv().await.is_some() {}
+                })
+                .await;
+            }
+        }
+        End::ReaderGone => {
+            let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
+                while outbox.try_recv().map(|f| batch.frames.push(f)).is_ok() {}
+                batch.write(&mut socket, &metrics).await
             })
             .await;
         }
+        End::Broken => {}
     }
+    let _ = socket.shutdown().await;
     signals.stop_reader.cancel();
 }
 
-/// Frames taken from the queue, and how many of them the socket has already taken.
+fn slow_consumer() -> Frame {
+    Frame::close(SLOW_CONSUMER, "slow consumer")
+}
+
+fn going_away() -> Frame {
+    Frame::close(GOING_AWAY, "server shutting down")
+}
+
+/// Frames taken from the queue, and how much of them the socket has taken.
 #[derive(Default)]
 struct Batch {
     frames: Vec<Frame>,
-    fed: usize,
+    /// Frames fully written.
+    done: usize,
+    /// Bytes of `frames[done]` already written.
+    offset: usize,
 }
 
 impl Batch {
-    /// Adds whatever is queued right now.
-    fn take_queued(&mut self, outbox: &mut mpsc::Receiver<Frame>) {
-        while let Ok(frame) = outbox.try_recv() {
-            self.frames.push(frame);
-        }
-    }
-
-    /// Feeds every frame into the socket's buffer and flushes once: one `write()` for the
-    /// whole batch.
+    /// Writes every frame, many per `writev`, resuming where an abandoned call stopped.
     ///
-    /// Cancel-safe: a frame counts as fed only once the sink took it, so a write abandoned
-    /// for a signal can be resumed without losing or repeating a frame.
-    async fn write<S>(&mut self, sink: &mut Sink<S>) -> Result<(), ()>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        while let Some(frame) = self.frames.get(self.fed) {
-            sink.feed(Message::Text(frame.clone().into_text()))
-                .await
-                .map_err(|_| ())?;
-            self.fed += 1;
+    /// Cancel-safe: progress is recorded only after the kernel took the bytes, so a write
+    /// abandoned for a signal can be resumed without losing or repeating a byte.
+    async fn write(
+        &mut self,
+        socket: &mut OwnedWriteHalf,
+        metrics: &Metrics,
+    ) -> std::io::Result<()> {
+        let (count, bytes) = (
+            self.frames.len(),
+            self.frames.iter().map(Frame::len).sum::<usize>(),
+        );
+        while self.done < self.frames.len() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let pending = &self.frames[self.done..];
+            let used = pending.len().min(MAX_SLICES);
+            slices[0] = IoSlice::new(&pending[0].wire()[self.offset..]);
+            for (slice, frame) in slices[1..used].iter_mut().zip(&pending[1..]) {
+                *slice = IoSlice::new(frame.wire());
+            }
+            let mut written = socket.write_vectored(&slices[..used]).await?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            while written > 0 {
+                let left = self.frames[self.done].len() - self.offset;
+                if written >= left {
+                    written -= left;
+                    self.done += 1;
+                    self.offset = 0;
+                } else {
+                    self.offset += written;
+                    written = 0;
+                }
+            }
         }
+        metrics.frames_out.increment(count as u64);
+        metrics.bytes_out.increment(bytes as u64);
         self.frames.clear();
-        self.fed = 0;
-        sink.flush().await.map_err(|_| ())
-    }
-}
-
-/// Shutdown: writes what is queued (bounded in time), then asks for a 1001 close.
-async fn flush_then_close<S>(
-    sink: &mut Sink<S>,
-    outbox: &mut mpsc::Receiver<Frame>,
-    batch: &mut Batch,
-) -> Option<CloseFrame>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    batch.take_queued(outbox);
-    let _ = timeout(CLOSE_WRITE_TIMEOUT, batch.write(sink)).await;
-    Some(close_frame(CloseCode::Away.into(), "server shutting down"))
-}
-
-pub(super) fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
-    CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
+        self.done = 0;
+        // A burst may have grown the buffer; an idle connection should not keep it.
+        if self.frames.capacity() > MAX_SLICES {
+            self.frames.shrink_to(MAX_SLICES);
+        }
+        Ok(())
     }
 }

@@ -13,7 +13,7 @@ mod state;
 
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use crate::history::History;
+use crate::{history::History, metrics::Metrics};
 
 pub use command::Command;
 pub use peer::{ConnId, Peer};
@@ -33,6 +33,7 @@ const COMMAND_QUEUE: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct HubHandle {
     commands: mpsc::Sender<Command>,
+    metrics: Metrics,
 }
 
 /// The hub has stopped (the process is shutting down).
@@ -43,10 +44,19 @@ pub struct HubGone;
 impl HubHandle {
     /// Starts the hub task over `history`. The task ends, after flushing the history, when the
     /// last handle is dropped.
-    pub fn spawn(history: Box<dyn History>, config: HubConfig) -> (Self, JoinHandle<()>) {
+    pub fn spawn(
+        history: Box<dyn History>,
+        config: HubConfig,
+        metrics: Metrics,
+    ) -> (Self, JoinHandle<()>) {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
-        let task = tokio::spawn(state::Hub::new(history, config).run(inbox));
-        (Self { commands }, task)
+        let task = tokio::spawn(state::Hub::new(history, config, metrics.clone()).run(inbox));
+        (Self { commands, metrics }, task)
+    }
+
+    /// The metrics every part of the core counts into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Queues a command for the hub. Waits only while the hub's queue is full.

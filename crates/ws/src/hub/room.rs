@@ -95,6 +95,11 @@ impl Room {
             .collect()
     }
 
+    /// Number of member connections.
+    pub(super) fn len(&self) -> usize {
+        self.members.len()
+    }
+
     /// A room with no member and nothing in flight can be forgotten (its history stays).
     pub(super) fn is_idle(&self) -> bool {
         self.members.is_empty() && self.pending == 0

@@ -9,6 +9,7 @@ use tracing::{error, info};
 use super::{Command, ConnId, HubConfig, Peer, room::Room};
 use crate::{
     history::{Appended, History, HistoryError, now_ms},
+    metrics::Metrics,
     protocol::{ChatMessage, ErrorCode, Frame, MessageDraft, PresenceEvent, RoomName, ServerFrame},
 };
 
@@ -22,15 +23,17 @@ pub(super) struct Hub {
     rooms: HashMap<RoomName, Room>,
     /// Messages appended to a durable history, oldest first, waiting for their commit.
     awaiting_commit: VecDeque<Arc<ChatMessage>>,
+    metrics: Metrics,
 }
 
 impl Hub {
-    pub(super) fn new(history: Box<dyn History>, config: HubConfig) -> Self {
+    pub(super) fn new(history: Box<dyn History>, config: HubConfig, metrics: Metrics) -> Self {
         Self {
             history,
             config,
             rooms: HashMap::new(),
             awaiting_commit: VecDeque::new(),
+            metrics,
         }
     }
 
@@ -81,7 +84,10 @@ impl Hub {
         let room = match self.rooms.entry(name.clone()) {
             std::collections::hash_map::Entry::Occupied(room) => room.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => match self.history.last_seq(&name) {
-                Ok(seq) => slot.insert(Room::new(seq)),
+                Ok(seq) => {
+                    self.metrics.rooms.increment(1.0);
+                    slot.insert(Room::new(seq))
+                }
                 Err(e) => return internal_error(&peer, &e),
             },
         };
@@ -250,9 +256,15 @@ impl Hub {
         let Some(room) = self.rooms.get_mut(&message.room) else {
             return;
         };
+        let started = std::time::Instant::now();
         room.published = message.seq;
         let mut failed = Vec::new();
         room.broadcast(&message.encode(), None, &mut failed);
+        self.metrics.messages.increment(1);
+        self.metrics
+            .deliveries
+            .increment(room.len().saturating_sub(failed.len()) as u64);
+        self.metrics.fanout_seconds.record(started.elapsed());
         self.evict(&message.room, failed);
     }
 
@@ -267,6 +279,7 @@ impl Hub {
                 continue;
             };
             info!(conn, room = %name, "slow consumer evicted");
+            self.metrics.slow_consumers.increment(1);
             peer.evict();
             if last_connection {
                 let presence = ServerFrame::Presence {
@@ -284,6 +297,7 @@ impl Hub {
     fn forget_if_idle(&mut self, name: &RoomName) {
         if self.rooms.get(name).is_some_and(Room::is_idle) {
             self.rooms.remove(name);
+            self.metrics.rooms.decrement(1.0);
         }
     }
 }

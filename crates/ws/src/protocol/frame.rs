@@ -1,34 +1,128 @@
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
-/// One encoded server frame: JSON text behind a reference count.
+/// One server frame, ready for the wire: the WebSocket header and the JSON text behind a
+/// reference count.
 ///
-/// A frame is encoded once and the same bytes are queued for every recipient; cloning it only
-/// bumps the count, so a fan-out to N members allocates nothing per member.
+/// Server frames are never masked, so the bytes are the same for every recipient: a frame is
+/// encoded once, and a fan-out to N members queues N clones of one buffer (a count bump
+/// each), which the writers hand straight to `writev` with no copy and no per-member framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame(Utf8Bytes);
+pub struct Frame {
+    wire: Bytes,
+    /// Where the payload starts (after the 2-, 4- or 10-byte header).
+    payload_at: u8,
+}
+
+/// WebSocket opcodes the server sends (RFC 6455 §5.2), with the FIN bit set.
+const TEXT: u8 = 0x81;
+const CLOSE: u8 = 0x88;
+const PING: u8 = 0x89;
 
 impl Frame {
     pub(crate) fn from_json(json: String) -> Self {
-        Self(Utf8Bytes::from(json))
+        Self::encode(TEXT, json.as_bytes())
     }
 
-    /// The JSON text of the frame.
+    /// A close frame with `code` and a short `reason` (at most 123 bytes, as control frames
+    /// carry at most 125).
+    pub fn close(code: u16, reason: &str) -> Self {
+        let reason = &reason.as_bytes()[..reason.len().min(123)];
+        let mut payload = Vec::with_capacity(2 + reason.len());
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(reason);
+        Self::encode(CLOSE, &payload)
+    }
+
+    /// An empty ping.
+    pub fn ping() -> Self {
+        Self {
+            wire: Bytes::from_static(&[PING, 0]),
+            payload_at: 2,
+        }
+    }
+
+    /// Bytes already framed elsewhere (the WebSocket library's control replies).
+    pub(crate) fn raw(wire: Bytes) -> Self {
+        Self {
+            payload_at: 0,
+            wire,
+        }
+    }
+
+    fn encode(opcode: u8, payload: &[u8]) -> Self {
+        let len = payload.len();
+        let mut wire = BytesMut::with_capacity(len + 10);
+        wire.put_u8(opcode);
+        match len {
+            0..=125 => wire.put_u8(len as u8),
+            126..=0xffff => {
+                wire.put_u8(126);
+                wire.put_u16(len as u16);
+            }
+            _ => {
+                wire.put_u8(127);
+                wire.put_u64(len as u64);
+            }
+        }
+        let payload_at = wire.len() as u8;
+        wire.put_slice(payload);
+        Self {
+            wire: wire.freeze(),
+            payload_at,
+        }
+    }
+
+    /// The JSON text of a text frame.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        std::str::from_utf8(self.payload()).unwrap_or_default()
     }
 
-    /// The bytes handed to the WebSocket library.
-    pub fn into_text(self) -> Utf8Bytes {
-        self.0
+    /// The payload, without the WebSocket header.
+    pub fn payload(&self) -> &[u8] {
+        &self.wire[usize::from(self.payload_at)..]
     }
 
-    /// Size of the JSON text in bytes.
+    /// Header and payload, as written to the socket.
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// Bytes on the wire.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.wire.len()
     }
 
-    /// Whether the frame is empty (never true for an encoded frame).
+    /// Whether the frame has no bytes at all (never true for an encoded frame).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.wire.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_has_a_two_byte_header() {
+        let frame = Frame::from_json("{}".into());
+        assert_eq!(frame.wire(), &[0x81, 2, b'{', b'}']);
+        assert_eq!(frame.as_str(), "{}");
+    }
+
+    #[test]
+    fn lengths_from_126_use_16_bits_and_from_65536_use_64_bits() {
+        let medium = Frame::from_json("x".repeat(126));
+        assert_eq!(&medium.wire()[..4], &[0x81, 126, 0, 126]);
+        assert_eq!(medium.payload().len(), 126);
+        let large = Frame::from_json("x".repeat(65_536));
+        assert_eq!(&large.wire()[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(large.len(), 65_546);
+    }
+
+    #[test]
+    fn close_carries_code_and_reason() {
+        let close = Frame::close(4008, "slow consumer");
+        assert_eq!(&close.wire()[..4], &[0x88, 15, 0x0f, 0xa8]);
+        assert_eq!(&close.payload()[2..], b"slow consumer");
     }
 }
