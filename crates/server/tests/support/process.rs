@@ -21,12 +21,19 @@ pub struct ServerProcess {
     pub stderr: tokio::io::Lines<BufReader<ChildStderr>>,
 }
 
-/// The built binary, with no configuration but what the test passes.
+/// The built binary, with no configuration but what the test passes. History is kept in
+/// memory unless the test sets a `CHAT__HISTORY__*` variable: the default SQLite file
+/// `data/chat.db` would otherwise land in the shared temporary folder.
 pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chat-server"));
+    command.args(args).env_clear();
+    if !env
+        .iter()
+        .any(|(key, _)| key.starts_with("CHAT__HISTORY__"))
+    {
+        command.env("CHAT__HISTORY__BACKEND", "memory");
+    }
     command
-        .args(args)
-        .env_clear()
         .envs(env.iter().copied())
         // Run where no config/default.toml exists, so only the test's settings apply.
         .current_dir(std::env::temp_dir())
