@@ -2,6 +2,7 @@
 
 use std::{
     net::SocketAddr,
+    path::Path,
     process::{ExitStatus, Stdio},
     time::Duration,
 };
@@ -47,9 +48,17 @@ pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 impl ServerProcess {
     /// Starts the binary on 127.0.0.1:0 and waits for its `listening on ADDR` line.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_in(&std::env::temp_dir(), args, env).await
+    }
+
+    /// Like [`Self::start`], with `dir` as the working directory.
+    pub async fn start_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut full_args = vec!["--listen", "127.0.0.1:0"];
         full_args.extend_from_slice(args);
-        let mut child = command(&full_args, env).spawn().expect("spawn chat-server");
+        let mut child = command(&full_args, env)
+            .current_dir(dir)
+            .spawn()
+            .expect("spawn chat-server");
         let stderr = child.stderr.take().expect("piped stderr");
         let mut lines = BufReader::new(stderr).lines();
         let addr = timeout(WAIT, async {
