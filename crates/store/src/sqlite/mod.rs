@@ -11,11 +11,14 @@
 //!   a message only then. Between commits it deletes, 512 rows at a time, what retention no
 //!   longer keeps.
 //! - Reads (`since`, `page`, `find_resend`) run on the hub's task. They are served from the
-//!   room's cache of recent messages (see [`SqliteOptions::cache_per_room`]) and, for older
-//!   pages, from a short indexed range query on a read-only connection owned by the store:
-//!   that query is the one place where the hub waits on the file, for one page of one room.
-//!   They never see past the seq the hub passes, so a message still waiting for its commit
-//!   is invisible to everyone.
+//!   room's cache of recent messages (see [`SqliteOptions::cache_per_room`]) and, for what is
+//!   older, from an indexed range query on a read-only connection owned by the store. That
+//!   query, and loading a room on its first touch, are the only places where the hub waits on
+//!   the file: one range of one room's primary key, at most a page (200 rows) for `history`,
+//!   at most the room's retained messages for a `since` older than the cache. They never see
+//!   past the seq the hub passes, so a message still waiting for its commit is invisible.
+//! - Memory: each room touched since start keeps its cache (plus what waits for the disk, at
+//!   most 100,000 messages in all before `append` refuses).
 //!
 //! # What survives what
 //! A message reaches a client only after the transaction holding it committed. In WAL mode a

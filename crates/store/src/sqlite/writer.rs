@@ -133,9 +133,8 @@ impl WriterHandle {
 impl Drop for WriterHandle {
     fn drop(&mut self) {
         self.jobs.take();
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
+        let panicked = self.thread.take().is_some_and(|t| t.join().is_err());
+        if panicked {
             error!("the history writer thread panicked");
         }
     }
@@ -211,9 +210,7 @@ impl Writer {
         } else {
             insert(&mut self.conn, fresh)
         };
-        if result.is_err()
-            && let Some(last) = fresh.last()
-        {
+        if let (Err(_), Some(last)) = (&result, fresh.last()) {
             self.failed_epoch = last.epoch;
             self.shared
                 .failed_epoch
@@ -345,9 +342,11 @@ impl Trim {
 
     /// One bounded step of cleaning; failures are logged and retried on the next trigger.
     fn step(&mut self, conn: &Connection, now: Instant) {
-        if let (Some(at), Some(age)) = (self.next_sweep, self.retention.max_age)
-            && now >= at
-        {
+        let due = match (self.next_sweep, self.retention.max_age) {
+            (Some(at), Some(age)) if now >= at => Some(age),
+            _ => None,
+        };
+        if let Some(age) = due {
             self.next_sweep = Some(now + (age / 10).clamp(MIN_SWEEP, MAX_SWEEP));
             if let Err(e) = self.sweep(conn) {
                 warn!(error = %e, "retention could not list the rooms; will retry");
