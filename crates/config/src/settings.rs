@@ -156,9 +156,7 @@ pub struct HistorySettings {
 impl Default for HistorySettings {
     fn default() -> Self {
         Self {
-            // CONFIG.md's default is `sqlite`; it stays `memory` until the SQLite store lands.
-            // Flipping it is this one line (and the same key in config/default.toml).
-            backend: HistoryBackend::Memory,
+            backend: HistoryBackend::Sqlite,
             path: PathBuf::from("data/chat.db"),
             on_join: 50,
             max_per_room: 10_000,
@@ -188,17 +186,22 @@ impl TryFrom<String> for HistoryBackend {
 
 /// `history.fsync`: SQLite's `synchronous` pragma for the history database (WAL mode).
 ///
+/// With every level a committed message survives a crash of the server process (`kill -9`):
+/// in WAL mode a commit has reached the operating system before it returns. The levels differ
+/// on an OS crash or power loss.
+///
 /// Not in CONFIG.md's table; an extra key the project adds and documents in
 /// `config/default.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum FsyncPolicy {
-    /// `synchronous=OFF`: fastest; a process crash can lose or corrupt recent writes.
+    /// `synchronous=OFF`: never waits for the disk; an OS crash or power loss may lose recent
+    /// commits and may corrupt the database.
     Off,
-    /// `synchronous=NORMAL`: in WAL mode survives a process crash; a power loss may drop the
-    /// last transactions but never corrupts the database.
+    /// `synchronous=NORMAL`: syncs at checkpoints only; an OS crash or power loss may drop the
+    /// last commits but never corrupts the database.
     Normal,
-    /// `synchronous=FULL`: also survives a power loss, at an fsync per commit.
+    /// `synchronous=FULL`: also survives an OS crash or power loss, at an fsync per commit.
     Full,
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use crate::error::ConfigError;
-use crate::settings::{AuthMode, Settings};
+use crate::settings::{AuthMode, HistoryBackend, Settings};
 
 /// Most messages one `joined` frame replays: more would make a single frame too large to send.
 pub const MAX_ON_JOIN: usize = 200;
@@ -97,6 +97,12 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         ));
     }
     at_least("history.max_per_room", history.max_per_room, 1)?;
+    if history.backend == HistoryBackend::Sqlite && history.path.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(
+            "history.path",
+            "\"\" is empty (expected a file path such as \"data/chat.db\" for backend \"sqlite\")",
+        ));
+    }
 
     if !(broker.redis_url.starts_with("redis://") || broker.redis_url.starts_with("rediss://")) {
         return Err(ConfigError::invalid(

@@ -86,8 +86,7 @@ fn defaults_match_the_contract() {
     assert_eq!(s.ws.idle_timeout, Duration::from_secs(60));
     assert_eq!(s.limits.messages_per_sec, 10);
     assert_eq!(s.limits.burst, 20);
-    // The contract says sqlite; memory until the SQLite store lands (see settings.rs).
-    assert_eq!(s.history.backend, HistoryBackend::Memory);
+    assert_eq!(s.history.backend, HistoryBackend::Sqlite);
     assert_eq!(s.history.path, PathBuf::from("data/chat.db"));
     assert_eq!(s.history.on_join, 50);
     assert_eq!(s.history.max_per_room, 10_000);
@@ -171,7 +170,7 @@ fn env_keys_with_underscores_and_numbers_parse() {
     let s = load_env(&[
         ("CHAT__WS__MAX_FRAME_BYTES", "131072"),
         ("CHAT__LIMITS__MESSAGES_PER_SEC", "5"),
-        ("CHAT__HISTORY__BACKEND", "sqlite"),
+        ("CHAT__HISTORY__BACKEND", "memory"),
         ("CHAT__LOG__FORMAT", "JSON"),
         ("CHAT__AUTH__MODE", "jwt"),
         ("CHAT__AUTH__JWT_SECRET", "12345"),
@@ -180,7 +179,7 @@ fn env_keys_with_underscores_and_numbers_parse() {
     .unwrap();
     assert_eq!(s.ws.max_frame_bytes, 131_072);
     assert_eq!(s.limits.messages_per_sec, 5);
-    assert_eq!(s.history.backend, HistoryBackend::Sqlite);
+    assert_eq!(s.history.backend, HistoryBackend::Memory);
     assert_eq!(s.log.format, LogFormat::Json);
     assert_eq!(
         s.auth.jwt_secret, "12345",

@@ -98,6 +98,8 @@ fn history() {
     let err = Settings::from_toml_str("[history]\non_join = 201").unwrap_err();
     assert!(err.to_string().contains("at most 200"), "{err}");
     rejects("[history]\nmax_per_room = 0", "history.max_per_room", "0");
+    rejects("[history]\npath = \"\"", "history.path", "\"\"");
+    assert!(Settings::from_toml_str("[history]\nbackend = \"memory\"\npath = \"\"").is_ok());
     assert_eq!(
         Settings::from_toml_str("[history]\non_join = 200")
             .unwrap()

@@ -4,7 +4,8 @@
 //! # Layout
 //! - `main.rs`: the CLI (clap), loading settings, logging, signals, exit codes.
 //! - [`run`]: wires history, hub and HTTP together and shuts them down in order.
-//! - `wiring`: settings → the parts' own configurations; refuses what is not available.
+//! - `wiring`: settings → the parts' own configurations and the history store; refuses what
+//!   is not available.
 
 mod wiring;
 
@@ -17,7 +18,7 @@ use tokio::{net::TcpListener, time::timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use wiring::Unavailable;
+pub use wiring::{HistoryUnusable, Unavailable};
 
 /// Histogram buckets for latencies, in seconds: 10 µs to 1 s.
 const LATENCY_BUCKETS: &[f64] = &[

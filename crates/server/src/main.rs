@@ -1,6 +1,6 @@
 //! `chat-server`: parses the command line, loads settings, and runs the server until SIGTERM
-//! or SIGINT. Exit codes: 0 after a clean shutdown, 1 when the server fails, 2 for a
-//! configuration error.
+//! or SIGINT. Exit codes: 0 after a clean shutdown, 1 when the server fails (including a port
+//! it cannot bind or a `history.path` it cannot use), 2 for a configuration error.
 
 use std::{path::PathBuf, process::ExitCode};
 

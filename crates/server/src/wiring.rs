@@ -1,10 +1,14 @@
-use chat_config::{AuthMode, BrokerKind, HistoryBackend, Settings};
+use std::path::PathBuf;
+
+use chat_config::{AuthMode, BrokerKind, FsyncPolicy, HistoryBackend, Settings};
 use chat_http::HttpConfig;
+use chat_store::{Fsync, MemoryHistory, OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
     client::ClientConfig,
-    history::{History, MemoryHistory, Retention},
+    history::{History, Retention},
     hub::HubConfig,
 };
+use tracing::info;
 
 /// A setting names a feature this build does not have yet: a configuration error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -22,14 +26,16 @@ impl Unavailable {
     }
 }
 
+/// The SQLite file named by `history.path` cannot be used. The settings are valid but the
+/// storage is not, so the server exits 1 (like a port it cannot bind), not 2.
+#[derive(Debug, thiserror::Error)]
+#[error("history.path {path:?} cannot be used: {problem}")]
+pub struct HistoryUnusable {
+    pub path: PathBuf,
+    pub problem: OpenError,
+}
+
 pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
-    if settings.history.backend == HistoryBackend::Sqlite {
-        return Err(Unavailable {
-            key: "history.backend",
-            value: "sqlite",
-            expected: "\"memory\"",
-        });
-    }
     if settings.broker.kind == BrokerKind::Redis {
         return Err(Unavailable {
             key: "broker.kind",
@@ -54,13 +60,33 @@ pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
     Ok(())
 }
 
-pub(crate) fn history(settings: &Settings) -> Result<Box<dyn History>, Unavailable> {
-    check_available(settings)?;
+/// The history the settings ask for: SQLite opened (and migrated) now, so a bad file stops
+/// the start, or memory.
+pub(crate) fn history(settings: &Settings) -> Result<Box<dyn History>, HistoryUnusable> {
+    let history = &settings.history;
     let retention = Retention {
-        max_per_room: settings.history.max_per_room,
-        max_age: (!settings.history.max_age.is_zero()).then_some(settings.history.max_age),
+        max_per_room: history.max_per_room,
+        max_age: (!history.max_age.is_zero()).then_some(history.max_age),
     };
-    Ok(Box::new(MemoryHistory::new(retention)))
+    match history.backend {
+        HistoryBackend::Memory => Ok(Box::new(MemoryHistory::new(retention))),
+        HistoryBackend::Sqlite => {
+            let mut options = SqliteOptions::new(&history.path, retention);
+            options.fsync = match history.fsync {
+                FsyncPolicy::Off => Fsync::Off,
+                FsyncPolicy::Normal => Fsync::Normal,
+                FsyncPolicy::Full => Fsync::Full,
+            };
+            // Joins without `since` and resends are then answered from memory.
+            options.cache_per_room = history.on_join.max(SqliteOptions::DEFAULT_CACHE_PER_ROOM);
+            let store = SqliteHistory::open(options).map_err(|problem| HistoryUnusable {
+                path: history.path.clone(),
+                problem,
+            })?;
+            info!(path = %history.path.display(), fsync = ?history.fsync, "history in SQLite");
+            Ok(Box::new(store))
+        }
+    }
 }
 
 pub(crate) fn hub_config(settings: &Settings) -> HubConfig {

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`protocol`]: the frames of `PROTOCOL.md` (parse, validate, encode once).
-//! - [`history`]: the seam where messages get their seq and are kept; [`history::MemoryHistory`].
+//! - [`history`]: the seam where messages get their seq and are kept (the stores behind it live
+//!   in `chat-store`).
 //! - [`hub`]: the actor that owns rooms, members and delivery; reached only through
 //!   [`hub::HubHandle`].
 //! - [`client`]: one connection's reader and writer tasks, its outbound queue and rate limit.

@@ -2,6 +2,7 @@
 
 use std::{
     net::SocketAddr,
+    path::Path,
     process::{ExitStatus, Stdio},
     time::Duration,
 };
@@ -21,12 +22,19 @@ pub struct ServerProcess {
     pub stderr: tokio::io::Lines<BufReader<ChildStderr>>,
 }
 
-/// The built binary, with no configuration but what the test passes.
+/// The built binary, with no configuration but what the test passes. History is kept in
+/// memory unless the test sets a `CHAT__HISTORY__*` variable: the default SQLite file
+/// `data/chat.db` would otherwise land in the shared temporary folder.
 pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chat-server"));
+    command.args(args).env_clear();
+    if !env
+        .iter()
+        .any(|(key, _)| key.starts_with("CHAT__HISTORY__"))
+    {
+        command.env("CHAT__HISTORY__BACKEND", "memory");
+    }
     command
-        .args(args)
-        .env_clear()
         .envs(env.iter().copied())
         // Run where no config/default.toml exists, so only the test's settings apply.
         .current_dir(std::env::temp_dir())
@@ -40,9 +48,17 @@ pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 impl ServerProcess {
     /// Starts the binary on 127.0.0.1:0 and waits for its `listening on ADDR` line.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_in(&std::env::temp_dir(), args, env).await
+    }
+
+    /// Like [`Self::start`], with `dir` as the working directory.
+    pub async fn start_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut full_args = vec!["--listen", "127.0.0.1:0"];
         full_args.extend_from_slice(args);
-        let mut child = command(&full_args, env).spawn().expect("spawn chat-server");
+        let mut child = command(&full_args, env)
+            .current_dir(dir)
+            .spawn()
+            .expect("spawn chat-server");
         let stderr = child.stderr.take().expect("piped stderr");
         let mut lines = BufReader::new(stderr).lines();
         let addr = timeout(WAIT, async {

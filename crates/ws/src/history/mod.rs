@@ -1,22 +1,17 @@
 //! The history seam: where a room's messages get their seq and are kept.
 //!
 //! The hub calls a [`History`] synchronously and never learns what is behind it: the
-//! in-memory log here, or a durable store in another crate. A store that writes in the
-//! background answers [`Appended::Queued`] and later reports commits through
+//! implementations (in memory, SQLite) live in the `chat-store` crate. A store that writes in
+//! the background answers [`Appended::Queued`] and later reports each write's outcome through
 //! [`History::take_commits`]; the hub delivers a message only once it is stored, so nobody
-//! ever sees a message that a crash could lose.
-
-mod memory;
-mod resend;
+//! ever sees a message that a crash could lose, and a message whose write failed is answered
+//! with an `internal` error to its sender alone.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
 
 use crate::protocol::{ChatMessage, MessageDraft, RoomName};
-
-pub use memory::MemoryHistory;
-pub use resend::ResendIndex;
 
 /// How long a message stays retained, per room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +50,21 @@ pub struct Page {
 }
 
 /// A storage failure: the request gets an `internal` error and the failure is logged.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("history store: {0}")]
 pub struct HistoryError(pub String);
+
+/// The outcome of the oldest queued appends, reported on [`History::take_commits`]'s channel.
+/// Reports come in append order and together account for every [`Appended::Queued`] once.
+#[derive(Debug, Clone)]
+pub enum Commit {
+    /// The next `n` queued appends are durable: deliver them.
+    Durable(usize),
+    /// The next `count` queued appends will never be stored (the write failed): nobody gets
+    /// them, their senders get an `internal` error, and the store reuses none of their seqs
+    /// for a message that is delivered.
+    Failed { count: usize, error: HistoryError },
+}
 
 /// Where rooms' messages are sequenced and kept. Called only from the hub's task, so no
 /// method may block for long: a durable store writes on its own thread.
@@ -83,10 +90,10 @@ pub trait History: Send + 'static {
         now_ms: u64,
     ) -> Result<Option<Arc<ChatMessage>>, HistoryError>;
 
-    /// For stores that answer [`Appended::Queued`]: a channel of how many queued appends
-    /// became durable, in append order. Taken once by the hub; `None` when every append is
-    /// stored before `append` returns.
-    fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<usize>> {
+    /// For stores that answer [`Appended::Queued`]: a channel of what became of the queued
+    /// appends, in append order (see [`Commit`]). Taken once by the hub; `None` when every
+    /// append is stored before `append` returns.
+    fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {
         None
     }
 

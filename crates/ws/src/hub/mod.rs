@@ -10,6 +10,8 @@ mod command;
 mod peer;
 mod room;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use tokio::{sync::mpsc, task::JoinHandle};
 

@@ -1,6 +1,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::Arc,
+    time::Instant,
 };
 
 use tokio::sync::mpsc;
@@ -8,7 +9,7 @@ use tracing::{error, info};
 
 use super::{Command, ConnId, HubConfig, Peer, room::Room};
 use crate::{
-    history::{Appended, History, HistoryError, now_ms},
+    history::{Appended, Commit, History, HistoryError, now_ms},
     metrics::Metrics,
     protocol::{ChatMessage, ErrorCode, Frame, MessageDraft, PresenceEvent, RoomName, ServerFrame},
 };
@@ -21,8 +22,9 @@ pub(super) struct Hub {
     history: Box<dyn History>,
     config: HubConfig,
     rooms: HashMap<RoomName, Room>,
-    /// Messages appended to a durable history, oldest first, waiting for their commit.
-    awaiting_commit: VecDeque<Arc<ChatMessage>>,
+    /// Messages appended to a durable history, oldest first, waiting for their commit, with
+    /// the connection that sent each (it alone hears about a failed write).
+    awaiting_commit: VecDeque<(ConnId, Arc<ChatMessage>, Instant)>,
     metrics: Metrics,
 }
 
@@ -44,7 +46,10 @@ impl Hub {
         loop {
             tokio::select! {
                 biased;
-                Some(n) = next_commit(&mut commits) => self.publish_committed(n),
+                Some(commit) = next_commit(&mut commits) => match commit {
+                    Commit::Durable(n) => self.publish_committed(n),
+                    Commit::Failed { count, error } => self.drop_failed(count, &error),
+                },
                 received = inbox.recv_many(&mut batch, COMMAND_BATCH) => {
                     if received == 0 {
                         break;
@@ -189,7 +194,8 @@ impl Hub {
             Ok(Appended::Stored(message)) => self.publish(&message),
             Ok(Appended::Queued(message)) => {
                 room.pending += 1;
-                self.awaiting_commit.push_back(message);
+                self.awaiting_commit
+                    .push_back((conn, message, Instant::now()));
             }
             Err(e) => internal_error(&peer, &e),
         }
@@ -240,14 +246,45 @@ impl Hub {
     /// Delivers `n` more messages of `awaiting_commit`, now durable, in order.
     fn publish_committed(&mut self, n: usize) {
         for _ in 0..n {
-            let Some(message) = self.awaiting_commit.pop_front() else {
+            let Some((_, message, appended)) = self.awaiting_commit.pop_front() else {
                 error!("history reported more commits than appends");
                 return;
             };
+            self.metrics
+                .history_append_seconds
+                .record(appended.elapsed());
             if let Some(room) = self.rooms.get_mut(&message.room) {
                 room.pending -= 1;
             }
             self.publish(&message);
+        }
+    }
+
+    /// Drops `count` more messages of `awaiting_commit` whose write failed: nobody saw them,
+    /// and each sender still in the room gets `internal` (its `id` as `ref`) so it can resend.
+    fn drop_failed(&mut self, count: usize, e: &HistoryError) {
+        error!(count, error = %e, "history write failed; messages not delivered");
+        for _ in 0..count {
+            let Some((conn, message, _)) = self.awaiting_commit.pop_front() else {
+                error!("history reported more failures than appends");
+                return;
+            };
+            let Some(room) = self.rooms.get_mut(&message.room) else {
+                continue;
+            };
+            room.pending -= 1;
+            if let Some(peer) = room.get(conn).cloned() {
+                let frame = ServerFrame::Error {
+                    code: ErrorCode::Internal,
+                    message: "the message could not be stored; send it again",
+                    reference: message.client_id.as_deref(),
+                }
+                .encode();
+                if !peer.deliver(&frame) {
+                    self.evict(&message.room, vec![conn]);
+                }
+            }
+            self.forget_if_idle(&message.room);
         }
     }
 
@@ -256,7 +293,7 @@ impl Hub {
         let Some(room) = self.rooms.get_mut(&message.room) else {
             return;
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         room.published = message.seq;
         let mut failed = Vec::new();
         room.broadcast(&message.encode(), None, &mut failed);
@@ -317,7 +354,7 @@ fn internal_error(peer: &Peer, e: &HistoryError) {
 }
 
 /// The next commit count, or never when the history has no commit channel (or it closed).
-async fn next_commit(commits: &mut Option<mpsc::UnboundedReceiver<usize>>) -> Option<usize> {
+async fn next_commit(commits: &mut Option<mpsc::UnboundedReceiver<Commit>>) -> Option<Commit> {
     match commits {
         Some(rx) => match rx.recv().await {
             Some(n) => Some(n),

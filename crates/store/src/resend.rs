@@ -5,38 +5,36 @@ use std::{
 
 /// The resend rule's window: a `send` id repeats a message among the room's last
 /// `WINDOW_MESSAGES` messages or sent within the last `WINDOW_MS`.
-const WINDOW_MESSAGES: u64 = 1_000;
-const WINDOW_MS: u64 = 10 * 60 * 1_000;
+pub(crate) const WINDOW_MESSAGES: u64 = 1_000;
+pub(crate) const WINDOW_MS: u64 = 10 * 60 * 1_000;
 
 /// One room's recent client ids → seq, for the resend rule.
 ///
 /// Amortized O(1) per message: ids enter in seq order and leave from the front once they are
 /// both more than 1,000 messages and more than 10 minutes old.
 #[derive(Debug, Default)]
-pub struct ResendIndex {
+pub(crate) struct ResendIndex {
     by_id: HashMap<Arc<str>, u64>,
     order: VecDeque<(u64, u64, Arc<str>)>,
 }
 
 impl ResendIndex {
     /// Remembers that `client_id` was stored as `seq` at `ts`.
-    pub fn insert(&mut self, client_id: Arc<str>, seq: u64, ts: u64) {
+    pub(crate) fn insert(&mut self, client_id: Arc<str>, seq: u64, ts: u64) {
         self.by_id.insert(client_id.clone(), seq);
         self.order.push_back((seq, ts, client_id));
     }
 
     /// The seq stored under `client_id`, if it is still inside the window at `now_ms`, given
     /// the room's latest seq `last_seq`.
-    pub fn find(&mut self, client_id: &str, last_seq: u64, now_ms: u64) -> Option<u64> {
+    pub(crate) fn find(&mut self, client_id: &str, last_seq: u64, now_ms: u64) -> Option<u64> {
         self.expire(last_seq, now_ms);
         self.by_id.get(client_id).copied()
     }
 
     fn expire(&mut self, last_seq: u64, now_ms: u64) {
         while let Some((seq, ts, _)) = self.order.front() {
-            let old_by_count = last_seq.saturating_sub(*seq) >= WINDOW_MESSAGES;
-            let old_by_time = now_ms.saturating_sub(*ts) > WINDOW_MS;
-            if !(old_by_count && old_by_time) {
+            if in_window(*seq, *ts, last_seq, now_ms) {
                 break;
             }
             if let Some((seq, _, id)) = self.order.pop_front() {
@@ -47,6 +45,14 @@ impl ResendIndex {
             }
         }
     }
+}
+
+/// Whether a message stored as `seq` at `ts` still counts for the resend rule, given the
+/// room's latest seq and the time now.
+pub(crate) fn in_window(seq: u64, ts: u64, last_seq: u64, now_ms: u64) -> bool {
+    let old_by_count = last_seq.saturating_sub(seq) >= WINDOW_MESSAGES;
+    let old_by_time = now_ms.saturating_sub(ts) > WINDOW_MS;
+    !(old_by_count && old_by_time)
 }
 
 #[cfg(test)]

@@ -1,0 +1,28 @@
+//! Message history behind `chat_ws::history::History`: where each room's messages get their
+//! seq and are kept. The hub holds a `Box<dyn History>` and never learns which one it has.
+//!
+//! # Layout
+//! - [`SqliteHistory`] (`sqlite/`): the durable default. One SQLite file in WAL mode; a writer
+//!   thread commits queued messages in groups (`writer.rs`); recent messages are served from
+//!   memory and older pages by indexed reads (`room.rs`); the versioned schema and its
+//!   migrations (`schema.rs`).
+//! - [`MemoryHistory`] (`memory.rs`): everything in process memory, for tests and ephemeral
+//!   deployments.
+//! - `resend.rs`: the resend rule's index (a repeated client `id` among a room's last 1,000
+//!   messages or the last 10 minutes), shared by both.
+//!
+//! # The guarantee
+//! With the SQLite history, a message that any client has received (its echo or a broadcast)
+//! survives `kill -9` of the server: it is committed to the database file before it is sent
+//! to anyone. After a restart each room continues its seq where it stopped, and never reuses
+//! one, even when retention has deleted all of the room's messages.
+//!
+//! This crate knows nothing of WebSockets, the hub's rooms or configuration files: it gets
+//! sequenced messages and answers reads.
+
+mod memory;
+mod resend;
+mod sqlite;
+
+pub use memory::MemoryHistory;
+pub use sqlite::{Fsync, OpenError, SqliteHistory, SqliteOptions};

@@ -1,0 +1,429 @@
+//! The writer: one std thread that owns the read-write connection, commits whatever has queued
+//! in one transaction (group commit), reports each outcome to the hub, and deletes what
+//! retention no longer keeps, in small steps between commits.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use chat_ws::{
+    history::{Commit, HistoryError, Retention, now_ms},
+    protocol::{ChatMessage, RoomName},
+};
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{error, warn};
+
+/// Most messages in one transaction: bounds how long one commit holds the write lock and how
+/// late the first message of a big backlog is reported.
+const MAX_BATCH: usize = 2_048;
+
+/// Rows deleted by one retention step; the writer goes back to its queue between steps, so a
+/// large cleanup never delays a commit by more than one step.
+const TRIM_CHUNK: u64 = 512;
+
+/// How far past `max_per_room` a room may grow before its oldest rows are deleted: reads
+/// already hide them, and deleting one row per message would double the writes.
+const TRIM_SLACK: u64 = 64;
+
+/// Age-based retention looks at every room this often (a tenth of `max_age`, within bounds).
+const MIN_SWEEP: Duration = Duration::from_millis(250);
+const MAX_SWEEP: Duration = Duration::from_secs(60);
+
+/// A sequenced message on its way to the file.
+#[derive(Debug)]
+pub(super) struct Write {
+    /// The store's epoch when it was sequenced; see [`WriterHandle::failed_epoch`].
+    pub(super) epoch: u64,
+    pub(super) message: Arc<ChatMessage>,
+}
+
+enum Job {
+    Write(Write),
+    /// Answer once everything queued before it has been committed (or has failed).
+    Flush(mpsc::SyncSender<Result<(), HistoryError>>),
+}
+
+/// What the writer publishes to the store without a lock.
+#[derive(Debug, Default)]
+struct Shared {
+    /// How many writes, in queue order, have been committed or have failed.
+    resolved: AtomicU64,
+    /// The highest epoch in which a write failed (0: none yet).
+    failed_epoch: AtomicU64,
+}
+
+/// The store's side of the writer thread. Dropping it lets the thread commit what is queued
+/// and waits for it to end.
+#[derive(Debug)]
+pub(super) struct WriterHandle {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread over `conn`; outcomes go to `commits`.
+    pub(super) fn spawn(
+        conn: Connection,
+        retention: Retention,
+        commits: UnboundedSender<Commit>,
+    ) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let writer = Writer {
+            conn,
+            queue,
+            commits,
+            shared: shared.clone(),
+            failed_epoch: 0,
+            unflushed_error: None,
+            trim: Trim::new(retention),
+        };
+        let thread = std::thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || writer.run())?;
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            shared,
+        })
+    }
+
+    /// Queues a write. Never blocks.
+    pub(super) fn write(&self, write: Write) -> Result<(), HistoryError> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(Job::Write(write)).ok())
+            .ok_or_else(stopped)
+    }
+
+    /// Blocks until everything queued so far is committed; an error if any write failed
+    /// since the last flush.
+    pub(super) fn flush(&self) -> Result<(), HistoryError> {
+        let (ack, done) = mpsc::sync_channel(1);
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(Job::Flush(ack)).ok())
+            .ok_or_else(stopped)?;
+        done.recv().map_err(|_| stopped())?
+    }
+
+    /// How many writes, in queue order, are committed or failed: those no longer need a copy
+    /// in memory.
+    pub(super) fn resolved(&self) -> u64 {
+        self.shared.resolved.load(Ordering::Acquire)
+    }
+
+    /// The highest epoch with a failed write. Every write of that epoch or an earlier one
+    /// that was not committed yet fails too, because its seq came after a lost one; the store
+    /// starts a new epoch and reloads its rooms from the file.
+    pub(super) fn failed_epoch(&self) -> u64 {
+        self.shared.failed_epoch.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.jobs.take();
+        let panicked = self.thread.take().is_some_and(|t| t.join().is_err());
+        if panicked {
+            error!("the history writer thread panicked");
+        }
+    }
+}
+
+fn stopped() -> HistoryError {
+    HistoryError("the history writer has stopped".into())
+}
+
+struct Writer {
+    conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    commits: UnboundedSender<Commit>,
+    shared: Arc<Shared>,
+    /// Mirror of `Shared::failed_epoch`.
+    failed_epoch: u64,
+    /// The first failure since the last flush, answered to the next flush.
+    unflushed_error: Option<HistoryError>,
+    trim: Trim,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let first = match self.trim.wait(Instant::now()) {
+                None => self
+                    .queue
+                    .recv()
+                    .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(wait) => self.queue.recv_timeout(wait),
+            };
+            let mut flush = None;
+            let mut next = match first {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                // The store is gone and the queue is empty: everything was committed.
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Write(write) => batch.push(write),
+                    Job::Flush(ack) => {
+                        flush = Some(ack);
+                        break;
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    next = self.queue.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            if let Some(ack) = flush {
+                let _ = ack.send(self.unflushed_error.take().map_or(Ok(()), Err));
+            }
+            self.trim.step(&self.conn, Instant::now());
+        }
+    }
+
+    /// Commits `batch` in one transaction and reports the outcome, in queue order.
+    fn commit(&mut self, batch: &mut Vec<Write>) {
+        // Epochs never decrease along the queue, so the writes that follow a failure (their
+        // seqs would leave a gap) are a prefix of the batch.
+        let tainted = batch
+            .iter()
+            .take_while(|w| w.epoch <= self.failed_epoch)
+            .count();
+        let fresh = &batch[tainted..];
+        let result = if fresh.is_empty() {
+            Ok(Vec::new())
+        } else {
+            insert(&mut self.conn, fresh)
+        };
+        if let (Err(_), Some(last)) = (&result, fresh.last()) {
+            self.failed_epoch = last.epoch;
+            self.shared
+                .failed_epoch
+                .store(self.failed_epoch, Ordering::Release);
+        }
+        self.shared
+            .resolved
+            .fetch_add(batch.len() as u64, Ordering::Release);
+        if tainted > 0 {
+            self.fail(
+                tainted,
+                HistoryError("not stored: an earlier message of the history failed".into()),
+            );
+        }
+        match result {
+            Ok(rooms) => {
+                if !fresh.is_empty() {
+                    let _ = self.commits.send(Commit::Durable(fresh.len()));
+                }
+                self.trim.committed(rooms);
+            }
+            Err(e) => {
+                error!(messages = fresh.len(), error = %e, "cannot write the history database");
+                self.fail(
+                    fresh.len(),
+                    HistoryError(format!("cannot write the history database: {e}")),
+                );
+            }
+        }
+        batch.clear();
+    }
+
+    fn fail(&mut self, count: usize, error: HistoryError) {
+        self.unflushed_error.get_or_insert_with(|| error.clone());
+        // The hub may be gone (at shutdown): then nobody waits for the outcome.
+        let _ = self.commits.send(Commit::Failed { count, error });
+    }
+}
+
+/// Inserts the messages and moves each room's `last_seq`, all or nothing. Returns each room's
+/// new latest seq.
+fn insert(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<Vec<(RoomName, u64)>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut latest: HashMap<&RoomName, u64> = HashMap::new();
+    {
+        let mut message = tx.prepare_cached(
+            "INSERT INTO messages (room, seq, ts, user_id, user_name, text, client_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for Write { message: m, .. } in writes {
+            message.execute(params![
+                m.room.as_str(),
+                m.seq,
+                m.ts,
+                &*m.from.id,
+                &*m.from.name,
+                &*m.text,
+                m.client_id.as_deref(),
+            ])?;
+            latest.insert(&m.room, m.seq);
+        }
+        let mut room = tx.prepare_cached(
+            "INSERT INTO rooms (room, last_seq) VALUES (?1, ?2)
+             ON CONFLICT (room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+        )?;
+        for (name, seq) in &latest {
+            room.execute(params![name.as_str(), seq])?;
+        }
+    }
+    tx.commit()?;
+    Ok(latest
+        .into_iter()
+        .map(|(room, seq)| (room.clone(), seq))
+        .collect())
+}
+
+/// Background retention: which rooms have rows to delete, and how far each was cleaned.
+///
+/// Reads already hide what retention drops (see `Kept`), so this only reclaims space; it may
+/// lag behind without anyone seeing the difference.
+struct Trim {
+    retention: Retention,
+    rooms: HashMap<RoomName, Trimmed>,
+    /// Rooms with rows to delete; one chunk of one room per writer loop.
+    pending: BTreeSet<RoomName>,
+    /// When every room is next checked for age (with `max_age` only).
+    next_sweep: Option<Instant>,
+}
+
+/// The writer's view of one room.
+#[derive(Debug, Default)]
+struct Trimmed {
+    /// Latest committed seq.
+    last_seq: u64,
+    /// Rows with seq ≤ this are gone.
+    trimmed: u64,
+}
+
+impl Trim {
+    fn new(retention: Retention) -> Self {
+        Self {
+            retention,
+            rooms: HashMap::new(),
+            pending: BTreeSet::new(),
+            next_sweep: retention.max_age.map(|_| Instant::now()),
+        }
+    }
+
+    /// How long the writer may sleep waiting for writes: not at all while rows wait for
+    /// deletion, until the next age sweep, or (`None`) until a write comes.
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        if !self.pending.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        self.next_sweep.map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Notes the rooms a commit moved; those past their size limit get cleaned.
+    fn committed(&mut self, rooms: Vec<(RoomName, u64)>) {
+        let max = self.retention.max_per_room as u64;
+        for (name, seq) in rooms {
+            let room = self.rooms.entry(name.clone()).or_default();
+            room.last_seq = room.last_seq.max(seq);
+            if seq.saturating_sub(max) >= room.trimmed + TRIM_SLACK {
+                self.pending.insert(name);
+            }
+        }
+    }
+
+    /// One bounded step of cleaning; failures are logged and retried on the next trigger.
+    fn step(&mut self, conn: &Connection, now: Instant) {
+        let due = match (self.next_sweep, self.retention.max_age) {
+            (Some(at), Some(age)) if now >= at => Some(age),
+            _ => None,
+        };
+        if let Some(age) = due {
+            self.next_sweep = Some(now + (age / 10).clamp(MIN_SWEEP, MAX_SWEEP));
+            if let Err(e) = self.sweep(conn) {
+                warn!(error = %e, "retention could not list the rooms; will retry");
+            }
+        }
+        let Some(name) = self.pending.pop_first() else {
+            return;
+        };
+        match self.trim_chunk(conn, &name) {
+            Ok(true) => {
+                self.pending.insert(name);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn!(room = %name, error = %e, "retention could not delete old messages; will retry");
+            }
+        }
+    }
+
+    /// Queues every room for an age check.
+    fn sweep(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached("SELECT room, last_seq FROM rooms")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(0)?;
+            let last_seq: u64 = row.get(1)?;
+            // Names in the file were valid when written; skip anything else.
+            let Ok(name) = RoomName::parse(&name) else {
+                continue;
+            };
+            let room = self.rooms.entry(name.clone()).or_default();
+            room.last_seq = room.last_seq.max(last_seq);
+            self.pending.insert(name);
+        }
+        Ok(())
+    }
+
+    /// Deletes up to [`TRIM_CHUNK`] of the room's oldest rows that retention drops. True when
+    /// there may be more.
+    fn trim_chunk(&mut self, conn: &Connection, name: &RoomName) -> rusqlite::Result<bool> {
+        let room = self.rooms.entry(name.clone()).or_default();
+        let count_floor = room
+            .last_seq
+            .saturating_sub(self.retention.max_per_room as u64);
+        let cutoff = self
+            .retention
+            .max_age
+            .map(|age| now_ms().saturating_sub(age.as_millis() as u64));
+        let from = room.trimmed;
+        let mut upto = from;
+        let mut first_kept = None;
+        let mut scanned = 0;
+        {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, ts FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(params![name.as_str(), from, TRIM_CHUNK])?;
+            while let Some(row) = rows.next()? {
+                let (seq, ts): (u64, u64) = (row.get(0)?, row.get(1)?);
+                scanned += 1;
+                if seq <= count_floor || cutoff.is_some_and(|c| ts < c) {
+                    upto = seq;
+                } else {
+                    first_kept = Some(seq);
+                    break;
+                }
+            }
+        }
+        if upto > from {
+            conn.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq > ?2 AND seq <= ?3")?
+                .execute(params![name.as_str(), from, upto])?;
+        }
+        room.trimmed = match first_kept {
+            Some(seq) => seq - 1,
+            None if scanned < TRIM_CHUNK => upto.max(room.last_seq),
+            None => upto,
+        };
+        Ok(first_kept.is_none() && scanned == TRIM_CHUNK)
+    }
+}

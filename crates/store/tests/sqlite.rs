@@ -1,0 +1,291 @@
+//! What only the SQLite history has: commit reports, restarts, background retention, write
+//! failures, and files it must refuse at start.
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chat_store::{OpenError, SqliteHistory, SqliteOptions};
+use chat_ws::{
+    history::{Appended, Commit, History, Retention, now_ms},
+    protocol::{ChatMessage, MessageDraft, RoomName, User},
+};
+use rusqlite::Connection;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// The longest any expected event may take.
+const WAIT: Duration = Duration::from_secs(5);
+
+fn keep(max_per_room: usize) -> Retention {
+    Retention {
+        max_per_room,
+        max_age: None,
+    }
+}
+
+fn room(name: &str) -> RoomName {
+    RoomName::parse(name).expect("valid room")
+}
+
+fn draft(room_name: &str, text: &str) -> MessageDraft {
+    MessageDraft {
+        room: room(room_name),
+        from: User::new("u_1", "alice"),
+        text: text.into(),
+        client_id: None,
+    }
+}
+
+fn append(h: &mut SqliteHistory, room_name: &str, text: &str, ts: u64) -> Arc<ChatMessage> {
+    match h.append(draft(room_name, text), ts).expect("append") {
+        Appended::Queued(m) => m,
+        Appended::Stored(_) => panic!("the SQLite history queues every append"),
+    }
+}
+
+/// The next commit report, within [`WAIT`].
+fn next_report(commits: &mut UnboundedReceiver<Commit>) -> Commit {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match commits.try_recv() {
+            Ok(commit) => return commit,
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("no commit report: {e}"),
+        }
+    }
+}
+
+/// Waits until `check` holds on a fresh connection to the file, for at most [`WAIT`].
+fn eventually(path: &Path, what: &str, check: impl Fn(&Connection) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let conn = Connection::open(path).expect("open the file");
+        if check(&conn) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn count(conn: &Connection, sql: &str) -> u64 {
+    conn.query_row(sql, [], |row| row.get(0)).expect("count")
+}
+
+#[test]
+fn commits_are_reported_in_order_and_add_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h =
+        SqliteHistory::open(SqliteOptions::new(dir.path().join("c.db"), keep(100))).expect("open");
+    let mut commits = h.take_commits().expect("a commit channel");
+    assert!(h.take_commits().is_none(), "taken once");
+    for i in 0..500 {
+        append(&mut h, ["a", "b", "c"][i % 3], "x", now_ms());
+    }
+    let mut durable = 0;
+    while durable < 500 {
+        match next_report(&mut commits) {
+            Commit::Durable(n) => durable += n,
+            Commit::Failed { error, .. } => panic!("write failed: {error}"),
+        }
+    }
+    assert_eq!(durable, 500);
+}
+
+#[test]
+fn flush_makes_everything_durable_and_drop_commits_what_is_queued() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested/folder/f.db");
+    let mut h = SqliteHistory::open(SqliteOptions::new(&path, keep(10_000))).expect("open");
+    for _ in 0..1_000 {
+        append(&mut h, "r", "x", now_ms());
+    }
+    h.flush().expect("flush");
+    let conn = Connection::open(&path).expect("open the file");
+    assert_eq!(count(&conn, "SELECT count(*) FROM messages"), 1_000);
+    for _ in 0..100 {
+        append(&mut h, "r", "y", now_ms());
+    }
+    drop(h);
+    assert_eq!(count(&conn, "SELECT count(*) FROM messages"), 1_100);
+    assert_eq!(
+        count(&conn, "SELECT last_seq FROM rooms WHERE room = 'r'"),
+        1_100
+    );
+}
+
+#[test]
+fn a_new_file_gets_the_current_schema_in_wal_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.db");
+    let h = SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect("open");
+    let conn = Connection::open(&path).expect("open the file");
+    assert_eq!(count(&conn, "PRAGMA user_version"), 1);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
+    drop(h);
+    // Opening again runs no migration twice.
+    SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect("reopen");
+}
+
+#[test]
+fn a_restart_continues_each_room_even_after_retention_deleted_everything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("r.db");
+    let retention = Retention {
+        max_per_room: 100,
+        max_age: Some(Duration::from_secs(2)),
+    };
+    let mut h = SqliteHistory::open(SqliteOptions::new(&path, retention)).expect("open");
+    let long_ago = now_ms() - 60_000;
+    for text in ["a", "b", "c"] {
+        append(&mut h, "r", text, long_ago);
+    }
+    append(&mut h, "s", "kept", now_ms());
+    h.flush().expect("flush");
+    eventually(&path, "deleting the expired messages", |conn| {
+        count(conn, "SELECT count(*) FROM messages WHERE room = 'r'") == 0
+    });
+    drop(h);
+    let mut h = SqliteHistory::open(SqliteOptions::new(&path, retention)).expect("reopen");
+    assert_eq!(h.last_seq(&room("r")).ok(), Some(3));
+    let since = h.since(&room("r"), 0, 3).expect("since");
+    assert_eq!((since.messages.len(), since.complete), (0, false));
+    assert_eq!(append(&mut h, "r", "d", now_ms()).seq, 4);
+    assert_eq!(append(&mut h, "s", "next", now_ms()).seq, 2);
+}
+
+#[test]
+fn retention_deletes_old_rows_in_the_background() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.db");
+    let mut h = SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect("open");
+    for _ in 0..2_000 {
+        append(&mut h, "r", "x", now_ms());
+    }
+    h.flush().expect("flush");
+    // The writer lets a room grow a little past its limit before it deletes (64 rows).
+    eventually(&path, "trimming to about max_per_room", |conn| {
+        count(conn, "SELECT count(*) FROM messages") < 10 + 64
+    });
+    let conn = Connection::open(&path).expect("open the file");
+    assert!(count(&conn, "SELECT min(seq) FROM messages") > 1_900);
+    let page = h.page(&room("r"), u64::MAX, 50).expect("page");
+    assert_eq!((page.messages.len(), page.has_more), (10, false));
+}
+
+#[test]
+fn a_failed_write_fails_its_senders_and_the_seq_is_taken_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("f.db");
+    let mut options = SqliteOptions::new(&path, keep(100));
+    options.busy_timeout = Duration::from_millis(50);
+    let mut h = SqliteHistory::open(options).expect("open");
+    let mut commits = h.take_commits().expect("a commit channel");
+    append(&mut h, "r", "first", now_ms());
+    assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+
+    // Another process holding the write lock makes the next commit fail.
+    let blocker = Connection::open(&path).expect("open the file");
+    blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    assert_eq!(append(&mut h, "r", "lost", now_ms()).seq, 2);
+    match next_report(&mut commits) {
+        Commit::Failed { count, error } => {
+            assert_eq!(count, 1);
+            assert!(error.0.contains("locked"), "{error}");
+        }
+        Commit::Durable(_) => panic!("the write cannot have been committed"),
+    }
+    blocker.execute_batch("ROLLBACK").expect("unlock");
+
+    // Nobody saw seq 2, so the next message takes it.
+    let kept = append(&mut h, "r", "kept", now_ms());
+    assert_eq!(kept.seq, 2);
+    assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+    assert!(h.flush().is_err(), "flush reports the failure once");
+    h.flush().expect("then nothing failed since");
+    let page = h.page(&room("r"), u64::MAX, 10).expect("page");
+    let texts: Vec<_> = page.messages.iter().map(|m| m.text.to_string()).collect();
+    assert_eq!(texts, ["first", "kept"]);
+}
+
+#[test]
+fn messages_waiting_for_the_disk_stay_readable_from_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("w.db");
+    let mut options = SqliteOptions::new(&path, keep(100));
+    options.cache_per_room = 1;
+    let mut h = SqliteHistory::open(options).expect("open");
+    let mut commits = h.take_commits().expect("a commit channel");
+    let blocker = Connection::open(&path).expect("open the file");
+    blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    for i in 1..=5 {
+        append(&mut h, "r", &format!("m{i}"), now_ms());
+    }
+    let page = h.page(&room("r"), u64::MAX, 10).expect("page");
+    assert_eq!(
+        page.messages.len(),
+        5,
+        "uncommitted messages never leave memory"
+    );
+    blocker.execute_batch("ROLLBACK").expect("unlock");
+    let mut durable = 0;
+    while durable < 5 {
+        match next_report(&mut commits) {
+            Commit::Durable(n) => durable += n,
+            Commit::Failed { error, .. } => panic!("write failed: {error}"),
+        }
+    }
+    let page = h.page(&room("r"), u64::MAX, 10).expect("page");
+    assert_eq!(
+        page.messages.len(),
+        5,
+        "committed ones are read from the file"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("junk.db");
+    std::fs::write(&path, "this is not a database, just text\n".repeat(200)).expect("write");
+    let err = SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect_err("refused");
+    assert!(matches!(err, OpenError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("not a database"), "{err}");
+}
+
+#[test]
+fn a_folder_that_cannot_be_created_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").expect("write");
+    let err = SqliteHistory::open(SqliteOptions::new(file.join("chat.db"), keep(10)))
+        .expect_err("refused");
+    assert!(matches!(err, OpenError::Folder { .. }), "{err}");
+}
+
+#[test]
+fn a_schema_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("new.db");
+    Connection::open(&path)
+        .and_then(|c| c.pragma_update(None, "user_version", 99))
+        .expect("write a newer schema version");
+    let err = SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            OpenError::TooNew {
+                found: 99,
+                known: 1
+            }
+        ),
+        "{err}"
+    );
+}
