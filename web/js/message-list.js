@@ -238,12 +238,15 @@ function update(node, item, room, store) {
   if (item.kind === 'top') updateTop(node, room);
 }
 
+/** Why the server refused a message for good, in a few words. */
+const REFUSAL = { too_large: 'too long', bad_request: 'not accepted', bad_room: 'bad room name' };
+
 function updatePending(node, entry, store) {
   const status = node.querySelector('.msg-status');
   const failed = entry.state === 'failed';
   node.classList.toggle('failed', failed);
   const text = failed
-    ? `Not sent (${entry.error ?? 'refused'})`
+    ? `Not sent: ${REFUSAL[entry.error] ?? 'refused by the server'}`
     : store.online && store.room(entry.room)?.joined
       ? 'Sending…'
       : 'Waiting for connection…';

@@ -17,12 +17,12 @@ export function renderRoomList(list, store) {
     const open = li.querySelector('.room-open');
     if (active) open.setAttribute('aria-current', 'true');
     else open.removeAttribute('aria-current');
-    const badge = li.querySelector('.badge');
+    // The count is read with the name ("random 2 unread"): visible text, no aria-label.
     const unread = room.unread;
+    const badge = li.querySelector('.badge');
     badge.hidden = unread === 0;
-    badge.textContent = unread > 99 ? '99+' : String(unread);
+    li.querySelector('.badge-count').textContent = unread > 99 ? '99+' : String(unread);
     li.classList.toggle('has-unread', unread > 0);
-    open.setAttribute('aria-label', unread ? `${room.name}, ${unread} unread` : room.name);
     if (li !== cursor) list.insertBefore(li, cursor);
     else cursor = cursor.nextElementSibling;
   }
@@ -37,9 +37,10 @@ function roomItem(name) {
   open.dataset.room = name;
   const hash = el('span', 'room-hash', '#');
   hash.setAttribute('aria-hidden', 'true');
+  const label = el('span', 'room-name', name);
   const badge = el('span', 'badge');
-  badge.setAttribute('aria-hidden', 'true');
-  open.append(hash, el('span', 'room-name', name), badge);
+  badge.append(el('span', 'badge-count'), el('span', 'visually-hidden', ' unread'));
+  open.append(hash, label, badge);
   const leave = el('button', 'room-leave icon-button');
   leave.type = 'button';
   leave.dataset.leave = name;
@@ -56,11 +57,13 @@ export function renderRoomHeader(els, store) {
   document.body.classList.toggle('no-room', !room);
   els.roomName.textContent = room ? room.name : 'No room';
   const count = room ? room.members.size : 0;
-  els.roomMeta.textContent = room
-    ? room.joined
-      ? `${count} ${count === 1 ? 'member' : 'members'} online`
-      : 'Joining…'
-    : 'Join a room to start chatting';
+  let meta = 'Join a room to start chatting';
+  if (room && !store.online) meta = store.me ? 'Not connected: showing what you have seen' : 'Connecting…';
+  else if (room && !room.joined) meta = 'Joining…';
+  else if (room) meta = `${count} ${count === 1 ? 'member' : 'members'} online`;
+  els.roomMeta.textContent = meta;
+  // Who was here when the connection dropped may no longer be: shown dimmed until it is back.
+  els.members.classList.toggle('stale', Boolean(room) && !room.joined);
   els.membersCount.textContent = String(count);
   els.membersButton.setAttribute('aria-label', `Members in this room: ${count}`);
   const placeholder = room ? `Message #${room.name}` : 'Join a room first';
@@ -91,7 +94,8 @@ export function renderStatus(els, state, detail, now = Date.now()) {
   }
   if (els.statusText.textContent !== text) els.statusText.textContent = text;
   els.retry.hidden = !(state !== 'online' && waiting);
-  els.offline.hidden = state === 'online';
+  // The banner is for a lost or failing connection, not for the first second of a visit.
+  els.offline.hidden = state === 'online' || (state === 'connecting' && !(detail?.attempt > 0));
 }
 
 /** Who is in the room, the user first. */

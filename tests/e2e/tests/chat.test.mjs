@@ -114,7 +114,7 @@ describe('chat page', () => {
     await alice.locator('#room-name', { hasText: 'general' }).waitFor();
     await carol.say('random', 'anyone here?');
     await carol.say('random', 'hello?');
-    const random = alice.getByRole('button', { name: 'random, 2 unread' });
+    const random = alice.getByRole('button', { name: 'random 2 unread' });
     await random.waitFor();
     assert.match(await alice.title(), /^\(2\)/);
     await random.click();
