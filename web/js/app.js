@@ -4,7 +4,9 @@
 
 import { Connection } from './connection.js';
 import { MessageList } from './message-list.js';
+import { NameDialog } from './name-dialog.js';
 import { Notices, describeError } from './notices.js';
+import { Panels } from './panels.js';
 import {
   renderMe,
   renderMembers,
@@ -18,7 +20,7 @@ import { Store } from './store.js';
 import {
   createBucket,
   dueForSending,
-  normalizeDisplayName,
+  newClientId,
   normalizeRoomName,
   takeToken,
   tokenWait,
@@ -254,12 +256,11 @@ setInterval(() => {
 // --- rooms -----------------------------------------------------------------------------
 
 function openRoom(name, { focus = true } = {}) {
-  const leavingRoom = store.active;
-  if (leavingRoom !== name) typing.stop();
+  if (store.active !== name) typing.stop();
   store.setActive(name);
   if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
   persist();
-  closeOverlays();
+  panels.closeOverlays();
   render();
   if (focus) els.input.focus();
 }
@@ -320,16 +321,6 @@ els.messages.addEventListener('click', (event) => {
 
 // --- composer --------------------------------------------------------------------------
 
-/** A random UUID; crypto.randomUUID needs a secure context, plain-http deployments lack it. */
-function newId() {
-  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
 function sendComposer() {
   const room = store.current();
   const text = els.input.value;
@@ -339,7 +330,7 @@ function sendComposer() {
     notices.show(describeError('too_large', '', store.limits), { key: 'too_large' });
     return;
   }
-  store.enqueue(room.name, text, newId());
+  store.enqueue(room.name, text, newClientId());
   persist();
   els.input.value = '';
   updateCounter();
@@ -384,86 +375,20 @@ els.jump.addEventListener('click', () => {
   els.input.focus();
 });
 
-// --- name ------------------------------------------------------------------------------
+// --- name and panels -------------------------------------------------------------------
 
-function askName({ first }) {
-  els.nameInput.value = store.name ?? '';
-  els.nameCancel.hidden = first;
-  els.nameError.hidden = true;
-  els.nameDialog.dataset.first = first ? 'true' : 'false';
-  els.nameDialog.showModal();
-  els.nameInput.focus();
-  els.nameInput.select();
-}
-
-els.nameForm.addEventListener('submit', (event) => {
-  event.preventDefault();
-  const name = normalizeDisplayName(els.nameInput.value);
-  if (!name) {
-    els.nameError.textContent = 'Pick a name of 1 to 32 characters.';
-    els.nameError.hidden = false;
-    els.nameInput.setAttribute('aria-invalid', 'true');
-    els.nameInput.focus();
-    return;
-  }
-  els.nameInput.setAttribute('aria-invalid', 'false');
-  const first = els.nameDialog.dataset.first === 'true';
+const nameDialog = new NameDialog(els, (name, first) => {
   const changed = name !== store.name;
   store.name = name;
   saved.saveName(name);
-  els.nameDialog.close();
   render();
   if (first) start();
   else if (changed) connection.restart();
   els.input.focus();
 });
+els.changeName.addEventListener('click', () => nameDialog.ask(store.name, { first: false }));
 
-els.nameCancel.addEventListener('click', () => els.nameDialog.close());
-els.nameDialog.addEventListener('cancel', (event) => {
-  // The first visit needs a name before anything else.
-  if (els.nameDialog.dataset.first === 'true') event.preventDefault();
-});
-els.changeName.addEventListener('click', () => askName({ first: false }));
-
-// --- panels (narrow screens) -----------------------------------------------------------
-
-const wide = window.matchMedia('(min-width: 1100px)');
-let membersOpen = wide.matches;
-
-function setMembersOpen(open) {
-  membersOpen = open;
-  els.app.classList.toggle('members-open', open);
-  els.membersButton.setAttribute('aria-expanded', String(open));
-  els.scrim.hidden = !(open && !wide.matches) && !els.app.classList.contains('sidebar-open');
-}
-
-function setSidebarOpen(open) {
-  els.app.classList.toggle('sidebar-open', open);
-  els.menuButton.setAttribute('aria-expanded', String(open));
-  els.scrim.hidden = !open && !(membersOpen && !wide.matches);
-  if (open) (els.sidebar.querySelector('.room-open[aria-current]') ?? els.joinInput).focus();
-}
-
-function closeOverlays() {
-  if (els.app.classList.contains('sidebar-open')) setSidebarOpen(false);
-  if (membersOpen && !wide.matches) setMembersOpen(false);
-}
-
-els.menuButton.addEventListener('click', () => {
-  setSidebarOpen(!els.app.classList.contains('sidebar-open'));
-});
-els.membersButton.addEventListener('click', () => setMembersOpen(!membersOpen));
-els.scrim.addEventListener('click', () => {
-  closeOverlays();
-  els.input.focus();
-});
-document.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape' && !els.nameDialog.open && !els.scrim.hidden) {
-    closeOverlays();
-    els.input.focus();
-  }
-});
-wide.addEventListener('change', () => setMembersOpen(wide.matches));
+const panels = new Panels(els, () => els.input.focus());
 
 // --- connection triggers ---------------------------------------------------------------
 
@@ -489,11 +414,10 @@ function start() {
   render();
 }
 
-setMembersOpen(membersOpen);
 render();
 if (store.name) {
   start();
   els.input.focus();
 } else {
-  askName({ first: true });
+  nameDialog.ask('', { first: true });
 }

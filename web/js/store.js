@@ -246,7 +246,8 @@ export class Store {
       added = mergeMessages(segment.bySeq, history);
       if (this.active !== room.name) room.unread += this.#countUnread(added);
     }
-    room.lastSeq = Math.max(room.lastSeq ?? 0, frame.seq, ...added.map((m) => m.seq));
+    // `added` is in seq order; a resume can bring thousands, too many to spread into max().
+    room.lastSeq = Math.max(room.lastSeq ?? 0, frame.seq, added.at(-1)?.seq ?? 0);
     room.joined = true;
     room.recovering = false;
     room.members = new Map((frame.members ?? []).map((u) => [u.id, u]));
@@ -291,7 +292,7 @@ export class Store {
     room.loadingOlder = false;
     room.version += 1;
     this.#settle(messages);
-    return [{ kind: 'older-loaded', room: room.name }];
+    return [];
   }
 
   #presence(frame) {

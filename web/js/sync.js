@@ -25,6 +25,19 @@ export function normalizeDisplayName(input) {
   return name;
 }
 
+/**
+ * A fresh client id for a `send`: a random (v4) UUID. crypto.randomUUID exists only in secure
+ * contexts; a server reached over plain http on another host gets the same from random bytes.
+ */
+export function newClientId() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 /** Length of `text` in UTF-8 bytes, the unit of the server's max_text_bytes. */
 export function utf8Length(text) {
   return new TextEncoder().encode(text).length;

@@ -52,8 +52,18 @@ export async function connectClient(addr, name) {
       client.send({ type: 'send', room, text, id });
       return client.waitFor((f) => f.type === 'message' && f.client_id === id);
     },
+    /** Every message delivered for `room`, in `joined` history or live, duplicates included. */
     messages(room) {
-      return frames.filter((f) => f.type === 'message' && f.room === room);
+      return frames.flatMap((f) => {
+        if (f.room !== room) return [];
+        if (f.type === 'message') return [f];
+        if (f.type === 'joined') return f.history;
+        return [];
+      });
+    },
+    /** Waits until a message with `text` was delivered for `room`, in history or live. */
+    async waitForMessage(room, text) {
+      await client.waitFor(() => client.messages(room).some((m) => m.text === text));
     },
     close() {
       socket.close();

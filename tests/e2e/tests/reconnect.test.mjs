@@ -23,7 +23,7 @@ const RECONNECT_WAIT = 20000;
 
 /** Asserts that `client` got `text` in `room` exactly once, after a later marker arrived. */
 async function assertOnce(client, room, text, marker) {
-  await client.waitFor((f) => f.type === 'message' && f.text === marker);
+  await client.waitForMessage(room, marker);
   const copies = client.messages(room).filter((m) => m.text === text);
   assert.equal(copies.length, 1, `${text} should arrive once, got ${copies.length}`);
 }
@@ -193,7 +193,7 @@ describe('a server restart', () => {
       await page.locator('#messages .msg .msg-text', { hasText: 'while down' }).waitFor();
     }
     await alice.locator('.msg.pending').waitFor({ state: 'detached' });
-    await carol.waitFor((f) => f.type === 'message' && f.text === 'while down');
+    await carol.waitForMessage('general', 'while down');
     await carol.say('general', 'marker');
 
     for (const page of [alice, bob]) {
