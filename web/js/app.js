@@ -31,6 +31,7 @@ import { TypingSender } from './typing.js';
 const $ = (id) => document.getElementById(id);
 const els = {
   app: $('app'),
+  skipLink: document.querySelector('.skip-link'),
   sidebar: $('sidebar'),
   roomList: $('room-list'),
   joinForm: $('join-form'),
@@ -52,6 +53,8 @@ const els = {
   memberList: $('member-list'),
   notices: $('notices'),
   scroller: $('scroller'),
+  empty: $('empty'),
+  joinGeneral: $('join-general'),
   messages: $('messages'),
   jump: $('jump'),
   typing: $('typing'),
@@ -77,8 +80,14 @@ const RATE_RETRY_MS = 1000;
 
 // --- state -----------------------------------------------------------------------------
 
+/** The room a URL's fragment names (#general), unless it is an element's id (#composer-input). */
+function roomFromHash() {
+  const fragment = decodeURIComponent(location.hash.slice(1));
+  return document.getElementById(fragment) ? null : normalizeRoomName(fragment);
+}
+
 const rememberedRooms = saved.loadRooms();
-const hashRoom = normalizeRoomName(decodeURIComponent(location.hash.slice(1)));
+const hashRoom = roomFromHash();
 const rooms = rememberedRooms ?? [DEFAULT_ROOM];
 if (hashRoom && !rooms.includes(hashRoom)) rooms.push(hashRoom);
 const store = new Store({
@@ -300,6 +309,8 @@ function showJoinError(text) {
   els.joinInput.setAttribute('aria-invalid', text ? 'true' : 'false');
 }
 
+els.joinGeneral.addEventListener('click', () => joinRoom(DEFAULT_ROOM));
+
 els.joinForm.addEventListener('submit', (event) => {
   event.preventDefault();
   if (joinRoom(els.joinInput.value)) els.joinInput.value = '';
@@ -370,6 +381,12 @@ els.input.addEventListener('input', () => {
   else typing.stop();
 });
 
+// The skip link moves focus without touching the URL (whose fragment names the room).
+els.skipLink.addEventListener('click', (event) => {
+  event.preventDefault();
+  els.input.focus();
+});
+
 els.jump.addEventListener('click', () => {
   messageList.scrollToBottom();
   els.input.focus();
@@ -398,7 +415,7 @@ document.addEventListener('visibilitychange', () => {
   if (!document.hidden && connState.state !== 'online') connection.retryNow();
 });
 window.addEventListener('hashchange', () => {
-  const name = normalizeRoomName(decodeURIComponent(location.hash.slice(1)));
+  const name = roomFromHash();
   if (name && name !== store.active) joinRoom(name);
 });
 

@@ -55,6 +55,8 @@ function roomItem(name) {
 export function renderRoomHeader(els, store) {
   const room = store.current();
   document.body.classList.toggle('no-room', !room);
+  els.empty.hidden = Boolean(room);
+  els.scroller.hidden = !room;
   els.roomName.textContent = room ? room.name : 'No room';
   const count = room ? room.members.size : 0;
   let meta = 'Join a room to start chatting';

@@ -60,6 +60,8 @@ describe('chat page', () => {
     await send(bob, 'hi alice');
     await expectMessages(alice, ['hi alice']);
     await alice.getByText('bob is typing…').waitFor({ state: 'detached' });
+    // Screen readers hear new messages through the live region.
+    await alice.locator('#announcer[aria-live="polite"]', { hasText: 'bob: hi alice' }).waitFor({ state: 'attached' });
     await send(alice, 'hello bob');
     await expectMessages(bob, ['hi alice', 'hello bob']);
     await expectMessages(alice, ['hi alice', 'hello bob']);

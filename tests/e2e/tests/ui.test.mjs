@@ -146,7 +146,10 @@ describe('look and accessibility', () => {
       fs.copyFileSync(path.join(artifacts, 'room-light.png'), path.join(repoRoot, 'docs/screenshot.png'));
     }
     await assertAccessible(page, 'room, light');
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(await background(), 'rgb(255, 255, 255)');
     await page.emulateMedia({ colorScheme: 'dark' });
+    assert.equal(await background(), 'rgb(22, 24, 31)', 'the theme follows the system');
     await screenshot(page, 'room-dark');
     await assertAccessible(page, 'room, dark');
     others.carol.send({ type: 'typing', room: 'general', active: false });
@@ -212,16 +215,32 @@ describe('look and accessibility', () => {
     await tabTo(page, (el) => el.classList.contains('skip-link'), 'Shift+Tab');
     await page.keyboard.press('Enter');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'composer-input');
+
+    // Leaving every room leaves a way back.
+    for (const room of ['keyboard-room', 'general']) {
+      await tabTo(page, (el, name) => el.dataset.leave === name, 'Tab', room);
+      await page.keyboard.press('Enter');
+      await page.locator(`#room-list li[data-room="${room}"]`).waitFor({ state: "detached" });
+    }
+    await page.getByRole('heading', { name: 'You are not in any room' }).waitFor();
+    await screenshot(page, 'no-room');
+    await tabTo(page, (el) => el.id === 'join-general');
+    await page.keyboard.press('Enter');
+    await page.locator('#status[data-state="online"]').waitFor();
+    await page.locator('#messages .msg-text', { hasText: 'typed with keys only' }).waitFor();
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });
 });
 
-/** Presses Tab (or `key`) until the focused element satisfies `predicate` (at most 40 times). */
-async function tabTo(page, predicate, key = 'Tab') {
+/**
+ * Presses Tab (or `key`) until the focused element satisfies `predicate(element, arg)`, which
+ * runs in the page (at most 40 presses).
+ */
+async function tabTo(page, predicate, key = 'Tab', arg = null) {
   for (let i = 0; i < 40; i += 1) {
     await page.keyboard.press(key);
-    if (await page.evaluate(`(${predicate})(document.activeElement)`)) return;
+    if (await page.evaluate(`(${predicate})(document.activeElement, ${JSON.stringify(arg)})`)) return;
   }
   throw new Error(`Tab never reached ${predicate}`);
 }
