@@ -7,6 +7,11 @@ import { backoffDelay } from './sync.js';
 
 /** How long an opening socket may take before it is abandoned and retried. */
 const OPEN_TIMEOUT_MS = 10000;
+/**
+ * A connection that lasted this long was healthy: the next drop starts the backoff over.
+ * A shorter one (a server that accepts and then closes at once) keeps backing off.
+ */
+const STABLE_MS = 10000;
 
 /** @typedef {'connecting' | 'online' | 'reconnecting'} ConnectionState */
 
@@ -31,6 +36,7 @@ export class Connection {
     this.openTimer = null;
     this.retryAt = null;
     this.everOnline = false;
+    this.onlineSince = null;
     this.state = 'connecting';
   }
 
@@ -52,7 +58,7 @@ export class Connection {
 
   /** The server's welcome arrived: the connection is usable. */
   markOnline() {
-    this.attempt = 0;
+    this.onlineSince = Date.now();
     this.everOnline = true;
     this.#setState('online');
   }
@@ -119,6 +125,8 @@ export class Connection {
   #lost(event, delay) {
     clearTimeout(this.openTimer);
     this.socket = null;
+    if (this.onlineSince !== null && Date.now() - this.onlineSince >= STABLE_MS) this.attempt = 0;
+    this.onlineSince = null;
     this.onClose(event);
     this.#scheduleRetry(delay);
   }

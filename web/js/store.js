@@ -343,6 +343,9 @@ export class Store {
       entry.state = 'failed';
       entry.error = frame.code;
       this.dirty.outbox = true;
+    } else if (frame.code === 'rate_limited') {
+      // Only typing frames go without an id: a dropped one is not worth a word.
+      return [];
     }
     return [{ kind: 'error', code: frame.code, message: frame.message }];
   }
