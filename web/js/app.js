@@ -71,6 +71,8 @@ const els = {
   nameError: $('name-error'),
   nameCancel: $('name-cancel'),
   scrim: $('scrim'),
+  sidebarClose: $('sidebar-close'),
+  membersClose: $('members-close'),
 };
 
 /** The first room of a first visit. */

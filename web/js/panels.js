@@ -8,7 +8,7 @@ const WIDE = '(min-width: 1100px)';
 export class Panels {
   /**
    * @param {object} els the app's elements (app, sidebar, menuButton, membersButton, scrim,
-   *   joinInput, nameDialog)
+   *   sidebarClose, membersClose, joinInput, nameDialog)
    * @param {() => void} onDismiss called after a panel is dismissed by the user (to refocus)
    */
   constructor(els, onDismiss) {
@@ -18,6 +18,12 @@ export class Panels {
     this.setMembersOpen(this.wide.matches);
     els.menuButton.addEventListener('click', () => this.setSidebarOpen(!this.sidebarOpen));
     els.membersButton.addEventListener('click', () => this.setMembersOpen(!this.membersOpen));
+    for (const close of [els.sidebarClose, els.membersClose]) {
+      close.addEventListener('click', () => {
+        this.closeOverlays();
+        onDismiss();
+      });
+    }
     els.scrim.addEventListener('click', () => {
       this.closeOverlays();
       onDismiss();

@@ -174,7 +174,7 @@ describe('look and accessibility', () => {
     await page.getByRole('button', { name: /^Members in this room/ }).click();
     await page.locator('#members').getByText('carol').waitFor();
     await screenshot(page, 'phone-members');
-    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Close members' }).click();
     await page.locator('#members').waitFor({ state: 'hidden' });
 
     await send(page, 'Sent from my phone');
