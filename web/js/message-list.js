@@ -1,0 +1,283 @@
+// The message list of the room in view: messages in seq order, grouped by author, with day
+// dividers, "could not be recovered" and "history reset" markers, and the user's own pending
+// messages at the end. Rendering is keyed: a message's element is built once and kept, so
+// re-rendering never re-announces or re-creates what is already on screen.
+
+import { avatar, dayKey, dayLabel, el, richText, timeElement } from './dom.js';
+
+/** Messages of one author closer than this share a group (one name, one avatar). */
+const GROUP_GAP_MS = 5 * 60 * 1000;
+/** Within this distance of the top, older history is fetched. */
+const LOAD_MARGIN_PX = 300;
+/** Within this distance of the bottom, the view follows new messages. */
+const STICK_PX = 80;
+
+export class MessageList {
+  /**
+   * @param {HTMLElement} scroller the scrolling container
+   * @param {HTMLOListElement} list the <ol> inside it
+   * @param {object} actions { loadOlder(room), discard(id), jumpShown(bool) }
+   */
+  constructor(scroller, list, actions) {
+    this.scroller = scroller;
+    this.list = list;
+    this.actions = actions;
+    this.roomName = null;
+    this.nodes = new Map();
+    this.lastKey = null;
+    let queued = false;
+    scroller.addEventListener('scroll', () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        this.#afterScroll();
+      });
+    });
+  }
+
+  /** Brings the list in line with `room` (null: no room). */
+  render(room, store) {
+    const switching = room?.name !== this.roomName;
+    if (switching) {
+      this.list.replaceChildren();
+      this.nodes.clear();
+      this.roomName = room?.name ?? null;
+      this.lastKey = null;
+    }
+    if (!room) return;
+    this.room = room;
+    this.store = store;
+    const anchor = switching ? null : this.#anchor();
+    const items = buildItems(room, store);
+    this.#patch(items, room, store);
+    const newLast = items.length ? items[items.length - 1].key : null;
+    const appended = newLast !== this.lastKey && !switching;
+    this.lastKey = newLast;
+    if (switching || anchor === null) {
+      this.scrollToBottom();
+    } else {
+      this.#restore(anchor);
+      if (appended) this.actions.jumpShown(true);
+    }
+    this.#maybeLoadOlder();
+  }
+
+  scrollToBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.actions.jumpShown(false);
+  }
+
+  atBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < STICK_PX;
+  }
+
+  /** Where the reader is: null at the bottom, else the first visible item and its offset. */
+  #anchor() {
+    if (this.atBottom()) return null;
+    const top = this.scroller.scrollTop;
+    for (const node of this.list.children) {
+      if (node.offsetTop + node.offsetHeight > top && node.dataset.key !== 'top') {
+        return { key: node.dataset.key, offset: node.offsetTop - top };
+      }
+    }
+    return null;
+  }
+
+  #restore(anchor) {
+    const node = this.nodes.get(anchor.key);
+    if (node) this.scroller.scrollTop = node.offsetTop - anchor.offset;
+  }
+
+  #afterScroll() {
+    if (this.atBottom()) this.actions.jumpShown(false);
+    this.#maybeLoadOlder();
+  }
+
+  #maybeLoadOlder() {
+    const room = this.room;
+    if (!room || room.name !== this.roomName || !room.hasMore || room.loadingOlder) return;
+    if (this.scroller.scrollTop < LOAD_MARGIN_PX) this.actions.loadOlder(room.name);
+  }
+
+  /** Makes the <ol> hold exactly `items`, reusing elements by key. */
+  #patch(items, room, store) {
+    const wanted = new Set(items.map((i) => i.key));
+    for (const [key, node] of this.nodes) {
+      if (!wanted.has(key)) {
+        node.remove();
+        this.nodes.delete(key);
+      }
+    }
+    let cursor = this.list.firstElementChild;
+    for (const item of items) {
+      let node = this.nodes.get(item.key);
+      if (!node) {
+        node = build(item, this.actions);
+        node.dataset.key = item.key;
+        this.nodes.set(item.key, node);
+      }
+      update(node, item, room, store);
+      if (node !== cursor) this.list.insertBefore(node, cursor);
+      else cursor = cursor.nextElementSibling;
+    }
+  }
+}
+
+/** The rows the list should show, in order, each with a stable key. */
+function buildItems(room, store) {
+  const items = [{ key: 'top', kind: 'top' }];
+  let previous = null;
+  let day = null;
+  const push = (item, ts) => {
+    if (ts !== undefined && dayKey(ts) !== day) {
+      day = dayKey(ts);
+      items.push({ key: `day-${items.length}-${day}`, kind: 'day', ts });
+      previous = null;
+    }
+    if (item.kind === 'message' || item.kind === 'pending') {
+      const author = item.own ? 'me' : `${item.from?.id}`;
+      item.first = !previous || previous.author !== author || ts - previous.ts > GROUP_GAP_MS;
+      if (previous && item.first) previous.item.last = true;
+      previous = { author, ts, item };
+    } else {
+      if (previous) previous.item.last = true;
+      previous = null;
+    }
+    items.push(item);
+  };
+  room.segments.forEach((segment, index) => {
+    if (index > 0) push({ key: `reset-${index}`, kind: 'reset' });
+    const gaps = [...segment.gapsAfter].sort((a, b) => a - b);
+    const messages = [...segment.bySeq.values()].sort((a, b) => a.seq - b.seq);
+    for (const message of messages) {
+      while (gaps.length && gaps[0] < message.seq) push({ key: `gap-${index}-${gaps.shift()}`, kind: 'gap' });
+      push(
+        {
+          key: `m-${index}-${message.seq}`,
+          kind: 'message',
+          message,
+          from: message.from,
+          own: store.isOwn(message),
+        },
+        message.ts,
+      );
+    }
+    for (const seq of gaps) push({ key: `gap-${index}-${seq}`, kind: 'gap' });
+  });
+  for (const entry of store.pendingIn(room.name)) {
+    push({ key: `p-${entry.id}`, kind: 'pending', entry, own: true }, entry.createdAt);
+  }
+  if (previous) previous.item.last = true;
+  return items;
+}
+
+function build(item, actions) {
+  switch (item.kind) {
+    case 'top':
+      return el('li', 'history-top');
+    case 'day': {
+      const node = el('li', 'divider day-divider');
+      node.append(el('span', '', dayLabel(item.ts)));
+      return node;
+    }
+    case 'gap': {
+      const node = el('li', 'divider gap-divider');
+      node.append(el('span', '', 'Some messages could not be recovered'));
+      return node;
+    }
+    case 'reset': {
+      const node = el('li', 'divider reset-divider');
+      node.append(el('span', '', 'The server restarted and lost its history; newer messages below'));
+      return node;
+    }
+    case 'message':
+      return messageNode(item.message.from?.name ?? 'unknown', item.message.text, item.message.ts, item.own);
+    case 'pending': {
+      const node = messageNode('You', item.entry.text, item.entry.createdAt, true);
+      node.classList.add('pending');
+      const status = el('span', 'msg-status');
+      status.setAttribute('role', 'status');
+      node.querySelector('.msg-foot').append(status);
+      node.dataset.clientId = item.entry.id;
+      node.addEventListener('click', (event) => {
+        if (event.target.closest('.msg-discard')) actions.discard(item.entry.id);
+      });
+      return node;
+    }
+    default:
+      return el('li');
+  }
+}
+
+/** One message row: avatar, author, text, time. */
+function messageNode(name, text, ts, own) {
+  const node = el('li', own ? 'msg own' : 'msg');
+  const author = el('span', 'msg-author', own ? 'You' : name);
+  const body = el('div', 'msg-body');
+  const bubble = el('div', 'msg-bubble');
+  const textNode = el('p', 'msg-text');
+  textNode.append(richText(text));
+  const foot = el('span', 'msg-foot');
+  foot.append(timeElement(ts, 'msg-time'));
+  bubble.append(textNode, foot);
+  body.append(author, bubble);
+  node.append(avatar(name, 'msg-avatar'), body);
+  return node;
+}
+
+/** Refreshes what can change on an existing row: grouping, pending state, the top row. */
+function update(node, item, room, store) {
+  if (item.kind === 'message' || item.kind === 'pending') {
+    node.classList.toggle('first', item.first === true);
+    node.classList.toggle('last', item.last === true);
+    if (item.kind === 'message') node.dataset.seq = String(item.message.seq);
+  }
+  if (item.kind === 'pending') updatePending(node, item.entry, store);
+  if (item.kind === 'top') updateTop(node, room);
+}
+
+/** Why the server refused a message for good, in a few words. */
+const REFUSAL = { too_large: 'too long', bad_request: 'not accepted', bad_room: 'bad room name' };
+
+function updatePending(node, entry, store) {
+  const status = node.querySelector('.msg-status');
+  const failed = entry.state === 'failed';
+  node.classList.toggle('failed', failed);
+  const text = failed
+    ? `Not sent: ${REFUSAL[entry.error] ?? 'refused by the server'}`
+    : store.online && store.room(entry.room)?.joined
+      ? 'Sending…'
+      : 'Waiting for connection…';
+  if (status.firstChild?.textContent !== text) {
+    status.replaceChildren(el('span', 'msg-state', text));
+    if (failed) {
+      const discard = el('button', 'msg-discard link-button', 'Delete');
+      discard.type = 'button';
+      discard.setAttribute('aria-label', 'Delete unsent message');
+      status.append(discard);
+    }
+  }
+}
+
+function updateTop(node, room) {
+  let text;
+  if (room.loadingOlder) text = 'Loading earlier messages…';
+  else if (room.hasMore) text = '';
+  else if (room.joined || room.lastSeq !== null) text = `This is the beginning of #${room.name}.`;
+  else text = '';
+  const state = room.loadingOlder ? 'loading' : room.hasMore ? 'more' : 'start';
+  if (node.dataset.state === state && node.dataset.text === text) return;
+  node.dataset.state = state;
+  node.dataset.text = text;
+  node.replaceChildren();
+  if (state === 'more') {
+    const button = el('button', 'link-button load-older', 'Load earlier messages');
+    button.type = 'button';
+    button.dataset.room = room.name;
+    node.append(button);
+  } else if (text) {
+    node.append(el('span', state === 'start' ? 'room-start' : 'loading', text));
+  }
+}

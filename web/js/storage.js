@@ -1,0 +1,103 @@
+// What the page remembers across reloads, in localStorage: the display name, the rooms, the
+// room in view, the user ids this browser had (to tell its own messages apart after a
+// reconnect gives it a new one) and the outbox of messages not yet confirmed by the server.
+// Storage can be full or disabled (private modes): every access degrades to "not remembered".
+
+const KEYS = {
+  name: 'chat.name',
+  rooms: 'chat.rooms',
+  active: 'chat.activeRoom',
+  myIds: 'chat.myIds',
+  outbox: 'chat.outbox',
+};
+
+/** How many past user ids to remember; older messages of ours then look like anyone's. */
+const MAX_IDS = 200;
+
+function read(key, fallback) {
+  try {
+    const raw = localStorage.getItem(key);
+    return raw === null ? fallback : JSON.parse(raw);
+  } catch {
+    return fallback;
+  }
+}
+
+function write(key, value) {
+  try {
+    localStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Quota or disabled storage: the page keeps working, it just forgets on reload.
+  }
+}
+
+export function loadName() {
+  const name = read(KEYS.name, null);
+  return typeof name === 'string' ? name : null;
+}
+
+export function saveName(name) {
+  write(KEYS.name, name);
+}
+
+export function loadRooms() {
+  const rooms = read(KEYS.rooms, null);
+  return Array.isArray(rooms) ? rooms.filter((r) => typeof r === 'string') : null;
+}
+
+export function saveRooms(rooms) {
+  write(KEYS.rooms, rooms);
+}
+
+export function loadActiveRoom() {
+  const room = read(KEYS.active, null);
+  return typeof room === 'string' ? room : null;
+}
+
+export function saveActiveRoom(room) {
+  write(KEYS.active, room);
+}
+
+export function loadMyIds() {
+  const ids = read(KEYS.myIds, []);
+  return Array.isArray(ids) ? ids.filter((id) => typeof id === 'string') : [];
+}
+
+export function saveMyIds(ids) {
+  write(KEYS.myIds, ids.slice(-MAX_IDS));
+}
+
+/** The persisted outbox: messages typed but not yet echoed by the server, oldest first. */
+export function loadOutbox() {
+  const entries = read(KEYS.outbox, []);
+  if (!Array.isArray(entries)) return [];
+  return entries
+    .filter(
+      (e) =>
+        e && typeof e.id === 'string' && typeof e.room === 'string' && typeof e.text === 'string',
+    )
+    .map((e) => ({
+      id: e.id,
+      room: e.room,
+      text: e.text,
+      createdAt: Number(e.createdAt) || Date.now(),
+      state: e.state === 'failed' ? 'failed' : 'pending',
+      error: typeof e.error === 'string' ? e.error : null,
+      // Whatever was sent before the reload went out on a connection that is gone.
+      sentOn: null,
+    }));
+}
+
+export function saveOutbox(outbox) {
+  write(
+    KEYS.outbox,
+    outbox.map(({ id, room, text, createdAt, state, error }) => ({
+      id,
+      room,
+      text,
+      createdAt,
+      state,
+      error,
+    })),
+  );
+}

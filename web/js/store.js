@@ -1,0 +1,388 @@
+// The page's state: who we are, the rooms we are in (messages by seq, last seq, members, who is
+// typing, unread count) and the outbox of messages awaiting their echo. `apply(frame)` folds a
+// server frame in and returns the effects the wiring must carry out (frames to send, notices);
+// the store itself does no I/O and touches no DOM.
+
+import {
+  classifyResume,
+  mergeMessages,
+  resumePoint,
+  settleOutbox,
+} from './sync.js';
+
+/** How long a typing indicator lasts without a refresh from its author. */
+export const TYPING_TTL_MS = 6000;
+/** History page size when scrolling up. */
+export const HISTORY_PAGE = 50;
+/** Prefix of the `id` put on join frames, so an error's `ref` names the room. */
+const JOIN_REF = 'join:';
+
+/**
+ * One stretch of a room's history that shares a seq numbering. A room has more than one only
+ * when the server's history was reset while the page was away.
+ */
+function newSegment() {
+  return { bySeq: new Map(), gapsAfter: new Set() };
+}
+
+function newRoom(name) {
+  return {
+    name,
+    segments: [newSegment()],
+    /** Highest seq seen in the current segment (null: never joined on this page). */
+    lastSeq: null,
+    /** Whether the current connection's join was confirmed. */
+    joined: false,
+    /** Resume points of joins sent and not yet answered, in order. */
+    resumes: [],
+    /** A join to recover from a hole in the seqs is on its way. */
+    recovering: false,
+    members: new Map(),
+    /** user id → { user, until } */
+    typing: new Map(),
+    unread: 0,
+    hasMore: false,
+    loadingOlder: false,
+    /** Bumped on every change that the message list shows. */
+    version: 0,
+  };
+}
+
+export class Store {
+  constructor({ name, rooms, active, myIds, outbox }) {
+    this.name = name;
+    /** { id, name } from the current connection's welcome. */
+    this.me = null;
+    this.myIds = new Set(myIds);
+    this.limits = { max_text_bytes: 4096, messages_per_sec: 10, burst: 20, max_rooms: 32 };
+    this.rooms = new Map();
+    for (const room of rooms) this.rooms.set(room, newRoom(room));
+    this.active = active && this.rooms.has(active) ? active : (rooms[0] ?? null);
+    this.outbox = outbox;
+    /** Counts connections, so an outbox entry knows whether it went out on this one. */
+    this.connection = 0;
+    this.online = false;
+    /** Set when something persisted changed; the wiring saves and clears them. */
+    this.dirty = { rooms: false, outbox: false, myIds: false };
+  }
+
+  room(name) {
+    return this.rooms.get(name) ?? null;
+  }
+
+  current() {
+    return this.active ? this.room(this.active) : null;
+  }
+
+  isOwn(message) {
+    return this.myIds.has(message?.from?.id);
+  }
+
+  /** Adds a room to the sidebar (not yet joined); returns it. */
+  addRoom(name) {
+    let room = this.room(name);
+    if (!room) {
+      room = newRoom(name);
+      this.rooms.set(name, room);
+      this.dirty.rooms = true;
+    }
+    return room;
+  }
+
+  removeRoom(name) {
+    if (!this.rooms.delete(name)) return;
+    this.dirty.rooms = true;
+    const before = this.outbox.length;
+    this.outbox = this.outbox.filter((e) => e.room !== name);
+    if (this.outbox.length !== before) this.dirty.outbox = true;
+    if (this.active === name) this.active = [...this.rooms.keys()][0] ?? null;
+  }
+
+  setActive(name) {
+    const room = this.room(name);
+    if (!room) return;
+    this.active = name;
+    room.unread = 0;
+  }
+
+  /** A connection was opened: nothing is joined on it yet. */
+  connectionStarted() {
+    this.connection += 1;
+    this.online = false;
+    for (const room of this.rooms.values()) {
+      room.joined = false;
+      room.resumes = [];
+      room.recovering = false;
+      room.loadingOlder = false;
+    }
+  }
+
+  connectionLost() {
+    this.online = false;
+    for (const room of this.rooms.values()) {
+      room.joined = false;
+      room.typing.clear();
+      room.version += 1;
+    }
+  }
+
+  /** The `join` frame for a room: with `since` when the page already saw some of it. */
+  joinFrame(name) {
+    const room = this.addRoom(name);
+    const { since, anchor } = resumePoint(room.lastSeq, currentSegment(room).bySeq);
+    room.resumes.push({ since, anchor, lastSeq: room.lastSeq });
+    // `id` is not part of `join` itself, but any frame's id comes back as an error's `ref`:
+    // it tells which room a too_many_rooms or bad_room is about.
+    const frame = { type: 'join', room: name, id: JOIN_REF + name };
+    if (since !== null) frame.since = since;
+    return frame;
+  }
+
+  /** The `history` frame for the page of messages older than what the room holds. */
+  olderFrame(name) {
+    const room = this.room(name);
+    if (!room || !room.joined || !room.hasMore || room.loadingOlder) return null;
+    room.loadingOlder = true;
+    room.version += 1;
+    const oldest = oldestSeq(room);
+    const frame = { type: 'history', room: name, limit: HISTORY_PAGE };
+    if (oldest !== null) frame.before = oldest;
+    return frame;
+  }
+
+  /** Queues a message typed by the user; returns its outbox entry. */
+  enqueue(room, text, id) {
+    const entry = { id, room, text, createdAt: Date.now(), state: 'pending', error: null, sentOn: null };
+    this.outbox.push(entry);
+    this.dirty.outbox = true;
+    this.room(room).version += 1;
+    return entry;
+  }
+
+  /** Entry `id` of the outbox went out on the current connection. */
+  markSent(id) {
+    const entry = this.outbox.find((e) => e.id === id);
+    if (entry) entry.sentOn = this.connection;
+  }
+
+  discard(id) {
+    const entry = this.outbox.find((e) => e.id === id);
+    if (!entry) return;
+    this.outbox = this.outbox.filter((e) => e.id !== id);
+    this.dirty.outbox = true;
+    const room = this.room(entry.room);
+    if (room) room.version += 1;
+  }
+
+  /** Folds a server frame into the state; returns effects for the wiring. */
+  apply(frame, now = Date.now()) {
+    switch (frame?.type) {
+      case 'welcome':
+        return this.#welcome(frame);
+      case 'joined':
+        return this.#joined(frame);
+      case 'message':
+        return this.#message(frame);
+      case 'history':
+        return this.#history(frame);
+      case 'presence':
+        return this.#presence(frame);
+      case 'typing':
+        return this.#typing(frame, now);
+      case 'error':
+        return this.#error(frame);
+      default:
+        // `left` needs nothing (the room left the sidebar when the user asked); unknown
+        // frame types are ignored, as the protocol asks of every client.
+        return [];
+    }
+  }
+
+  #welcome(frame) {
+    this.me = frame.user;
+    this.online = true;
+    if (frame.limits) this.limits = { ...this.limits, ...frame.limits };
+    if (!this.myIds.has(frame.user.id)) {
+      this.myIds.add(frame.user.id);
+      this.dirty.myIds = true;
+    }
+    return [...this.rooms.keys()].map((name) => ({ kind: 'send', frame: this.joinFrame(name) }));
+  }
+
+  #joined(frame) {
+    const room = this.room(frame.room);
+    if (!room) return [];
+    const resume = room.resumes.shift() ?? { since: null, anchor: null, lastSeq: null };
+    const history = Array.isArray(frame.history) ? frame.history : [];
+    const effects = [];
+    let segment = currentSegment(room);
+    let added;
+    if (resume.since === null) {
+      // A first join on this page: the room's latest messages, nothing to count as unread.
+      added = mergeMessages(segment.bySeq, history);
+      room.hasMore = frame.seq > 0 && (oldestSeq(room) ?? frame.seq + 1) > 1;
+    } else {
+      const { reset, gap } = classifyResume(resume.lastSeq, resume.anchor, frame);
+      if (reset) {
+        segment = newSegment();
+        room.segments.push(segment);
+        room.lastSeq = null;
+        // The answer starts at our old resume point; the server's latest page fills the rest.
+        room.loadingOlder = true;
+        effects.push({ kind: 'send', frame: { type: 'history', room: room.name, limit: HISTORY_PAGE } });
+        effects.push({
+          kind: 'notice',
+          level: 'warning',
+          text: `The server lost the history of #${room.name} (it restarted without keeping it). Messages above the line were seen before that.`,
+        });
+      } else if (gap) {
+        segment.gapsAfter.add(resume.lastSeq);
+        effects.push({
+          kind: 'notice',
+          level: 'warning',
+          text: `Some messages in #${room.name} could not be recovered while you were away.`,
+        });
+      }
+      added = mergeMessages(segment.bySeq, history);
+      if (this.active !== room.name) room.unread += this.#countUnread(added);
+    }
+    // `added` is in seq order; a resume can bring thousands, too many to spread into max().
+    room.lastSeq = Math.max(room.lastSeq ?? 0, frame.seq, added.at(-1)?.seq ?? 0);
+    room.joined = true;
+    room.recovering = false;
+    room.members = new Map((frame.members ?? []).map((u) => [u.id, u]));
+    room.typing.clear();
+    room.version += 1;
+    this.#settle(history);
+    effects.push({ kind: 'flush' });
+    return effects;
+  }
+
+  #message(message) {
+    const room = this.room(message.room);
+    if (!room) return [];
+    const effects = [];
+    if (room.joined && room.lastSeq !== null && message.seq > room.lastSeq + 1) {
+      // Every member sees every seq in order; a hole means frames were lost. Joining again
+      // with `since` answers with everything after our last seq, this message included.
+      if (!room.recovering) {
+        room.recovering = true;
+        effects.push({ kind: 'send', frame: this.joinFrame(room.name) });
+      }
+      return effects;
+    }
+    const added = mergeMessages(currentSegment(room).bySeq, [message]);
+    room.lastSeq = Math.max(room.lastSeq ?? 0, message.seq);
+    room.typing.delete(message.from?.id);
+    room.version += 1;
+    this.#settle([message]);
+    if (added.length) {
+      if (this.active !== room.name) room.unread += this.#countUnread(added);
+      if (!this.isOwn(message)) effects.push({ kind: 'incoming', message });
+    }
+    return effects;
+  }
+
+  #history(frame) {
+    const room = this.room(frame.room);
+    if (!room) return [];
+    const messages = Array.isArray(frame.messages) ? frame.messages : [];
+    mergeMessages(currentSegment(room).bySeq, messages);
+    room.hasMore = frame.has_more === true;
+    room.loadingOlder = false;
+    room.version += 1;
+    this.#settle(messages);
+    return [];
+  }
+
+  #presence(frame) {
+    const room = this.room(frame.room);
+    if (!room || !frame.user) return [];
+    if (frame.event === 'join') room.members.set(frame.user.id, frame.user);
+    if (frame.event === 'leave') {
+      room.members.delete(frame.user.id);
+      room.typing.delete(frame.user.id);
+    }
+    room.version += 1;
+    return [];
+  }
+
+  #typing(frame, now) {
+    const room = this.room(frame.room);
+    if (!room || !frame.user || this.isOwn({ from: frame.user })) return [];
+    if (frame.active) room.typing.set(frame.user.id, { user: frame.user, until: now + TYPING_TTL_MS });
+    else room.typing.delete(frame.user.id);
+    return [];
+  }
+
+  #error(frame) {
+    if (typeof frame.ref === 'string' && frame.ref.startsWith(JOIN_REF)) {
+      const name = frame.ref.slice(JOIN_REF.length);
+      if (frame.code === 'too_many_rooms' || frame.code === 'bad_room') {
+        this.removeRoom(name);
+        return [{ kind: 'error', code: frame.code, message: frame.message, room: name }];
+      }
+    }
+    const entry = frame.ref ? this.outbox.find((e) => e.id === frame.ref) : null;
+    if (entry) {
+      const room = this.room(entry.room);
+      if (room) room.version += 1;
+      if (frame.code === 'rate_limited' || frame.code === 'not_joined' || frame.code === 'internal') {
+        // Not stored: send it again later (rate) or once the room is joined again.
+        entry.sentOn = null;
+        const effects = [{ kind: 'error', code: frame.code, message: frame.message }];
+        if (frame.code === 'not_joined' && room) {
+          room.joined = false;
+          effects.push({ kind: 'send', frame: this.joinFrame(room.name) });
+        } else {
+          effects.push({ kind: 'retry-later' });
+        }
+        return effects;
+      }
+      // The server will never take this one (too_large, bad_request…): keep it, marked failed.
+      entry.state = 'failed';
+      entry.error = frame.code;
+      this.dirty.outbox = true;
+    } else if (frame.code === 'rate_limited') {
+      // Only typing frames go without an id: a dropped one is not worth a word.
+      return [];
+    }
+    return [{ kind: 'error', code: frame.code, message: frame.message }];
+  }
+
+  /** Unread messages among `added`: those not from us. */
+  #countUnread(added) {
+    return added.filter((m) => !this.isOwn(m)).length;
+  }
+
+  /** Drops outbox entries whose echo is among `messages`. */
+  #settle(messages) {
+    if (!this.outbox.length) return;
+    const { remaining, settled } = settleOutbox(this.outbox, messages);
+    if (settled.length) {
+      this.outbox = remaining;
+      this.dirty.outbox = true;
+    }
+  }
+
+  /** Who is typing in `room` at `now`, expired entries dropped. */
+  typingIn(room, now = Date.now()) {
+    for (const [id, t] of room.typing) if (t.until <= now) room.typing.delete(id);
+    return [...room.typing.values()].map((t) => t.user);
+  }
+
+  pendingIn(name) {
+    return this.outbox.filter((e) => e.room === name);
+  }
+}
+
+function currentSegment(room) {
+  return room.segments[room.segments.length - 1];
+}
+
+/** Lowest seq held in the current segment, or null when it holds none. */
+function oldestSeq(room) {
+  let oldest = null;
+  for (const seq of currentSegment(room).bySeq.keys()) if (oldest === null || seq < oldest) oldest = seq;
+  return oldest;
+}
