@@ -59,14 +59,25 @@ fn draw(
         .configure_mesh()
         .x_desc("step")
         .y_desc("deliveries/s")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_labels(points.len().max(1))
+        .x_label_formatter(&|x| {
+            // Steps are whole numbers; label only those.
+            if (x - x.round()).abs() < 1e-6 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|y| crate::report::group(y.max(0.0).round() as u64))
         .draw()?;
     chart.configure_secondary_axes().y_desc("p99 (ms)").draw()?;
 
     let at = |p: &ChartPoint| p.step as f64;
     chart
-        .draw_series(LineSeries::new(
+        .draw_series(DashedLineSeries::new(
             points.iter().map(|p| (at(p), p.offered)),
+            8,
+            5,
             BLUE.stroke_width(2),
         ))?
         .label("offered deliveries/s")

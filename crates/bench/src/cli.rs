@@ -61,8 +61,9 @@ pub struct Common {
     /// Timeout of each connect stage (TCP, upgrade, welcome, joined), in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,
-    /// WebSocket read buffer per connection, in bytes.
-    #[arg(long, default_value_t = 8192)]
+    /// WebSocket read buffer per connection, in bytes. tungstenite zero-fills it before every
+    /// read, so a large one costs CPU per delivery; frames larger than it still arrive whole.
+    #[arg(long, default_value_t = 4096)]
     pub read_buffer: usize,
 }
 

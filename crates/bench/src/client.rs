@@ -6,19 +6,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use futures_util::future::{AbortRegistration, Abortable};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_util::sync::CancellationToken;
 
-use crate::conn::Joined;
+use crate::conn::{Joined, Ws};
 use crate::seqcheck::{SeqChecker, SeqEvent};
 use crate::stats::Live;
 use crate::wire;
 
 /// How long a client waits for its close handshake at the end before dropping the socket.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Most turns sent in one write.
+const MAX_BATCH: usize = 64;
 
 /// A turn to send one message, from the pacer.
 #[derive(Clone, Copy, Debug)]
@@ -35,55 +39,79 @@ pub struct ClientCtx {
     /// `text` size of its sends.
     pub size: usize,
     pub live: Arc<Live>,
-    /// Cancelled when the run is over.
-    pub cancel: CancellationToken,
 }
 
-/// Runs a joined client until `ctx.cancel` fires or the server closes it. `turns` is the
-/// pacer's channel for a sender, `None` for a receive-only member.
-pub async fn run(joined: Joined, ctx: ClientCtx, mut turns: Option<mpsc::Receiver<SendTurn>>) {
+/// Runs a joined client until `stop` is aborted (the run is over: it then closes with a close
+/// handshake) or the server ends the connection. `turns` is the pacer's channel for a sender,
+/// `None` for a receive-only member.
+pub async fn run(
+    joined: Joined,
+    ctx: ClientCtx,
+    turns: Option<mpsc::Receiver<SendTurn>>,
+    stop: AbortRegistration,
+) {
     let Joined { mut ws, seq, .. } = joined;
-    let mut checker = SeqChecker::new(seq);
+    let mut state = State {
+        checker: SeqChecker::new(seq),
+        closed: false,
+    };
+    // Abortable checks an atomic flag per poll; a cancellation token in the select would
+    // take a mutex on every frame.
+    let served = match turns {
+        Some(turns) => Abortable::new(serve_sender(&mut ws, &ctx, &mut state, turns), stop).await,
+        None => Abortable::new(serve_member(&mut ws, &ctx, &mut state), stop).await,
+    };
+    if served.is_err() {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+    }
+}
+
+/// A connection's own reading state.
+struct State {
+    checker: SeqChecker,
+    /// Set once the server's close frame arrived, so the end of the stream is not counted twice.
+    closed: bool,
+}
+
+/// Whether the connection goes on after a frame.
+enum Flow {
+    Continue,
+    End,
+}
+
+/// A receive-only member: read until the stream ends. Cancel-safe (the state is outside).
+async fn serve_member(ws: &mut Ws, ctx: &ClientCtx, state: &mut State) {
+    while let Flow::Continue = on_frame(ws.next().await, ctx, state) {}
+}
+
+/// A sender: read, and write a `send` on every turn from the pacer.
+async fn serve_sender(
+    ws: &mut Ws,
+    ctx: &ClientCtx,
+    state: &mut State,
+    mut turns: mpsc::Receiver<SendTurn>,
+) {
     let mut buf = String::new();
     let id_prefix = format!("c{}", ctx.index);
     let mut sent: u64 = 0;
-    // Set once the server's close frame arrived, so the end of the stream is not counted twice.
-    let mut closed = false;
     loop {
         tokio::select! {
-            biased;
-            () = ctx.cancel.cancelled() => {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
-                return;
+            frame = ws.next() => {
+                if let Flow::End = on_frame(frame, ctx, state) {
+                    return;
+                }
             }
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => on_text(&text, &ctx, &mut checker),
-                Some(Ok(Message::Close(frame))) => {
-                    closed = true;
-                    ctx.live.event(close_label(frame.as_ref()));
+            turn = turns.recv() => {
+                if turn.is_none() {
+                    // The pacer is gone for good: only receive from now on.
+                    return serve_member(ws, ctx, state).await;
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    ctx.live.event(format!("read error: {}", short_error(&e)));
-                    return;
-                }
-                None => {
-                    if !closed && !ctx.cancel.is_cancelled() {
-                        ctx.live.event("disconnected");
-                    }
-                    return;
-                }
-            },
-            Some(SendTurn) = next_turn(&mut turns) => {
-                // Send this turn and any already queued in one write.
+                // Send this turn and the ones already queued in one write.
                 let mut batch = 1;
-                while let Some(rx) = turns.as_mut() {
-                    if batch >= 64 || rx.try_recv().is_err() {
-                        break;
-                    }
+                while batch < MAX_BATCH && turns.try_recv().is_ok() {
                     batch += 1;
                 }
-                if let Err(e) = send_batch(&mut ws, &ctx, &mut buf, &id_prefix, &mut sent, batch).await {
+                if let Err(e) = send_batch(ws, ctx, &mut buf, &id_prefix, &mut sent, batch).await {
                     ctx.live.counters.send_errors.fetch_add(1, Relaxed);
                     ctx.live.event(format!("send error: {}", short_error(&e)));
                     return;
@@ -93,23 +121,37 @@ pub async fn run(joined: Joined, ctx: ClientCtx, mut turns: Option<mpsc::Receive
     }
 }
 
-/// The next turn for a sender; never resolves for a receive-only member (so `select!` skips
-/// it). Cancel-safe: `mpsc::Receiver::recv` is.
-async fn next_turn(turns: &mut Option<mpsc::Receiver<SendTurn>>) -> Option<SendTurn> {
-    match turns {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
+/// Handles what the stream yielded.
+fn on_frame(frame: Option<Result<Message, WsError>>, ctx: &ClientCtx, state: &mut State) -> Flow {
+    match frame {
+        Some(Ok(Message::Text(text))) => on_text(&text, ctx, &mut state.checker),
+        Some(Ok(Message::Close(frame))) => {
+            state.closed = true;
+            ctx.live.event(close_label(frame.as_ref()));
+        }
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            ctx.live.event(format!("read error: {}", short_error(&e)));
+            return Flow::End;
+        }
+        None => {
+            if !state.closed {
+                ctx.live.event("disconnected");
+            }
+            return Flow::End;
+        }
     }
+    Flow::Continue
 }
 
 async fn send_batch(
-    ws: &mut crate::conn::Ws,
+    ws: &mut Ws,
     ctx: &ClientCtx,
     buf: &mut String,
     id_prefix: &str,
     sent: &mut u64,
     batch: usize,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+) -> Result<(), WsError> {
     let live = &ctx.live;
     for _ in 0..batch {
         *sent += 1;
@@ -173,12 +215,11 @@ fn close_label(frame: Option<&CloseFrame>) -> String {
     }
 }
 
-fn short_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
-    use tokio_tungstenite::tungstenite::Error;
+fn short_error(e: &WsError) -> String {
     match e {
-        Error::Io(io) => format!("{:?}", io.kind()),
-        Error::ConnectionClosed | Error::AlreadyClosed => "closed".to_owned(),
-        Error::Protocol(p) => format!("protocol {p}"),
+        WsError::Io(io) => format!("{:?}", io.kind()),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => "closed".to_owned(),
+        WsError::Protocol(p) => format!("protocol {p}"),
         other => other.to_string(),
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::AbortHandle;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,9 @@ pub struct Fleet {
     /// The limits announced in the first `welcome` that had any.
     pub limits: Option<Limits>,
     tasks: JoinSet<()>,
+    /// Ends each joined client's loop (it then sends its close frame).
+    stops: Vec<AbortHandle>,
+    /// Ends the clients still connecting.
     cancel: CancellationToken,
 }
 
@@ -76,6 +80,7 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     let mut senders = Vec::new();
+    let mut stops = Vec::with_capacity(spec.total);
     let room_names: Vec<Arc<str>> = (0..spec.rooms)
         .map(|r| Arc::from(format!("{}-{r}", spec.room_prefix)))
         .collect();
@@ -95,8 +100,10 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
             room_name: Arc::clone(&room_names[room]),
             size: spec.size,
             live: Arc::clone(live),
-            cancel: cancel.clone(),
         };
+        let (stop, stop_reg) = AbortHandle::new_pair();
+        stops.push(stop);
+        let cancel = cancel.clone();
         let target = target.clone();
         let source = target.source_for(i, spec.total);
         let gate = Arc::clone(&gate);
@@ -109,7 +116,7 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
             };
             let name = format!("b{i}");
             let result = tokio::select! {
-                () = ctx.cancel.cancelled() => return,
+                () = cancel.cancelled() => return,
                 r = conn::connect_and_join(&target, &name, &ctx.room_name, source, opts) => r,
             };
             drop(permit);
@@ -117,7 +124,7 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
                 Ok(joined) => {
                     ctx.live.add_member(ctx.room);
                     let _ = ready.send(Ok(joined.limits));
-                    client::run(joined, ctx, turns).await;
+                    client::run(joined, ctx, turns, stop_reg).await;
                 }
                 Err(e) => {
                     let _ = ready.send(Err(e.label()));
@@ -135,6 +142,7 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
         connect_time: Duration::ZERO,
         limits: None,
         tasks,
+        stops,
         cancel,
     };
     // Every client reports exactly once, and each connect stage has a timeout, so this ends.
@@ -166,6 +174,9 @@ impl Fleet {
 
     /// Closes every connection (a close handshake each, within a bound) and ends the tasks.
     pub async fn close(mut self) {
+        for stop in &self.stops {
+            stop.abort();
+        }
         self.cancel.cancel();
         self.senders.clear();
         let tasks = &mut self.tasks;

@@ -280,7 +280,9 @@ mod tests {
             "deliveries  expected 499,500, received 499,499, 49,950 /s, lost 1 (0.000%)"
         );
         assert!(
-            lines[2].starts_with("latency     p50 5.00 ms  p90 9.01 ms  p99 9.90 ms  p99.9 9.99 ms  max 10.0 ms"),
+            lines[2].starts_with(
+                "latency     p50 5.00 ms  p90 9.01 ms  p99 9.90 ms  p99.9 9.99 ms  max 10.0 ms"
+            ),
             "{}",
             lines[2]
         );

@@ -97,6 +97,10 @@ impl Live {
     /// Zeroes the counters, histograms and events and opens the window `[start_us, end_us)`.
     /// Call before the phase's first send: late deliveries of an earlier phase fall outside.
     pub fn begin(&self, start_us: u64, end_us: u64) {
+        // Close the window first, so a late delivery of the last phase cannot land in the
+        // counters between their reset and the new window.
+        self.window_start.store(u64::MAX, Relaxed);
+        self.window_end.store(u64::MAX, Relaxed);
         let c = &self.counters;
         for a in [
             &c.published,
