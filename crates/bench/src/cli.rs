@@ -27,6 +27,15 @@ pub enum Command {
 }
 
 impl Command {
+    /// How many connections the command opens.
+    pub fn connections(&self) -> usize {
+        match self {
+            Command::Fanout(a) => a.shape.rooms * a.shape.clients,
+            Command::Ramp(a) => a.shape.rooms * a.shape.clients,
+            Command::Idle(a) => a.conns,
+        }
+    }
+
     /// The options every command has.
     pub fn common(&self) -> &Common {
         match self {
@@ -61,10 +70,11 @@ pub struct Common {
     /// Timeout of each connect stage (TCP, upgrade, welcome, joined), in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,
-    /// WebSocket read buffer per connection, in bytes. tungstenite zero-fills it before every
-    /// read, so a large one costs CPU per delivery; frames larger than it still arrive whole.
-    #[arg(long, default_value_t = 4096)]
-    pub read_buffer: usize,
+    /// WebSocket read buffer per connection, in bytes [default: fits one frame of --size,
+    /// at least 1024]. tungstenite zero-fills it before every read, so a large one costs CPU
+    /// per delivery; a frame larger than it still arrives whole, in several reads.
+    #[arg(long)]
+    pub read_buffer: Option<usize>,
 }
 
 impl Common {
@@ -73,11 +83,14 @@ impl Common {
         !self.quiet && !self.json
     }
 
-    /// The per-client connect options.
-    pub fn connect_options(&self) -> ConnectOptions {
+    /// The per-client connect options, for message texts of `size` bytes.
+    pub fn connect_options(&self, size: usize) -> ConnectOptions {
         ConnectOptions {
             stage_timeout: secs(self.connect_timeout),
-            read_buffer: self.read_buffer.max(1024),
+            read_buffer: self
+                .read_buffer
+                .unwrap_or_else(|| auto_read_buffer(size))
+                .max(64),
         }
     }
 }
@@ -168,6 +181,12 @@ impl FanoutArgs {
     }
 }
 
+/// A read buffer that holds one `message` frame with a `size`-byte text (the JSON around
+/// the text is under 256 bytes), as a power of two from 1 KiB to 64 KiB.
+pub fn auto_read_buffer(size: usize) -> usize {
+    (size + 256).next_power_of_two().clamp(1024, 64 * 1024)
+}
+
 /// Seconds from the command line as a Duration (negative and NaN become zero).
 pub fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::ZERO)
@@ -221,6 +240,15 @@ mod tests {
             .expect("alias");
         assert_eq!(cli.command.common().pid, Some(7));
         assert!(!cli.command.common().show_progress());
+    }
+
+    #[test]
+    fn read_buffer_fits_a_frame() {
+        assert_eq!(auto_read_buffer(0), 1024);
+        assert_eq!(auto_read_buffer(100), 1024);
+        assert_eq!(auto_read_buffer(1000), 2048);
+        assert_eq!(auto_read_buffer(4096), 8192);
+        assert_eq!(auto_read_buffer(1 << 20), 64 * 1024);
     }
 
     #[test]

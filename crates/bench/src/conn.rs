@@ -55,7 +55,11 @@ impl ConnError {
     /// A short label to group failures by in a report.
     pub fn label(&self) -> String {
         match self {
-            ConnError::Tcp(e) => format!("tcp {:?}", e.kind()),
+            ConnError::Tcp(e) => match e.raw_os_error() {
+                // "Too many open files (os error 24)" says more than the kind `Uncategorized`.
+                Some(_) => format!("tcp: {e}"),
+                None => format!("tcp {:?}", e.kind()),
+            },
             ConnError::Upgrade(tungstenite::Error::Http(resp)) => {
                 format!("http {}", resp.status().as_u16())
             }

@@ -48,11 +48,17 @@ use crate::cli::{Cli, Command};
 /// Runs one command of the CLI on a runtime sized by `--threads`, and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let common = cli.command.common();
-    let nofile = sys::raise_nofile_limit();
-    if !common.quiet && !common.json {
-        if let Err(e) = &nofile {
-            eprintln!("warning: could not raise RLIMIT_NOFILE: {e}");
+    match sys::raise_nofile_limit() {
+        Err(e) if !common.quiet => eprintln!("warning: could not raise RLIMIT_NOFILE: {e}"),
+        // A few descriptors go to stdio, the runtime and /proc reads.
+        Ok(Some(limit)) if !common.quiet && cli.command.connections() as u64 + 32 > limit => {
+            eprintln!(
+                "warning: RLIMIT_NOFILE is {limit} (the hard limit): {} connections will not \
+                 all fit; raise it (as root: `ulimit -Hn`, `prlimit`) for this and the server",
+                cli.command.connections()
+            );
         }
+        _ => {}
     }
     let runtime = build_runtime(common.threads).context("building the tokio runtime")?;
     runtime.block_on(async move {

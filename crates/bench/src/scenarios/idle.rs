@@ -59,7 +59,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
         size: 0,
         room_prefix: setup::room_prefix(),
         concurrency: common.connect_concurrency,
-        connect: common.connect_options(),
+        connect: common.connect_options(0),
     };
     let live = Arc::new(Live::new(Clock::new(), args.rooms));
     live.begin(0, 0);

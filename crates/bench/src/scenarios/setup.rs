@@ -89,7 +89,7 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
         size: shape.size,
         room_prefix: room_prefix(),
         concurrency: common.connect_concurrency,
-        connect: common.connect_options(),
+        connect: common.connect_options(shape.size),
     };
     let live = Arc::new(Live::new(Clock::new(), shape.rooms));
     let fleet = fleet::connect(&target, &spec, &live, common.show_progress()).await;
