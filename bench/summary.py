@@ -34,13 +34,14 @@ def fanout_row(name, scenario, r):
         f"{server.get('cpu_pct', 0):.0f}%",
         f"{(server.get('rss_bytes') or 0) / 2**20:.0f}",
         f"{res.get('generator_cpu_pct') or 0:.0f}%",
+        f"{res.get('generator_cpu_wait_pct') or 0:.1f}%",
     ]
 
 
 def main():
     out = pathlib.Path(sys.argv[1])
     rows = [["server", "run", "dlv/s", "p50 ms", "p99 ms", "lost", "µs/dlv", "srv CPU",
-             "RSS MiB", "gen CPU"]]
+             "RSS MiB", "gen CPU", "gen wait"]]
     notes = []
     for path in sorted(out.glob("*.json")):
         name, scenario = path.stem.split(".", 1)
@@ -68,6 +69,7 @@ def main():
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
     for note in notes:
         print(note)
+    print("gen wait: time the generator waited for its CPU; above ~5% another process shared it")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@
 //! - [`progress`]: indicatif bars on stderr, hidden with `--quiet`/`--json`.
 //! - [`chart`]: the SVG chart of a ramp (plotters).
 //! - [`sys`]: raising `RLIMIT_NOFILE`.
-//! - [`scenarios`]: `phase` (one paced, measured window over a fleet), `fanout`, `ramp`, `idle`.
+//! - [`scenarios`]: `phase` (one paced, measured window over a fleet), `setup` (connecting a
+//!   fan-out fleet, limit warnings), `fanout`, `ramp`, `idle`.
 
 pub mod chart;
 pub mod cli;

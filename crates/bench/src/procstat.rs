@@ -49,11 +49,30 @@ impl Proc {
         Ok(parse_status_rss_kb(&self.read("status")?)? * 1024)
     }
 
+    /// Time its threads spent runnable but waiting for a CPU, summed over all of them
+    /// (`/proc/PID/task/*/schedstat`, second field). Threads that already exited are missed.
+    pub fn cpu_wait(&self) -> Result<Duration, ProcError> {
+        let dir = self.path("task");
+        let entries = std::fs::read_dir(&dir).map_err(|source| ProcError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut total = 0u64;
+        for entry in entries.flatten() {
+            // A thread may exit between the listing and the read: skip it.
+            if let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) {
+                total += parse_schedstat_wait_ns(&text)?;
+            }
+        }
+        Ok(Duration::from_nanos(total))
+    }
+
     /// A CPU-time sample at this instant.
     pub fn sample(&self) -> Result<CpuSample, ProcError> {
         Ok(CpuSample {
             at: Instant::now(),
             cpu: self.cpu_time()?,
+            wait: self.cpu_wait().ok(),
         })
     }
 }
@@ -65,6 +84,8 @@ pub struct CpuSample {
     pub at: Instant,
     /// utime + stime so far.
     pub cpu: Duration,
+    /// Time spent waiting for a CPU so far (None if schedstat is not readable).
+    pub wait: Option<Duration>,
 }
 
 impl CpuSample {
@@ -80,6 +101,14 @@ impl CpuSample {
             return 0.0;
         }
         100.0 * self.cpu_secs_since(earlier) / wall
+    }
+
+    /// Time spent waiting for a CPU from `earlier` to `self`, in percent of the wall time:
+    /// above a few percent, another process was sharing the CPU.
+    pub fn wait_percent_since(&self, earlier: &CpuSample) -> Option<f64> {
+        let wall = self.at.saturating_duration_since(earlier.at).as_secs_f64();
+        let waited = self.wait?.saturating_sub(earlier.wait?).as_secs_f64();
+        (wall > 0.0).then(|| 100.0 * waited / wall)
     }
 }
 
@@ -120,6 +149,19 @@ pub fn parse_stat_ticks(stat: &str) -> Result<u64, ProcError> {
     let utime = next("utime")?;
     let stime = next("stime")?;
     Ok(utime + stime)
+}
+
+/// The run-queue wait in nanoseconds from the text of `/proc/PID/task/TID/schedstat`
+/// (`on-cpu-ns wait-ns timeslices`).
+pub fn parse_schedstat_wait_ns(schedstat: &str) -> Result<u64, ProcError> {
+    schedstat
+        .split_ascii_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| ProcError::Format {
+            what: "/proc/PID/task/TID/schedstat",
+            detail: format!("{schedstat:?}"),
+        })
 }
 
 /// `VmRSS` in kB from the text of `/proc/PID/status`.
@@ -166,6 +208,16 @@ mod tests {
         let status = "Name:\tcat\nVmPeak:\t   9000 kB\nVmRSS:\t    1864 kB\nThreads:\t1\n";
         assert_eq!(parse_status_rss_kb(status).expect("valid status"), 1864);
         assert!(parse_status_rss_kb("Name:\tkthreadd\n").is_err());
+    }
+
+    #[test]
+    fn schedstat_wait() {
+        assert_eq!(
+            parse_schedstat_wait_ns("123456 7890 12\n").expect("valid"),
+            7890
+        );
+        assert!(parse_schedstat_wait_ns("123456").is_err());
+        assert!(Proc::Own.cpu_wait().is_ok());
     }
 
     #[test]

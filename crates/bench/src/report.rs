@@ -44,6 +44,9 @@ pub struct ServerUsage {
     /// CPU in percent of one core over the window.
     pub cpu_pct: f64,
     pub cpu_secs: f64,
+    /// Time its threads waited for a CPU, in percent of the window (its own threads on one
+    /// pinned CPU wait for each other too, so this is a hint, not proof of outside load).
+    pub cpu_wait_pct: Option<f64>,
     /// Server CPU per received delivery, in microseconds (None without deliveries).
     pub us_per_delivery: Option<f64>,
     /// Resident memory at the end of the window.
@@ -77,7 +80,22 @@ pub struct PhaseReport {
     pub pacer_max_lag_ms: f64,
     /// The generator's own CPU over the window, in percent of one core.
     pub generator_cpu_pct: Option<f64>,
+    /// How long the generator's threads waited for a CPU, in percent of the window: when
+    /// it is more than a few percent, another process shared the generator's CPU and the
+    /// latencies include that wait.
+    pub generator_cpu_wait_pct: Option<f64>,
     pub server: Option<ServerUsage>,
+}
+
+/// Above this generator CPU wait (percent of the window) a phase's latencies are suspect.
+pub const CONTENDED_WAIT_PCT: f64 = 5.0;
+
+impl PhaseReport {
+    /// Whether the generator had to wait for its CPU long enough to distort the latencies.
+    pub fn contended(&self) -> bool {
+        self.generator_cpu_wait_pct
+            .is_some_and(|w| w > CONTENDED_WAIT_PCT)
+    }
 }
 
 impl PhaseReport {
@@ -184,9 +202,12 @@ pub fn format_phase(p: &PhaseReport) -> String {
                 .us_per_delivery
                 .map_or_else(|| "-".to_owned(), |u| format!("{u:.2}"));
             let rss = sv.rss_bytes.map_or_else(|| "-".to_owned(), mib);
+            let wait = sv
+                .cpu_wait_pct
+                .map_or_else(String::new, |w| format!(", waited for CPU {w:.1}%"));
             let _ = writeln!(
                 s,
-                "server      pid {}: CPU {:.1}% ({:.2} s), RSS {}, {} µs CPU/delivery",
+                "server      pid {}: CPU {:.1}% ({:.2} s){wait}, RSS {}, {} µs CPU/delivery",
                 sv.pid, sv.cpu_pct, sv.cpu_secs, rss, per
             );
         }
@@ -197,9 +218,17 @@ pub fn format_phase(p: &PhaseReport) -> String {
     let gen_cpu = p
         .generator_cpu_pct
         .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}%"));
+    let wait = p
+        .generator_cpu_wait_pct
+        .map_or_else(String::new, |w| format!(", waited for CPU {w:.1}%"));
+    let contended = if p.contended() {
+        " (another process shared the generator's CPU: latencies are suspect)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         s,
-        "generator   CPU {gen_cpu}, pacer max lag {:.1} ms{}",
+        "generator   CPU {gen_cpu}{wait}, pacer max lag {:.1} ms{}{contended}",
         p.pacer_max_lag_ms,
         if p.send_errors > 0 {
             format!(", {} send errors", p.send_errors)
@@ -239,10 +268,12 @@ mod tests {
             events: BTreeMap::from([("close 1000".to_owned(), 2)]),
             pacer_max_lag_ms: 1.25,
             generator_cpu_pct: Some(31.0),
+            generator_cpu_wait_pct: Some(0.5),
             server: Some(ServerUsage {
                 pid: 42,
                 cpu_pct: 45.0,
                 cpu_secs: 4.5,
+                cpu_wait_pct: None,
                 us_per_delivery: Some(9.01),
                 rss_bytes: Some(12 * 1024 * 1024),
             }),
@@ -296,7 +327,10 @@ mod tests {
             lines[5],
             "server      pid 42: CPU 45.0% (4.50 s), RSS 12.0 MiB, 9.01 µs CPU/delivery"
         );
-        assert_eq!(lines[6], "generator   CPU 31.0%, pacer max lag 1.2 ms");
+        assert_eq!(
+            lines[6],
+            "generator   CPU 31.0%, waited for CPU 0.5%, pacer max lag 1.2 ms"
+        );
     }
 
     #[test]

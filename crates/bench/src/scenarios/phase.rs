@@ -152,6 +152,7 @@ fn build(
                 pid,
                 cpu_pct: b.percent_since(&a),
                 cpu_secs,
+                cpu_wait_pct: b.wait_percent_since(&a),
                 us_per_delivery: (snap.received > 0).then(|| cpu_secs * 1e6 / snap.received as f64),
                 rss_bytes: rss,
             })
@@ -183,6 +184,10 @@ fn build(
         pacer_max_lag_ms: max_lag.as_secs_f64() * 1000.0,
         generator_cpu_pct: match own {
             (Some(a), Some(b)) => Some(b.percent_since(&a)),
+            _ => None,
+        },
+        generator_cpu_wait_pct: match own {
+            (Some(a), Some(b)) => b.wait_percent_since(&a),
             _ => None,
         },
         server,
