@@ -70,6 +70,10 @@ pub struct Common {
     /// Timeout of each connect stage (TCP, upgrade, welcome, joined), in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,
+    /// The longest the whole connect phase may take, in seconds; clients not joined by then
+    /// count as failed and the run goes on with the others.
+    #[arg(long, default_value_t = 120.0)]
+    pub connect_deadline: f64,
     /// WebSocket read buffer per connection, in bytes [default: fits one frame of --size,
     /// at least 1024]. tungstenite zero-fills it before every read, so a large one costs CPU
     /// per delivery; a frame larger than it still arrives whole, in several reads.

@@ -77,7 +77,7 @@ impl ConnError {
 pub enum TargetError {
     #[error("--url {url:?}: {reason}")]
     Invalid { url: String, reason: String },
-    #[error("resolving {host}: {source}")]
+    #[error("resolving {host}")]
     Resolve {
         host: String,
         source: std::io::Error,

@@ -38,6 +38,9 @@ pub struct FleetSpec {
     pub room_prefix: String,
     /// Handshakes in flight at once.
     pub concurrency: usize,
+    /// The longest the whole connect phase may take; clients not joined by then count as
+    /// failed.
+    pub deadline: Duration,
     pub connect: ConnectOptions,
 }
 
@@ -124,6 +127,9 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
                 Ok(joined) => {
                     ctx.live.add_member(ctx.room);
                     let _ = ready.send(Ok(joined.limits));
+                    // Dropped now, so a task that dies before reporting cannot keep the
+                    // connect loop waiting for a report that never comes.
+                    drop(ready);
                     client::run(joined, ctx, turns, stop_reg).await;
                 }
                 Err(e) => {
@@ -145,8 +151,25 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
         stops,
         cancel,
     };
-    // Every client reports exactly once, and each connect stage has a timeout, so this ends.
-    while let Some(result) = ready_rx.recv().await {
+    // Every client reports once and each connect stage has a timeout; the deadline bounds
+    // the whole phase too, for a server that accepts ever more slowly.
+    let deadline = tokio::time::Instant::from_std(started + spec.deadline);
+    loop {
+        let result = match tokio::time::timeout_at(deadline, ready_rx.recv()).await {
+            Ok(Some(result)) => result,
+            Ok(None) => break,
+            Err(_) => {
+                let reported = fleet.joined as u64 + fleet.failed();
+                let late = (spec.total as u64).saturating_sub(reported);
+                *fleet
+                    .failures
+                    .entry("connect deadline".to_owned())
+                    .or_insert(0) += late;
+                // Those still connecting give up; the joined ones stay.
+                fleet.cancel.cancel();
+                break;
+            }
+        };
         match result {
             Ok(limits) => {
                 fleet.joined += 1;
@@ -200,6 +223,7 @@ mod tests {
             size: 10,
             room_prefix: "t".into(),
             concurrency: 1,
+            deadline: Duration::from_secs(1),
             connect: ConnectOptions {
                 stage_timeout: Duration::from_secs(1),
                 read_buffer: 4096,

@@ -16,7 +16,7 @@ pub enum Proc {
 /// Why a `/proc` read failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io {
         path: String,
         source: std::io::Error,

@@ -59,6 +59,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
         size: 0,
         room_prefix: setup::room_prefix(),
         concurrency: common.connect_concurrency,
+        deadline: secs(common.connect_deadline),
         connect: common.connect_options(0),
     };
     let live = Arc::new(Live::new(Clock::new(), args.rooms));

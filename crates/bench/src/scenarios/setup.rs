@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 
-use crate::cli::{Common, Shape};
+use crate::cli::{Common, Shape, secs};
 use crate::clock::Clock;
 use crate::conn::Target;
 use crate::fleet::{self, Fleet, FleetSpec};
@@ -89,6 +89,7 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
         size: shape.size,
         room_prefix: room_prefix(),
         concurrency: common.connect_concurrency,
+        deadline: secs(common.connect_deadline),
         connect: common.connect_options(shape.size),
     };
     let live = Arc::new(Live::new(Clock::new(), shape.rooms));
