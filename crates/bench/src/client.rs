@@ -196,9 +196,8 @@ fn on_text(text: &str, ctx: &ClientCtx, checker: &mut SeqChecker) {
             } else {
                 live.event("message without seq");
             }
-            if let Some(stamp) = frame.text.as_deref().and_then(wire::parse_stamp)
-                && live.in_window(stamp)
-            {
+            let stamp = frame.text.as_deref().and_then(wire::parse_stamp);
+            if let Some(stamp) = stamp.filter(|&s| live.in_window(s)) {
                 live.record_latency(ctx.index, now.saturating_sub(stamp));
             }
         }

@@ -140,9 +140,7 @@ pub fn warn_limits(common: &Common, fleet: &Fleet, shape: &Shape, top_rate: f64)
     let Some(limits) = fleet.limits else { return };
     let senders = (shape.rooms * shape.senders).max(1) as f64;
     let per_sender = top_rate / senders;
-    if let Some(max) = limits.messages_per_sec
-        && per_sender > max
-    {
+    if let Some(max) = limits.messages_per_sec.filter(|&max| per_sender > max) {
         warn(
             common,
             &format!(
@@ -152,9 +150,7 @@ pub fn warn_limits(common: &Common, fleet: &Fleet, shape: &Shape, top_rate: f64)
             ),
         );
     }
-    if let Some(max) = limits.max_text_bytes
-        && shape.size as u64 > max
-    {
+    if let Some(max) = limits.max_text_bytes.filter(|&max| shape.size as u64 > max) {
         warn(
             common,
             &format!(
