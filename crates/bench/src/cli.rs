@@ -1,0 +1,264 @@
+//! The command line: `chat-bench fanout | ramp | idle`, each with the shared [`Common`]
+//! options (target, runtime, output, connecting) plus its own.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::conn::ConnectOptions;
+
+/// Load generator for the chat WebSocket protocol.
+#[derive(Debug, Parser)]
+#[command(name = "chat-bench", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// R rooms x C clients, S senders per room at a combined paced rate; latency, loss, order.
+    Fanout(FanoutArgs),
+    /// Fan-out at rising rates until p99 passes a bound or anything is lost.
+    Ramp(RampArgs),
+    /// N idle joined connections: server RSS per connection and connect rate.
+    Idle(IdleArgs),
+}
+
+impl Command {
+    /// How many connections the command opens.
+    pub fn connections(&self) -> usize {
+        match self {
+            Command::Fanout(a) => a.shape.rooms * a.shape.clients,
+            Command::Ramp(a) => a.shape.rooms * a.shape.clients,
+            Command::Idle(a) => a.conns,
+        }
+    }
+
+    /// The options every command has.
+    pub fn common(&self) -> &Common {
+        match self {
+            Command::Fanout(a) => &a.shape.common,
+            Command::Ramp(a) => &a.shape.common,
+            Command::Idle(a) => &a.common,
+        }
+    }
+}
+
+/// Options shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The server's WebSocket URL; `?name=` is added per client.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    pub url: String,
+    /// The server's PID, to sample its CPU (/proc/PID/stat) and RSS (/proc/PID/status).
+    #[arg(long, alias = "server-cpu-pid")]
+    pub pid: Option<u32>,
+    /// Runtime worker threads; 1 is a current-thread runtime (pin it with taskset).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Print one JSON line instead of text (implies no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+    /// Timeout of each connect stage (TCP, upgrade, welcome, joined), in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// The longest the whole connect phase may take, in seconds; clients not joined by then
+    /// count as failed and the run goes on with the others.
+    #[arg(long, default_value_t = 120.0)]
+    pub connect_deadline: f64,
+    /// WebSocket read buffer per connection, in bytes [default: fits one frame of --size,
+    /// at least 1024]. tungstenite zero-fills it before every read, so a large one costs CPU
+    /// per delivery; a frame larger than it still arrives whole, in several reads.
+    #[arg(long)]
+    pub read_buffer: Option<usize>,
+}
+
+impl Common {
+    /// Whether progress bars are drawn.
+    pub fn show_progress(&self) -> bool {
+        !self.quiet && !self.json
+    }
+
+    /// The per-client connect options, for message texts of `size` bytes.
+    pub fn connect_options(&self, size: usize) -> ConnectOptions {
+        ConnectOptions {
+            stage_timeout: secs(self.connect_timeout),
+            read_buffer: self
+                .read_buffer
+                .unwrap_or_else(|| auto_read_buffer(size))
+                .max(64),
+        }
+    }
+}
+
+/// The fan-out shape shared by `fanout` and `ramp`.
+#[derive(Debug, Clone, Args)]
+pub struct Shape {
+    #[command(flatten)]
+    pub common: Common,
+    /// Rooms.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// Clients per room (senders included).
+    #[arg(long, default_value_t = 10)]
+    pub clients: usize,
+    /// Senders per room.
+    #[arg(long, default_value_t = 1)]
+    pub senders: usize,
+    /// Message text size in bytes (the send stamp included).
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Seconds of warm-up before the measured window (not counted).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// After sending stops, seconds to wait for the expected deliveries before counting loss.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub shape: Shape,
+    /// Combined offered rate in messages/s, spread evenly over all senders.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of the measured window.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RampArgs {
+    #[command(flatten)]
+    pub shape: Shape,
+    /// Offered rate of the first step, in messages/s.
+    #[arg(long, default_value_t = 50.0)]
+    pub start: f64,
+    /// Each step's rate is the previous one's times this.
+    #[arg(long, default_value_t = 1.2)]
+    pub factor: f64,
+    /// Seconds per step.
+    #[arg(long, default_value_t = 5.0)]
+    pub step_secs: f64,
+    /// A step fails when its p99 latency is above this, in ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub p99_ms: f64,
+    /// Stop after this many steps even if none failed.
+    #[arg(long, default_value_t = 40)]
+    pub max_steps: usize,
+    /// A step is generator-bound (and stops the ramp) above this generator CPU, in %.
+    #[arg(long, default_value_t = 90.0)]
+    pub max_generator_cpu: f64,
+    /// Draw offered vs delivered deliveries/s and p99 per step to this SVG file.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IdleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Connections to open.
+    #[arg(long, default_value_t = 1000)]
+    pub conns: usize,
+    /// Rooms they join (connection i joins room i % rooms).
+    #[arg(long, default_value_t = 10)]
+    pub rooms: usize,
+    /// Seconds to wait after the last join before reading the server's RSS.
+    #[arg(long, default_value_t = 2.0)]
+    pub settle: f64,
+}
+
+impl FanoutArgs {
+    /// The shared options.
+    pub fn common(&self) -> &Common {
+        &self.shape.common
+    }
+}
+
+/// A read buffer that holds one `message` frame with a `size`-byte text (the JSON around
+/// the text is under 256 bytes), as a power of two from 1 KiB to 64 KiB.
+pub fn auto_read_buffer(size: usize) -> usize {
+    (size + 256).next_power_of_two().clamp(1024, 64 * 1024)
+}
+
+/// Seconds from the command line as a Duration (negative and NaN become zero).
+pub fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_documented_fanout_line() {
+        let cli = Cli::try_parse_from([
+            "chat-bench",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:9101/ws",
+            "--rooms",
+            "1",
+            "--clients",
+            "500",
+            "--senders",
+            "10",
+            "--rate",
+            "100",
+            "--size",
+            "100",
+            "--warmup",
+            "2",
+            "--duration",
+            "10",
+            "--pid",
+            "1234",
+        ])
+        .expect("valid command line");
+        let Command::Fanout(a) = cli.command else {
+            panic!("not fanout")
+        };
+        assert_eq!(
+            (a.shape.rooms, a.shape.clients, a.shape.senders),
+            (1, 500, 10)
+        );
+        assert_eq!(a.common().pid, Some(1234));
+        assert_eq!(a.common().threads, 1);
+        let cli = Cli::try_parse_from(["chat-bench", "idle", "--server-cpu-pid", "7", "--json"])
+            .expect("alias");
+        assert_eq!(cli.command.common().pid, Some(7));
+        assert!(!cli.command.common().show_progress());
+    }
+
+    #[test]
+    fn read_buffer_fits_a_frame() {
+        assert_eq!(auto_read_buffer(0), 1024);
+        assert_eq!(auto_read_buffer(100), 1024);
+        assert_eq!(auto_read_buffer(1000), 2048);
+        assert_eq!(auto_read_buffer(4096), 8192);
+        assert_eq!(auto_read_buffer(1 << 20), 64 * 1024);
+    }
+
+    #[test]
+    fn secs_clamps() {
+        assert_eq!(secs(1.5), Duration::from_millis(1500));
+        assert_eq!(secs(-1.0), Duration::ZERO);
+        assert_eq!(secs(f64::NAN), Duration::ZERO);
+    }
+}

@@ -1,0 +1,224 @@
+//! The task that runs one joined connection until the run ends: it reads every frame (timing
+//! measured deliveries and checking seq order), and, for a sender, writes a `send` each time
+//! the pacer hands it a turn. The checker and the send buffer are local to the task.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use futures_util::future::{AbortRegistration, Abortable};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use crate::conn::{Joined, Ws};
+use crate::seqcheck::{SeqChecker, SeqEvent};
+use crate::stats::Live;
+use crate::wire;
+
+/// How long a client waits for its close handshake at the end before dropping the socket.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Most turns sent in one write.
+const MAX_BATCH: usize = 64;
+
+/// A turn to send one message, from the pacer.
+#[derive(Clone, Copy, Debug)]
+pub struct SendTurn;
+
+/// What a client task needs besides its connection.
+#[derive(Debug)]
+pub struct ClientCtx {
+    /// The client's number in the fleet (also its histogram shard).
+    pub index: usize,
+    /// Its room's number and name.
+    pub room: usize,
+    pub room_name: Arc<str>,
+    /// `text` size of its sends.
+    pub size: usize,
+    pub live: Arc<Live>,
+}
+
+/// Runs a joined client until `stop` is aborted (the run is over: it then closes with a close
+/// handshake) or the server ends the connection. `turns` is the pacer's channel for a sender,
+/// `None` for a receive-only member.
+pub async fn run(
+    joined: Joined,
+    ctx: ClientCtx,
+    turns: Option<mpsc::Receiver<SendTurn>>,
+    stop: AbortRegistration,
+) {
+    let Joined { mut ws, seq, .. } = joined;
+    let mut state = State {
+        checker: SeqChecker::new(seq),
+        closed: false,
+    };
+    // Abortable checks an atomic flag per poll; a cancellation token in the select would
+    // take a mutex on every frame.
+    let served = match turns {
+        Some(turns) => Abortable::new(serve_sender(&mut ws, &ctx, &mut state, turns), stop).await,
+        None => Abortable::new(serve_member(&mut ws, &ctx, &mut state), stop).await,
+    };
+    if served.is_err() {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+    }
+}
+
+/// A connection's own reading state.
+struct State {
+    checker: SeqChecker,
+    /// Set once the server's close frame arrived, so the end of the stream is not counted twice.
+    closed: bool,
+}
+
+/// Whether the connection goes on after a frame.
+enum Flow {
+    Continue,
+    End,
+}
+
+/// A receive-only member: read until the stream ends. Cancel-safe (the state is outside).
+async fn serve_member(ws: &mut Ws, ctx: &ClientCtx, state: &mut State) {
+    while let Flow::Continue = on_frame(ws.next().await, ctx, state) {}
+}
+
+/// A sender: read, and write a `send` on every turn from the pacer.
+async fn serve_sender(
+    ws: &mut Ws,
+    ctx: &ClientCtx,
+    state: &mut State,
+    mut turns: mpsc::Receiver<SendTurn>,
+) {
+    let mut buf = String::new();
+    let id_prefix = format!("c{}", ctx.index);
+    let mut sent: u64 = 0;
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                if let Flow::End = on_frame(frame, ctx, state) {
+                    return;
+                }
+            }
+            turn = turns.recv() => {
+                if turn.is_none() {
+                    // The pacer is gone for good: only receive from now on.
+                    return serve_member(ws, ctx, state).await;
+                }
+                // Send this turn and the ones already queued in one write.
+                let mut batch = 1;
+                while batch < MAX_BATCH && turns.try_recv().is_ok() {
+                    batch += 1;
+                }
+                if let Err(e) = send_batch(ws, ctx, &mut buf, &id_prefix, &mut sent, batch).await {
+                    ctx.live.counters.send_errors.fetch_add(1, Relaxed);
+                    ctx.live.event(format!("send error: {}", short_error(&e)));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Handles what the stream yielded.
+fn on_frame(frame: Option<Result<Message, WsError>>, ctx: &ClientCtx, state: &mut State) -> Flow {
+    match frame {
+        Some(Ok(Message::Text(text))) => on_text(&text, ctx, &mut state.checker),
+        Some(Ok(Message::Close(frame))) => {
+            state.closed = true;
+            ctx.live.event(close_label(frame.as_ref()));
+        }
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            ctx.live.event(format!("read error: {}", short_error(&e)));
+            return Flow::End;
+        }
+        None => {
+            if !state.closed {
+                ctx.live.event("disconnected");
+            }
+            return Flow::End;
+        }
+    }
+    Flow::Continue
+}
+
+async fn send_batch(
+    ws: &mut Ws,
+    ctx: &ClientCtx,
+    buf: &mut String,
+    id_prefix: &str,
+    sent: &mut u64,
+    batch: usize,
+) -> Result<(), WsError> {
+    let live = &ctx.live;
+    for _ in 0..batch {
+        *sent += 1;
+        let stamp = live.clock.now_us();
+        wire::send_into(buf, &ctx.room_name, stamp, ctx.size, id_prefix, *sent);
+        ws.feed(Message::text(buf.as_str())).await?;
+        if live.in_window(stamp) {
+            live.counters.published.fetch_add(1, Relaxed);
+            live.counters
+                .expected
+                .fetch_add(live.members(ctx.room), Relaxed);
+        }
+    }
+    ws.flush().await
+}
+
+/// Handles one text frame: a `message` is seq-checked and, when measured, timed.
+fn on_text(text: &str, ctx: &ClientCtx, checker: &mut SeqChecker) {
+    let Ok(frame) = wire::parse(text) else {
+        ctx.live.event("unparseable frame");
+        return;
+    };
+    let live = &ctx.live;
+    match frame.kind.as_ref() {
+        "message" => {
+            let now = live.clock.now_us();
+            live.counters.frames.fetch_add(1, Relaxed);
+            if let Some(seq) = frame.seq {
+                match checker.observe(seq) {
+                    SeqEvent::InOrder => {}
+                    SeqEvent::Gap { missing } => {
+                        live.counters.gaps.fetch_add(1, Relaxed);
+                        live.counters.missing.fetch_add(missing, Relaxed);
+                    }
+                    SeqEvent::Duplicate => {
+                        live.counters.duplicates.fetch_add(1, Relaxed);
+                    }
+                    SeqEvent::Reorder => {
+                        live.counters.reorders.fetch_add(1, Relaxed);
+                    }
+                }
+            } else {
+                live.event("message without seq");
+            }
+            let stamp = frame.text.as_deref().and_then(wire::parse_stamp);
+            if let Some(stamp) = stamp.filter(|&s| live.in_window(s)) {
+                live.record_latency(ctx.index, now.saturating_sub(stamp));
+            }
+        }
+        "error" => live.event(format!("error {}", frame.code.as_deref().unwrap_or("?"))),
+        // joined, presence, typing, left, history, welcome: nothing to measure.
+        _ => {}
+    }
+}
+
+fn close_label(frame: Option<&CloseFrame>) -> String {
+    match frame {
+        Some(f) => format!("close {}", u16::from(f.code)),
+        None => "close 1005 (no status)".to_owned(),
+    }
+}
+
+fn short_error(e: &WsError) -> String {
+    match e {
+        WsError::Io(io) => format!("{:?}", io.kind()),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => "closed".to_owned(),
+        WsError::Protocol(p) => format!("protocol {p}"),
+        other => other.to_string(),
+    }
+}

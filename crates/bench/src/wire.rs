@@ -1,0 +1,176 @@
+//! The protocol as the generator sees it: the two frames it writes (`join`, `send`) and a
+//! borrowed view of the frames it reads. Reading parses only the fields a receiver needs
+//! (`type`, `seq`, `text`, `code`, ...) and borrows them from the frame, so a delivery costs no
+//! allocation here. A `send`'s text starts with its send stamp (microseconds on the
+//! generator's [`Clock`](crate::clock::Clock)) and a space, then `x` padding to the asked size.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+/// Decimal digits of the widest stamp we write, plus the space after it.
+pub const STAMP_PREFIX_MAX: usize = 21;
+
+/// A frame from the server, with only the fields the generator reads. Unknown fields (and
+/// `from`, `members`, `history`...) are skipped by serde without being kept.
+#[derive(Debug, Deserialize)]
+pub struct Incoming<'a> {
+    /// The frame's `type`: `message`, `joined`, `welcome`, `error`, `presence`...
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    /// `room` of `message`, `joined`, `presence`...
+    #[serde(default, borrow)]
+    pub room: Option<Str<'a>>,
+    /// `seq` of a `message`, or the room's latest seq in `joined`.
+    #[serde(default)]
+    pub seq: Option<u64>,
+    /// `text` of a `message`: where the send stamp is.
+    #[serde(default, borrow)]
+    pub text: Option<Str<'a>>,
+    /// `code` of an `error`.
+    #[serde(default, borrow)]
+    pub code: Option<Str<'a>>,
+    /// `limits` of `welcome` (our server sends them; the peers do not).
+    #[serde(default)]
+    pub limits: Option<Limits>,
+}
+
+/// A string field borrowed from the frame when it has no escapes (ours never do), owned
+/// otherwise. serde borrows a bare `Cow<str>` field but not one inside an `Option`; inside
+/// this newtype it does.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct Str<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The server's announced limits from `welcome`, to warn before a run trips them.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+pub struct Limits {
+    pub max_text_bytes: Option<u64>,
+    pub messages_per_sec: Option<f64>,
+    pub burst: Option<f64>,
+    pub max_rooms: Option<u64>,
+}
+
+/// Parses one text frame. Fails on anything that is not a JSON object with a string `type`.
+pub fn parse(frame: &str) -> Result<Incoming<'_>, serde_json::Error> {
+    serde_json::from_str(frame)
+}
+
+/// The `join` frame for `room`. Room names from the generator need no JSON escaping.
+pub fn join(room: &str) -> String {
+    format!(r#"{{"type":"join","room":"{room}"}}"#)
+}
+
+/// A `send` frame into `out` (cleared first): text is `stamp_us`, a space and `x` padding up
+/// to `size` bytes (never shorter than the stamp and its space), and `id` is `id_prefix-n`.
+pub fn send_into(
+    out: &mut String,
+    room: &str,
+    stamp_us: u64,
+    size: usize,
+    id_prefix: &str,
+    n: u64,
+) {
+    out.clear();
+    // Infallible: fmt::Write on String never fails.
+    let _ = write!(
+        out,
+        r#"{{"type":"send","room":"{room}","text":"{stamp_us} "#
+    );
+    let written = decimal_len(stamp_us) + 1;
+    for _ in written..size {
+        out.push('x');
+    }
+    let _ = write!(out, r#"","id":"{id_prefix}-{n}"}}"#);
+}
+
+/// The send stamp at the start of a message's text, if it is one of ours.
+pub fn parse_stamp(text: &str) -> Option<u64> {
+    let digits = text.split_once(' ').map_or(text, |(d, _)| d);
+    if digits.is_empty() || digits.len() > STAMP_PREFIX_MAX - 1 {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn decimal_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_frame_has_the_asked_text_size() {
+        let mut out = String::new();
+        send_into(&mut out, "r1", 1_234_567, 100, "c7", 3);
+        let f = parse(&out).expect("our own frame parses");
+        assert_eq!(f.kind, "send");
+        let text = f.text.expect("text");
+        assert_eq!(text.len(), 100);
+        assert!(text.starts_with("1234567 xxx"));
+        assert_eq!(parse_stamp(&text), Some(1_234_567));
+        assert!(out.ends_with(r#""id":"c7-3"}"#));
+        // Shorter than the stamp: the stamp wins.
+        send_into(&mut out, "r1", 1_234_567, 4, "c7", 4);
+        assert_eq!(
+            parse(&out).expect("parses").text.as_deref(),
+            Some("1234567 ")
+        );
+    }
+
+    #[test]
+    fn reads_a_message_without_copying() {
+        let frame = r#"{"type":"message","room":"r1","seq":58,"from":{"id":"u_1","name":"a"},"text":"99 xx","ts":1763800000000,"client_id":"c1-1"}"#;
+        let f = parse(frame).expect("message parses");
+        assert_eq!(f.kind, "message");
+        assert_eq!(f.seq, Some(58));
+        assert!(matches!(f.text, Some(Str(Cow::Borrowed("99 xx")))));
+        // Escapes cannot be borrowed: still read, as an owned string.
+        let escaped = parse(r#"{"type":"message","seq":1,"text":"a\"b"}"#).expect("parses");
+        assert!(matches!(escaped.text, Some(Str(Cow::Owned(ref t))) if t == "a\"b"));
+        assert_eq!(f.text.as_deref().and_then(parse_stamp), Some(99));
+    }
+
+    #[test]
+    fn reads_joined_error_and_welcome() {
+        let joined = r#"{"type":"joined","room":"r1","seq":57,"members":[{"id":"u","name":"a"}],"history":[{"type":"message","seq":57,"text":"x"}],"complete":true}"#;
+        let f = parse(joined).expect("joined parses");
+        assert_eq!((f.kind.as_ref(), f.seq), ("joined", Some(57)));
+        let err = r#"{"type":"error","code":"rate_limited","message":"slow down","ref":"c1-2"}"#;
+        assert_eq!(
+            parse(err).expect("error parses").code.as_deref(),
+            Some("rate_limited")
+        );
+        let welcome = r#"{"type":"welcome","user":{"id":"u_1","name":"b0"},"server":"chat/0.1","limits":{"max_text_bytes":4096,"messages_per_sec":10,"burst":20,"max_rooms":32}}"#;
+        let limits = parse(welcome)
+            .expect("welcome parses")
+            .limits
+            .expect("limits");
+        assert_eq!(limits.messages_per_sec, Some(10.0));
+        assert_eq!(limits.max_text_bytes, Some(4096));
+        assert!(parse("not json").is_err());
+        assert!(parse(r#"{"seq":1}"#).is_err());
+    }
+
+    #[test]
+    fn foreign_texts_have_no_stamp() {
+        assert_eq!(parse_stamp("hello world"), None);
+        assert_eq!(parse_stamp(""), None);
+        assert_eq!(parse_stamp("123456789012345678901234567890 x"), None);
+        assert_eq!(parse_stamp("42"), Some(42));
+    }
+}
