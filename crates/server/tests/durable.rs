@@ -56,10 +56,7 @@ async fn a_restart_continues_the_seq_and_since_returns_exactly_the_missing_messa
     let mut alice = connect(server.addr, "alice").await;
     alice.join("r").await;
     for text in ["one", "two", "three"] {
-        alice
-            .send(json!({"type": "send", "room": "r", "text": text}))
-            .await;
-        alice.recv_type("message").await;
+        alice.say("r", text).await;
     }
     drop(alice);
     let mut bob = connect(server.addr, "bob").await;
@@ -209,10 +206,7 @@ async fn retention_paging_and_incomplete_since_survive_a_restart() {
     let server = TestServer::start(&toml).await;
     let mut alice = server.joined("alice", "r").await;
     for i in 1..=8 {
-        alice
-            .send(json!({"type": "send", "room": "r", "text": format!("m{i}")}))
-            .await;
-        alice.recv_type("message").await;
+        alice.say("r", &format!("m{i}")).await;
     }
     let mut bob = server.client("bob").await;
     let joined = bob.join("r").await;
@@ -334,10 +328,7 @@ async fn the_default_backend_is_sqlite_in_data_chat_db() {
         ServerProcess::start_in(dir.path(), &[], &[("CHAT__HISTORY__FSYNC", "full")]).await;
     let mut alice = connect(server.addr, "alice").await;
     alice.join("r").await;
-    alice
-        .send(json!({"type": "send", "room": "r", "text": "kept"}))
-        .await;
-    alice.recv_type("message").await;
+    alice.say("r", "kept").await;
     server.signal("TERM");
     assert_eq!(
         server.exit_within(Duration::from_secs(10)).await.code(),

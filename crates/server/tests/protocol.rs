@@ -194,10 +194,7 @@ async fn join_sends_recent_history_and_since_resumes_exactly() {
     .await;
     let mut alice = server.joined("alice", "r").await;
     for i in 1..=5 {
-        alice
-            .send(json!({"type": "send", "room": "r", "text": format!("m{i}")}))
-            .await;
-        alice.recv_type("message").await;
+        alice.say("r", &format!("m{i}")).await;
     }
     let mut bob = server.client("bob").await;
     let joined = bob.join("r").await;
@@ -234,10 +231,7 @@ async fn since_older_than_retention_is_incomplete() {
     .await;
     let mut alice = server.joined("alice", "r").await;
     for i in 1..=6 {
-        alice
-            .send(json!({"type": "send", "room": "r", "text": format!("m{i}")}))
-            .await;
-        alice.recv_type("message").await;
+        alice.say("r", &format!("m{i}")).await;
     }
     let mut bob = server.client("bob").await;
     bob.send(json!({"type": "join", "room": "r", "since": 1}))
@@ -258,10 +252,7 @@ async fn history_pages_backwards_with_exact_has_more() {
     let server = TestServer::start("[limits]\nmessages_per_sec = 1000\nburst = 1000\n").await;
     let mut alice = server.joined("alice", "r").await;
     for i in 1..=7 {
-        alice
-            .send(json!({"type": "send", "room": "r", "text": format!("m{i}")}))
-            .await;
-        alice.recv_type("message").await;
+        alice.say("r", &format!("m{i}")).await;
     }
     alice
         .send(json!({"type": "history", "room": "r", "limit": 3}))

@@ -118,6 +118,13 @@ impl Client {
             .expect("send a frame");
     }
 
+    /// Sends `text` to `room` and returns its echo.
+    pub async fn say(&mut self, room: &str, text: &str) -> Value {
+        self.send(json!({"type": "send", "room": room, "text": text}))
+            .await;
+        self.recv_type("message").await
+    }
+
     /// Joins `room` and returns the `joined` frame.
     pub async fn join(&mut self, room: &str) -> Value {
         self.send(json!({"type": "join", "room": room})).await;

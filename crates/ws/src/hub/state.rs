@@ -11,7 +11,9 @@ use super::{Command, ConnId, HubConfig, Peer, room::Room};
 use crate::{
     history::{Appended, Commit, History, HistoryError, now_ms},
     metrics::Metrics,
-    protocol::{ChatMessage, ErrorCode, Frame, MessageDraft, PresenceEvent, RoomName, ServerFrame},
+    protocol::{
+        ChatMessage, ErrorCode, Frame, MessageDraft, PresenceEvent, RoomName, ServerFrame, User,
+    },
 };
 
 /// Commands taken from the inbox per wake-up: amortizes the wake-up under load.
@@ -128,13 +130,7 @@ impl Hub {
             failed.push(peer.conn);
         }
         if first_connection {
-            let presence = ServerFrame::Presence {
-                room: &name,
-                event: PresenceEvent::Join,
-                user: &peer.user,
-            }
-            .encode();
-            room.broadcast(&presence, Some(&peer.user.id), &mut failed);
+            announce(room, &name, PresenceEvent::Join, &peer.user, &mut failed);
         }
         self.evict(&name, failed);
     }
@@ -148,13 +144,7 @@ impl Hub {
         };
         let mut failed = Vec::new();
         if last_connection {
-            let presence = ServerFrame::Presence {
-                room: name,
-                event: PresenceEvent::Leave,
-                user: &peer.user,
-            }
-            .encode();
-            room.broadcast(&presence, None, &mut failed);
+            announce(room, name, PresenceEvent::Leave, &peer.user, &mut failed);
         }
         if reply && !peer.deliver(&ServerFrame::Left { room: name }.encode()) {
             peer.evict();
@@ -319,13 +309,7 @@ impl Hub {
             self.metrics.slow_consumers.increment(1);
             peer.evict();
             if last_connection {
-                let presence = ServerFrame::Presence {
-                    room: name,
-                    event: PresenceEvent::Leave,
-                    user: &peer.user,
-                }
-                .encode();
-                room.broadcast(&presence, None, &mut failed);
+                announce(room, name, PresenceEvent::Leave, &peer.user, &mut failed);
             }
         }
         self.forget_if_idle(name);
@@ -337,6 +321,23 @@ impl Hub {
             self.metrics.rooms.decrement(1.0);
         }
     }
+}
+
+/// Tells the room's other members that `user` arrived or left (never the user itself).
+fn announce(
+    room: &Room,
+    name: &RoomName,
+    event: PresenceEvent,
+    user: &User,
+    failed: &mut Vec<ConnId>,
+) {
+    let frame = ServerFrame::Presence {
+        room: name,
+        event,
+        user,
+    }
+    .encode();
+    room.broadcast(&frame, Some(&user.id), failed);
 }
 
 /// Answers a storage failure with `internal` and logs it.
