@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::{
-    hub::{HubHandle, Peer},
+    hub::{Eviction, HubHandle, Peer},
     protocol::User,
 };
 
@@ -49,26 +49,20 @@ pub async fn serve(
     let metrics = hub.metrics().clone();
     metrics.connections.increment(1.0);
     let (outbox_tx, outbox_rx) = mpsc::channel(config.outbound_queue);
-    let evicted = CancellationToken::new();
+    let eviction = Arc::new(Eviction::default());
     let stop_reader = CancellationToken::new();
-    let (close_tx, close_rx) = mpsc::channel(1);
-    let peer = Arc::new(Peer::new(conn, user, outbox_tx.clone(), evicted.clone()));
+    let peer = Arc::new(Peer::new(conn, user, outbox_tx.clone(), eviction.clone()));
     debug!(conn, user = %peer.user.id, name = %peer.user.name, "connected");
 
     let (read, write) = tcp.into_split();
     let writer = tokio::spawn(writer::run(
         write,
         outbox_rx,
-        writer::Signals {
-            evicted: evicted.clone(),
-            shutdown,
-            close_requests: close_rx,
-            stop_reader: stop_reader.clone(),
-        },
-        config.ping_interval,
+        eviction.clone(),
+        stop_reader.clone(),
         metrics.clone(),
     ));
-    let read_side = socket::ReadSide::new(read, outbox_tx.clone(), evicted.clone());
+    let read_side = socket::ReadSide::new(read, outbox_tx.clone(), eviction.clone());
     let stream = WebSocketStream::from_partially_read(
         read_side,
         early.to_vec(),
@@ -83,9 +77,9 @@ pub async fn serve(
             hub,
             config,
             outbox: outbox_tx,
-            evicted,
+            eviction,
             stop: stop_reader,
-            close_requests: close_tx,
+            shutdown,
         },
     )
     .await;

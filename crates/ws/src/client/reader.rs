@@ -1,4 +1,4 @@
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use tokio::{
@@ -14,11 +14,14 @@ use tracing::debug;
 
 use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
-    hub::{Command, HubGone, HubHandle, Peer},
+    hub::{Command, Eviction, HubGone, HubHandle, Peer},
     protocol::{
         ClientFrame, ErrorCode, Frame, FrameError, RoomName, ServerFrame, parse_client_frame,
     },
 };
+
+/// How long a shutdown waits for room in a full queue before the close becomes a 4008.
+const SHUTDOWN_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// What the reader needs besides its stream.
 pub(super) struct Context {
@@ -27,11 +30,11 @@ pub(super) struct Context {
     pub(super) config: Arc<ClientConfig>,
     /// This connection's own queue, for direct answers (welcome, errors).
     pub(super) outbox: mpsc::Sender<Frame>,
-    pub(super) evicted: CancellationToken,
+    pub(super) eviction: Arc<Eviction>,
     /// Cancelled by the writer once it is done with the socket.
     pub(super) stop: CancellationToken,
-    /// Asks the writer to close the connection; dropped when the reader ends.
-    pub(super) close_requests: mpsc::Sender<Frame>,
+    /// The server is shutting down: queue a 1001 close behind what is queued.
+    pub(super) shutdown: CancellationToken,
 }
 
 /// One connection's own state: a local variable of its reader, seen by nobody else.
@@ -60,17 +63,32 @@ pub(super) async fn run(mut stream: WebSocketStream<ReadSide>, ctx: Context) {
     };
     session.welcome();
     let idle = session.ctx.config.idle_timeout;
-    // One timer, pushed back on every frame, rather than a new one per read.
+    let ping_every = session.ctx.config.ping_interval;
+    // Timers and signals are set up once and polled in place: a wake-up costs no allocation.
     let silence = sleep_until(Instant::now() + idle);
-    tokio::pin!(silence);
+    let ping = sleep_until(Instant::now() + ping_every);
+    let (stop, shutdown) = (session.ctx.stop.clone(), session.ctx.shutdown.clone());
+    let stopped = stop.cancelled();
+    let shutting_down = shutdown.cancelled();
+    tokio::pin!(silence, ping, stopped, shutting_down);
     loop {
         let next = tokio::select! {
             biased;
-            () = session.ctx.stop.cancelled() => break,
+            () = &mut stopped => break,
+            () = &mut shutting_down, if !session.closing => {
+                session.close_for_shutdown().await;
+                continue;
+            }
             () = &mut silence => {
                 debug!(conn = session.ctx.peer.conn, "idle timeout");
                 session.request_close(Frame::close(1000, "idle timeout"));
                 silence.as_mut().reset(Instant::now() + idle);
+                continue;
+            }
+            () = &mut ping => {
+                // The client's pong (or any frame) pushes `silence` back.
+                session.reply(Frame::ping());
+                ping.as_mut().reset(Instant::now() + ping_every);
                 continue;
             }
             next = stream.next() => next,
@@ -233,21 +251,38 @@ impl Session {
     /// Queues a direct answer; a connection whose queue is full is a slow consumer.
     fn reply(&self, frame: Frame) {
         if self.ctx.outbox.try_send(frame).is_err() {
-            self.ctx.evicted.cancel();
+            self.ctx.eviction.evict();
         }
     }
 
+    /// Queues a close frame behind what is queued; the writer sends nothing after it, and the
+    /// reader keeps reading until the client answers (or the writer gives up on it).
     fn request_close(&mut self, frame: Frame) {
         if !self.closing {
             self.closing = true;
-            let _ = self.ctx.close_requests.try_send(frame);
+            self.reply(frame);
+        }
+    }
+
+    /// Shutdown: 1001 goes out after everything already queued, waiting for room in the
+    /// queue a little, since the server is going away anyway.
+    async fn close_for_shutdown(&mut self) {
+        self.closing = true;
+        let close = Frame::close(1001, "server shutting down");
+        if self
+            .ctx
+            .outbox
+            .send_timeout(close, SHUTDOWN_QUEUE_WAIT)
+            .await
+            .is_err()
+        {
+            self.ctx.eviction.evict();
         }
     }
 
     /// Takes the connection out of every room it is in (no `left` answers: it is gone).
     async fn leave_all(self) {
         let conn = self.ctx.peer.conn;
-        drop(self.ctx.close_requests);
         for room in self.rooms {
             let leave = Command::Leave {
                 conn,

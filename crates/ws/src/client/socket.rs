@@ -5,14 +5,14 @@ use std::{
 };
 
 use bytes::BytesMut;
+use std::sync::Arc;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::tcp::OwnedReadHalf,
     sync::mpsc,
 };
-use tokio_util::sync::CancellationToken;
 
-use crate::protocol::Frame;
+use crate::{hub::Eviction, protocol::Frame};
 
 /// The reading half of a connection, as the WebSocket library sees it.
 ///
@@ -24,20 +24,20 @@ pub(super) struct ReadSide {
     read: OwnedReadHalf,
     replies: BytesMut,
     outbox: mpsc::Sender<Frame>,
-    evicted: CancellationToken,
+    eviction: Arc<Eviction>,
 }
 
 impl ReadSide {
     pub(super) fn new(
         read: OwnedReadHalf,
         outbox: mpsc::Sender<Frame>,
-        evicted: CancellationToken,
+        eviction: Arc<Eviction>,
     ) -> Self {
         Self {
             read,
             replies: BytesMut::new(),
             outbox,
-            evicted,
+            eviction,
         }
     }
 }
@@ -67,7 +67,7 @@ impl AsyncWrite for ReadSide {
             let frame = Frame::raw(self.replies.split().freeze());
             // A client whose queue is full cannot take a pong either: it is a slow consumer.
             if self.outbox.try_send(frame).is_err() {
-                self.evicted.cancel();
+                self.eviction.evict();
             }
         }
         Poll::Ready(Ok(()))

@@ -18,7 +18,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use crate::{history::History, metrics::Metrics};
 
 pub use command::Command;
-pub use peer::{ConnId, Peer};
+pub use peer::{ConnId, Eviction, Peer};
 
 /// Hub settings that do not change while it runs.
 #[derive(Debug, Clone)]

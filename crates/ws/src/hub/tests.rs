@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use super::{Command, HubConfig, HubHandle, Peer};
+use super::{Command, Eviction, HubConfig, HubHandle, Peer};
 use crate::{
     history::{Appended, Commit, History, HistoryError, Page, Since},
     protocol::{ChatMessage, Frame, MessageDraft, RoomName, User},
@@ -92,7 +91,7 @@ async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
         1,
         User::new("u_1", "alice"),
         outbox_tx,
-        CancellationToken::new(),
+        Arc::new(Eviction::default()),
     ));
     hub.send(Command::Join {
         peer,

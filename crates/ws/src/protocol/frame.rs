@@ -72,6 +72,11 @@ impl Frame {
         }
     }
 
+    /// Whether this is a close frame: nothing may follow it on the wire.
+    pub fn is_close(&self) -> bool {
+        self.wire.first() == Some(&CLOSE)
+    }
+
     /// The JSON text of a text frame.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.payload()).unwrap_or_default()
@@ -124,5 +129,7 @@ mod tests {
         let close = Frame::close(4008, "slow consumer");
         assert_eq!(&close.wire()[..4], &[0x88, 15, 0x0f, 0xa8]);
         assert_eq!(&close.payload()[2..], b"slow consumer");
+        assert!(close.is_close());
+        assert!(!Frame::ping().is_close() && !Frame::from_json("{}".into()).is_close());
     }
 }
