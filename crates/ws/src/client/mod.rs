@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::{
-    hub::{Eviction, HubHandle, Peer},
+    hub::{HubHandle, Outlet, Peer, Sender},
     protocol::User,
 };
 
@@ -48,21 +48,16 @@ pub async fn serve(
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let metrics = hub.metrics().clone();
     metrics.connections.increment(1.0);
-    let (outbox_tx, outbox_rx) = mpsc::channel(config.outbound_queue);
-    let eviction = Arc::new(Eviction::default());
+    let (read, write) = tcp.into_split();
+    let outlet = Outlet::new(write);
+    let (queue_tx, queue_rx) = mpsc::channel(config.outbound_queue);
+    let sender = Sender::new(outlet.clone(), queue_tx);
     let stop_reader = CancellationToken::new();
-    let peer = Arc::new(Peer::new(conn, user, outbox_tx.clone(), eviction.clone()));
+    let peer = Arc::new(Peer::new(conn, user, sender.clone()));
     debug!(conn, user = %peer.user.id, name = %peer.user.name, "connected");
 
-    let (read, write) = tcp.into_split();
-    let writer = tokio::spawn(writer::run(
-        write,
-        outbox_rx,
-        eviction.clone(),
-        stop_reader.clone(),
-        metrics.clone(),
-    ));
-    let read_side = socket::ReadSide::new(read, outbox_tx.clone(), eviction.clone());
+    let writer = tokio::spawn(writer::run(outlet, queue_rx, stop_reader.clone()));
+    let read_side = socket::ReadSide::new(read, sender.clone());
     let stream = WebSocketStream::from_partially_read(
         read_side,
         early.to_vec(),
@@ -76,8 +71,7 @@ pub async fn serve(
             peer,
             hub,
             config,
-            outbox: outbox_tx,
-            eviction,
+            sender,
             stop: stop_reader,
             shutdown,
         },

@@ -1,10 +1,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use tokio::{
-    sync::mpsc,
-    time::{Instant, sleep_until},
-};
+use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError},
@@ -14,7 +11,7 @@ use tracing::debug;
 
 use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
-    hub::{Command, Eviction, HubGone, HubHandle, Peer},
+    hub::{Command, HubGone, HubHandle, Peer, Sender},
     protocol::{
         ClientFrame, ErrorCode, Frame, FrameError, RoomName, ServerFrame, parse_client_frame,
     },
@@ -28,9 +25,8 @@ pub(super) struct Context {
     pub(super) peer: Arc<Peer>,
     pub(super) hub: HubHandle,
     pub(super) config: Arc<ClientConfig>,
-    /// This connection's own queue, for direct answers (welcome, errors).
-    pub(super) outbox: mpsc::Sender<Frame>,
-    pub(super) eviction: Arc<Eviction>,
+    /// This connection's own queue, for direct answers (welcome, errors, pings, closes).
+    pub(super) sender: Sender,
     /// Cancelled by the writer once it is done with the socket.
     pub(super) stop: CancellationToken,
     /// The server is shutting down: queue a 1001 close behind what is queued.
@@ -248,11 +244,11 @@ impl Session {
         self.reply(frame);
     }
 
-    /// Queues a direct answer; a connection whose queue is full is a slow consumer.
+    /// Queues a direct answer; a connection whose queue is full is a slow consumer (`queue`
+    /// marks it so).
     fn reply(&self, frame: Frame) {
-        if self.ctx.outbox.try_send(frame).is_err() {
-            self.ctx.eviction.evict();
-        }
+        self.ctx.hub.metrics().frames_out.increment(1);
+        self.ctx.sender.queue(frame);
     }
 
     /// Queues a close frame behind what is queued; the writer sends nothing after it, and the
@@ -269,15 +265,10 @@ impl Session {
     async fn close_for_shutdown(&mut self) {
         self.closing = true;
         let close = Frame::close(1001, "server shutting down");
-        if self
-            .ctx
-            .outbox
-            .send_timeout(close, SHUTDOWN_QUEUE_WAIT)
-            .await
-            .is_err()
-        {
-            self.ctx.eviction.evict();
-        }
+        self.ctx
+            .sender
+            .queue_timeout(close, SHUTDOWN_QUEUE_WAIT)
+            .await;
     }
 
     /// Takes the connection out of every room it is in (no `left` answers: it is gone).

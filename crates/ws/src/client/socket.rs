@@ -5,39 +5,30 @@ use std::{
 };
 
 use bytes::BytesMut;
-use std::sync::Arc;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::tcp::OwnedReadHalf,
-    sync::mpsc,
 };
 
-use crate::{hub::Eviction, protocol::Frame};
+use crate::{hub::Sender, protocol::Frame};
 
 /// The reading half of a connection, as the WebSocket library sees it.
 ///
 /// The library parses client frames and answers pings and closes by itself; those answers are
-/// the only bytes it ever writes. They are collected here and, on flush, queued into the
-/// connection's outbound queue like any frame, so the writer task stays the socket's only
-/// writer and frames never interleave.
+/// the only bytes it ever writes. They are collected here and, on flush, queued for the
+/// writer task like any frame, so frames never interleave on the socket.
 pub(super) struct ReadSide {
     read: OwnedReadHalf,
     replies: BytesMut,
-    outbox: mpsc::Sender<Frame>,
-    eviction: Arc<Eviction>,
+    sender: Sender,
 }
 
 impl ReadSide {
-    pub(super) fn new(
-        read: OwnedReadHalf,
-        outbox: mpsc::Sender<Frame>,
-        eviction: Arc<Eviction>,
-    ) -> Self {
+    pub(super) fn new(read: OwnedReadHalf, sender: Sender) -> Self {
         Self {
             read,
             replies: BytesMut::new(),
-            outbox,
-            eviction,
+            sender,
         }
     }
 }
@@ -65,10 +56,8 @@ impl AsyncWrite for ReadSide {
     fn poll_flush(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.replies.is_empty() {
             let frame = Frame::raw(self.replies.split().freeze());
-            // A client whose queue is full cannot take a pong either: it is a slow consumer.
-            if self.outbox.try_send(frame).is_err() {
-                self.eviction.evict();
-            }
+            // A client whose queue is full cannot take a pong either: `queue` evicts it.
+            self.sender.queue(frame);
         }
         Poll::Ready(Ok(()))
     }

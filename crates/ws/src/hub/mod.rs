@@ -1,12 +1,15 @@
 //! The hub: one task that owns every room, its members and the order of its messages.
 //!
-//! Connections talk to it only through a [`HubHandle`] (a bounded channel of [`Command`]s), and
-//! it talks back only by `try_send` into each connection's bounded outbound queue: the hub
-//! never awaits a client, and a client whose queue is full is evicted (closed with 4008).
+//! Connections talk to it only through a [`HubHandle`] (a bounded channel of [`Command`]s).
+//! It talks back without ever waiting: each batch of commands corks the frames it produces
+//! per member, then hands each member its frames at once ([`Outlet`]): one `writev` straight
+//! to the socket when nothing is waiting there, else the connection's bounded queue. A client
+//! whose queue overflows is evicted (closed with 4008).
 //! Every command names its room, so rooms can later be spread over several hub tasks by
 //! hashing the room name in [`HubHandle`] without the client side noticing.
 
 mod command;
+mod outlet;
 mod peer;
 mod room;
 mod state;
@@ -18,7 +21,9 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use crate::{history::History, metrics::Metrics};
 
 pub use command::Command;
-pub use peer::{ConnId, Eviction, Peer};
+pub(crate) use outlet::MAX_SLICES;
+pub use outlet::{Outlet, Sender};
+pub use peer::{ConnId, Peer};
 
 /// Hub settings that do not change while it runs.
 #[derive(Debug, Clone)]

@@ -1,13 +1,4 @@
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
-
-use tokio::sync::{
-    Notify,
-    mpsc::{self, error::TrySendError},
-};
-
+use super::outlet::Sender;
 use crate::protocol::{Frame, User};
 
 /// A connection's number, unique within the process.
@@ -18,74 +9,28 @@ pub type ConnId = u64;
 pub struct Peer {
     pub conn: ConnId,
     pub user: User,
-    outbox: mpsc::Sender<Frame>,
-    eviction: Arc<Eviction>,
-}
-
-/// The verdict that a connection is too slow, shared by whoever finds its queue full and its
-/// writer, which then closes it with 4008.
-///
-/// A flag rather than a cancellation token: the hub checks it on every delivery, so it must
-/// cost one atomic load. The writer waits on `wake` only while a write is stuck.
-#[derive(Debug, Default)]
-pub struct Eviction {
-    evicted: AtomicBool,
-    wake: Notify,
-}
-
-impl Eviction {
-    /// Marks the connection as too slow and wakes its writer if a write is stuck.
-    pub fn evict(&self) {
-        self.evicted.store(true, Ordering::Release);
-        // notify_one keeps a permit when the writer is not waiting yet.
-        self.wake.notify_one();
-    }
-
-    /// Whether the connection was marked too slow.
-    pub fn is_evicted(&self) -> bool {
-        self.evicted.load(Ordering::Acquire)
-    }
-
-    /// Completes once the connection is marked too slow.
-    ///
-    /// Cancel-safe.
-    pub async fn evicted(&self) {
-        while !self.is_evicted() {
-            self.wake.notified().await;
-        }
-    }
+    sender: Sender,
 }
 
 impl Peer {
-    /// A peer delivering into `outbox`; `eviction` tells its writer to close it.
-    pub fn new(
-        conn: ConnId,
-        user: User,
-        outbox: mpsc::Sender<Frame>,
-        eviction: Arc<Eviction>,
-    ) -> Self {
-        Self {
-            conn,
-            user,
-            outbox,
-            eviction,
-        }
+    /// A peer whose frames go through `sender`.
+    pub fn new(conn: ConnId, user: User, sender: Sender) -> Self {
+        Self { conn, user, sender }
     }
 
-    /// Queues a frame without waiting. False means the connection cannot keep up (or is gone)
-    /// and must be evicted.
-    pub fn deliver(&self, frame: &Frame) -> bool {
-        if self.eviction.is_evicted() {
-            return false;
-        }
-        match self.outbox.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => false,
-        }
+    /// Sends the frames (emptying the vector), in one `writev` when the socket takes them.
+    /// False means the connection cannot keep up (or is gone) and must be evicted.
+    pub fn send(&self, frames: &mut Vec<Frame>) -> bool {
+        self.sender.send(frames)
     }
 
     /// Marks the connection as too slow: its writer closes it with 4008.
     pub fn evict(&self) {
-        self.eviction.evict();
+        self.sender.outlet().evict();
+    }
+
+    /// Whether the connection was found too slow.
+    pub fn is_evicted(&self) -> bool {
+        self.sender.outlet().is_evicted()
     }
 }

@@ -3,11 +3,23 @@ use std::{collections::HashMap, sync::Arc};
 use super::{ConnId, Peer};
 use crate::protocol::{Frame, User, UserId};
 
+/// Cork capacity a member keeps between batches.
+const CORK_KEEP: usize = 16;
+
+/// A member connection and the frames corked for it during the current hub batch.
+#[derive(Debug)]
+pub(super) struct Member {
+    pub(super) peer: Arc<Peer>,
+    pub(super) cork: Vec<Frame>,
+}
+
 /// One room as the hub sees it: who is in it and how far its messages were delivered.
 #[derive(Debug)]
 pub(super) struct Room {
     /// Members in a vector, so a fan-out is a straight walk over memory.
-    members: Vec<Arc<Peer>>,
+    members: Vec<Member>,
+    /// Some member has corked frames waiting for the end of the hub's batch.
+    pub(super) corked: bool,
     /// Where each connection sits in `members`.
     index: HashMap<ConnId, usize>,
     /// Connections per user: presence announces a user's first arrival and last departure.
@@ -22,6 +34,7 @@ impl Room {
     pub(super) fn new(published: u64) -> Self {
         Self {
             members: Vec::new(),
+            corked: false,
             index: HashMap::new(),
             users: HashMap::new(),
             published,
@@ -30,30 +43,35 @@ impl Room {
     }
 
     pub(super) fn get(&self, conn: ConnId) -> Option<&Arc<Peer>> {
-        self.index.get(&conn).map(|&at| &self.members[at])
+        self.index.get(&conn).map(|&at| &self.members[at].peer)
     }
 
     /// Adds (or refreshes) a member. True when it is the user's first connection here.
     pub(super) fn add(&mut self, peer: Arc<Peer>) -> bool {
         if let Some(&at) = self.index.get(&peer.conn) {
-            self.members[at] = peer;
+            self.members[at].peer = peer;
             return false;
         }
         self.index.insert(peer.conn, self.members.len());
         let count = self.users.entry(peer.user.id.clone()).or_insert(0);
         *count += 1;
         let first = *count == 1;
-        self.members.push(peer);
+        self.members.push(Member {
+            peer,
+            cork: Vec::new(),
+        });
         first
     }
 
-    /// Removes a member. Returns it, and whether that was the user's last connection here.
-    pub(super) fn remove(&mut self, conn: ConnId) -> Option<(Arc<Peer>, bool)> {
+    /// Removes a member. Returns it, with what was corked for it, and whether that was the
+    /// user's last connection here.
+    pub(super) fn remove(&mut self, conn: ConnId) -> Option<(Member, bool)> {
         let at = self.index.remove(&conn)?;
-        let peer = self.members.swap_remove(at);
+        let member = self.members.swap_remove(at);
         if let Some(moved) = self.members.get(at) {
-            self.index.insert(moved.conn, at);
+            self.index.insert(moved.peer.conn, at);
         }
+        let peer = &member.peer;
         let last = match self.users.get_mut(&peer.user.id) {
             Some(count) if *count > 1 => {
                 *count -= 1;
@@ -64,25 +82,53 @@ impl Room {
                 true
             }
         };
-        Some((peer, last))
+        Some((member, last))
     }
 
-    /// Queues `frame` for every member but those of `except_user`; connections that cannot
-    /// take it are added to `failed`.
-    pub(super) fn broadcast(
-        &self,
-        frame: &Frame,
-        except_user: Option<&UserId>,
-        failed: &mut Vec<ConnId>,
-    ) {
-        for peer in &self.members {
-            if except_user.is_some_and(|id| *id == peer.user.id) {
+    /// Corks `frame` for every member but those of `except_user`; returns how many.
+    pub(super) fn broadcast(&mut self, frame: &Frame, except_user: Option<&UserId>) -> usize {
+        let mut recipients = 0;
+        for member in &mut self.members {
+            if except_user.is_some_and(|id| *id == member.peer.user.id) {
                 continue;
             }
-            if !peer.deliver(frame) {
-                failed.push(peer.conn);
+            member.cork.push(frame.clone());
+            recipients += 1;
+        }
+        self.corked |= recipients > 0;
+        recipients
+    }
+
+    /// Corks `frame` for one member; false when it is not a member.
+    pub(super) fn send_to(&mut self, conn: ConnId, frame: Frame) -> bool {
+        let Some(&at) = self.index.get(&conn) else {
+            return false;
+        };
+        self.members[at].cork.push(frame);
+        self.corked = true;
+        true
+    }
+
+    /// Hands every member what was corked for it; members that cannot take it are added to
+    /// `failed`. Returns the frames and bytes handed over.
+    pub(super) fn flush(&mut self, failed: &mut Vec<ConnId>) -> (usize, usize) {
+        let (mut frames, mut bytes) = (0, 0);
+        for member in &mut self.members {
+            if member.cork.is_empty() {
+                continue;
+            }
+            frames += member.cork.len();
+            bytes += member.cork.iter().map(Frame::len).sum::<usize>();
+            if !member.peer.send(&mut member.cork) {
+                failed.push(member.peer.conn);
+            }
+            // A burst may have grown the cork; an idle member should not keep it.
+            if member.cork.capacity() > CORK_KEEP {
+                member.cork = Vec::new();
             }
         }
+        self.corked = false;
+        (frames, bytes)
     }
 
     /// Each user in the room once.
@@ -90,14 +136,9 @@ impl Room {
         let mut seen = std::collections::HashSet::with_capacity(self.users.len());
         self.members
             .iter()
-            .filter(|p| seen.insert(&p.user.id))
-            .map(|p| &p.user)
+            .filter(|m| seen.insert(&m.peer.user.id))
+            .map(|m| &m.peer.user)
             .collect()
-    }
-
-    /// Number of member connections.
-    pub(super) fn len(&self) -> usize {
-        self.members.len()
     }
 
     /// A room with no member and nothing in flight can be forgotten (its history stays).

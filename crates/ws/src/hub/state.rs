@@ -28,7 +28,15 @@ pub(super) struct Hub {
     /// the connection that sent each (it alone hears about a failed write).
     awaiting_commit: VecDeque<(ConnId, Arc<ChatMessage>, Instant)>,
     metrics: Metrics,
+    /// Rooms with corked frames, flushed at the end of the batch.
+    corked_rooms: Vec<RoomName>,
+    /// Frames corked in this batch: past `CORK_LIMIT` the batch is flushed early, so one
+    /// huge batch cannot hold its first frames back for long.
+    corked_frames: usize,
 }
+
+/// Most frames corked before they are flushed, even in the middle of a batch.
+const CORK_LIMIT: usize = 8 * 1024;
 
 impl Hub {
     pub(super) fn new(history: Box<dyn History>, config: HubConfig, metrics: Metrics) -> Self {
@@ -38,6 +46,8 @@ impl Hub {
             rooms: HashMap::new(),
             awaiting_commit: VecDeque::new(),
             metrics,
+            corked_rooms: Vec::new(),
+            corked_frames: 0,
         }
     }
 
@@ -58,9 +68,13 @@ impl Hub {
                     }
                     for command in batch.drain(..) {
                         self.handle(command);
+                        if self.corked_frames > CORK_LIMIT {
+                            self.flush();
+                        }
                     }
                 }
             }
+            self.flush();
         }
         if let Err(e) = self.history.flush() {
             error!(error = %e, "history could not be made durable at shutdown");
@@ -95,7 +109,7 @@ impl Hub {
                     self.metrics.rooms.increment(1.0);
                     slot.insert(Room::new(seq))
                 }
-                Err(e) => return internal_error(&peer, &e),
+                Err(e) => return answer_internal_error(&peer, &e),
             },
         };
         let published = room.published;
@@ -112,7 +126,7 @@ impl Hub {
         let (messages, complete) = match history {
             Ok(found) => found,
             Err(e) => {
-                internal_error(&peer, &e);
+                answer_internal_error(&peer, &e);
                 return self.forget_if_idle(&name);
             }
         };
@@ -125,31 +139,34 @@ impl Hub {
             complete,
         }
         .encode();
-        let mut failed = Vec::new();
-        if !peer.deliver(&joined) {
-            failed.push(peer.conn);
-        }
+        room.send_to(peer.conn, joined);
+        let mut corked = 1;
         if first_connection {
-            announce(room, &name, PresenceEvent::Join, &peer.user, &mut failed);
+            corked += announce(room, &name, PresenceEvent::Join, &peer.user);
         }
-        self.evict(&name, failed);
+        self.corked(&name, corked);
     }
 
     fn leave(&mut self, conn: ConnId, name: &RoomName, reply: bool) {
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
-        let Some((peer, last_connection)) = room.remove(conn) else {
+        let Some((mut member, last_connection)) = room.remove(conn) else {
             return;
         };
-        let mut failed = Vec::new();
+        let mut corked = 0;
         if last_connection {
-            announce(room, name, PresenceEvent::Leave, &peer.user, &mut failed);
+            corked += announce(room, name, PresenceEvent::Leave, &member.peer.user);
         }
-        if reply && !peer.deliver(&ServerFrame::Left { room: name }.encode()) {
-            peer.evict();
+        // What this batch corked for the leaver goes out first, then `left`.
+        if reply {
+            member.cork.push(ServerFrame::Left { room: name }.encode());
         }
-        self.evict(name, failed);
+        if !member.peer.send(&mut member.cork) {
+            member.peer.evict();
+        }
+        self.corked(name, corked);
+        self.forget_if_idle(name);
     }
 
     fn send(&mut self, conn: ConnId, name: RoomName, text: Arc<str>, client_id: Option<Arc<str>>) {
@@ -165,17 +182,18 @@ impl Hub {
                 // Stored before: the sender alone gets it again. One still waiting for its
                 // commit reaches the sender when it is published.
                 Ok(Some(stored)) => {
-                    if stored.seq <= room.published && !peer.deliver(&stored.encode()) {
-                        peer.evict();
+                    if stored.seq <= room.published {
+                        room.send_to(conn, stored.encode());
+                        self.corked(&name, 1);
                     }
                     return;
                 }
                 Ok(None) => {}
-                Err(e) => return internal_error(&peer, &e),
+                Err(e) => return self.internal_error(&name, conn, &e),
             }
         }
         let draft = MessageDraft {
-            room: name,
+            room: name.clone(),
             from: peer.user.clone(),
             text,
             client_id,
@@ -187,15 +205,15 @@ impl Hub {
                 self.awaiting_commit
                     .push_back((conn, message, Instant::now()));
             }
-            Err(e) => internal_error(&peer, &e),
+            Err(e) => self.internal_error(&name, conn, &e),
         }
     }
 
     fn typing(&mut self, conn: ConnId, name: &RoomName, active: bool) {
-        let Some(room) = self.rooms.get(name) else {
+        let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
-        let Some(peer) = room.get(conn) else {
+        let Some(peer) = room.get(conn).cloned() else {
             return;
         };
         let frame = ServerFrame::Typing {
@@ -204,18 +222,17 @@ impl Hub {
             active,
         }
         .encode();
-        let mut failed = Vec::new();
-        room.broadcast(&frame, Some(&peer.user.id), &mut failed);
-        self.evict(name, failed);
+        let corked = room.broadcast(&frame, Some(&peer.user.id));
+        self.corked(name, corked);
     }
 
     fn history_page(&mut self, conn: ConnId, name: &RoomName, before: Option<u64>, limit: usize) {
         let Some(room) = self.rooms.get(name) else {
             return;
         };
-        let Some(peer) = room.get(conn).cloned() else {
+        if room.get(conn).is_none() {
             return;
-        };
+        }
         let before = before.unwrap_or(u64::MAX).min(room.published + 1);
         match self.history.page(name, before, limit) {
             Ok(page) => {
@@ -225,11 +242,12 @@ impl Hub {
                     has_more: page.has_more,
                 }
                 .encode();
-                if !peer.deliver(&frame) {
-                    self.evict(name, vec![conn]);
+                if let Some(room) = self.rooms.get_mut(name) {
+                    room.send_to(conn, frame);
                 }
+                self.corked(name, 1);
             }
-            Err(e) => internal_error(&peer, &e),
+            Err(e) => self.internal_error(name, conn, &e),
         }
     }
 
@@ -263,16 +281,14 @@ impl Hub {
                 continue;
             };
             room.pending -= 1;
-            if let Some(peer) = room.get(conn).cloned() {
-                let frame = ServerFrame::Error {
-                    code: ErrorCode::Internal,
-                    message: "the message could not be stored; send it again",
-                    reference: message.client_id.as_deref(),
-                }
-                .encode();
-                if !peer.deliver(&frame) {
-                    self.evict(&message.room, vec![conn]);
-                }
+            let frame = ServerFrame::Error {
+                code: ErrorCode::Internal,
+                message: "the message could not be stored; send it again",
+                reference: message.client_id.as_deref(),
+            }
+            .encode();
+            if room.send_to(conn, frame) {
+                self.corked(&message.room, 1);
             }
             self.forget_if_idle(&message.room);
         }
@@ -283,36 +299,78 @@ impl Hub {
         let Some(room) = self.rooms.get_mut(&message.room) else {
             return;
         };
-        let started = Instant::now();
         room.published = message.seq;
-        let mut failed = Vec::new();
-        room.broadcast(&message.encode(), None, &mut failed);
+        let corked = room.broadcast(&message.encode(), None);
         self.metrics.messages.increment(1);
-        self.metrics
-            .deliveries
-            .increment(room.len().saturating_sub(failed.len()) as u64);
-        self.metrics.fanout_seconds.record(started.elapsed());
-        self.evict(&message.room, failed);
+        self.metrics.deliveries.increment(corked as u64);
+        self.corked(&message.room, corked);
     }
 
-    /// Cuts off connections that could not take a frame, announcing departures, which may in
-    /// turn overflow others.
-    fn evict(&mut self, name: &RoomName, mut failed: Vec<ConnId>) {
+    /// Notes that `corked` frames wait in `name`'s members' corks.
+    fn corked(&mut self, name: &RoomName, corked: usize) {
+        if corked == 0 {
+            return;
+        }
+        self.corked_frames += corked;
+        if !self.corked_rooms.contains(name) {
+            self.corked_rooms.push(name.clone());
+        }
+    }
+
+    /// Hands every member of every corked room what the batch produced for it: one `writev`
+    /// per member when its socket takes it. Members that cannot keep up are evicted, which
+    /// corks presence frames for the others; those go out in the same call.
+    fn flush(&mut self) {
+        if self.corked_rooms.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        while let Some(name) = self.corked_rooms.pop() {
+            let Some(room) = self.rooms.get_mut(&name) else {
+                continue;
+            };
+            let mut failed = Vec::new();
+            let (frames, bytes) = room.flush(&mut failed);
+            self.metrics.frames_out.increment(frames as u64);
+            self.metrics.bytes_out.increment(bytes as u64);
+            self.evict(&name, failed);
+        }
+        self.corked_frames = 0;
+        self.metrics.fanout_seconds.record(started.elapsed());
+    }
+
+    /// Cuts off connections that could not take their frames, corking the departures for the
+    /// others (the flush that is running sends them).
+    fn evict(&mut self, name: &RoomName, failed: Vec<ConnId>) {
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
-        while let Some(conn) = failed.pop() {
-            let Some((peer, last_connection)) = room.remove(conn) else {
+        let mut corked = 0;
+        for conn in failed {
+            let Some((member, last_connection)) = room.remove(conn) else {
                 continue;
             };
             info!(conn, room = %name, "slow consumer evicted");
             self.metrics.slow_consumers.increment(1);
-            peer.evict();
+            member.peer.evict();
             if last_connection {
-                announce(room, name, PresenceEvent::Leave, &peer.user, &mut failed);
+                corked += announce(room, name, PresenceEvent::Leave, &member.peer.user);
             }
         }
+        self.corked(name, corked);
         self.forget_if_idle(name);
+    }
+
+    /// Answers a storage failure to a member, after what it was already corked in the room.
+    fn internal_error(&mut self, name: &RoomName, conn: ConnId, e: &HistoryError) {
+        let frame = internal_frame(conn, e);
+        if self
+            .rooms
+            .get_mut(name)
+            .is_some_and(|room| room.send_to(conn, frame))
+        {
+            self.corked(name, 1);
+        }
     }
 
     fn forget_if_idle(&mut self, name: &RoomName) {
@@ -323,33 +381,31 @@ impl Hub {
     }
 }
 
-/// Tells the room's other members that `user` arrived or left (never the user itself).
-fn announce(
-    room: &Room,
-    name: &RoomName,
-    event: PresenceEvent,
-    user: &User,
-    failed: &mut Vec<ConnId>,
-) {
+/// Corks, for the room's other members, that `user` arrived or left; returns how many.
+fn announce(room: &mut Room, name: &RoomName, event: PresenceEvent, user: &User) -> usize {
     let frame = ServerFrame::Presence {
         room: name,
         event,
         user,
     }
     .encode();
-    room.broadcast(&frame, Some(&user.id), failed);
+    room.broadcast(&frame, Some(&user.id))
 }
 
-/// Answers a storage failure with `internal` and logs it.
-fn internal_error(peer: &Peer, e: &HistoryError) {
-    error!(conn = peer.conn, error = %e, "history store failed");
-    let frame: Frame = ServerFrame::Error {
+/// The `internal` error frame for a storage failure, which is logged.
+fn internal_frame(conn: ConnId, e: &HistoryError) -> Frame {
+    error!(conn, error = %e, "history store failed");
+    ServerFrame::Error {
         code: ErrorCode::Internal,
         message: "the history store failed; try again",
         reference: None,
     }
-    .encode();
-    if !peer.deliver(&frame) {
+    .encode()
+}
+
+/// Answers a storage failure to a connection that is not (yet) in the room.
+fn answer_internal_error(peer: &Peer, e: &HistoryError) {
+    if !peer.send(&mut vec![internal_frame(peer.conn, e)]) {
         peer.evict();
     }
 }

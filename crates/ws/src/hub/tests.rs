@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::{
+    io::AsyncReadExt,
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+};
 
-use super::{Command, Eviction, HubConfig, HubHandle, Peer};
+use super::{Command, HubConfig, HubHandle, Outlet, Peer, Sender};
 use crate::{
     history::{Appended, Commit, History, HistoryError, Page, Since},
-    protocol::{ChatMessage, Frame, MessageDraft, RoomName, User},
+    protocol::{ChatMessage, MessageDraft, RoomName, User},
 };
 
 /// Sequences every append and answers `Queued`; the test reports the commits itself.
@@ -55,12 +59,52 @@ fn room() -> RoomName {
     RoomName::parse("r").expect("valid room")
 }
 
-async fn next(outbox: &mut mpsc::Receiver<Frame>) -> String {
-    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), outbox.recv())
+/// A peer whose socket's other end is returned, to read what the hub wrote.
+async fn connected_peer() -> (Arc<Peer>, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let client = TcpStream::connect(listener.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    let (server, _) = listener.accept().await.expect("accept");
+    let (_read, write) = server.into_split();
+    let (queue, _queue_rx) = mpsc::channel(16);
+    let sender = Sender::new(Outlet::new(write), queue);
+    let peer = Arc::new(Peer::new(1, User::new("u_1", "alice"), sender));
+    // The read half and the queue's receiver may go: this test only reads what the hub writes.
+    (peer, client)
+}
+
+/// The next server frame's text (server frames are unmasked: a 2-, 4- or 10-byte header).
+async fn next(client: &mut TcpStream) -> String {
+    let read = async {
+        let mut header = [0u8; 2];
+        client.read_exact(&mut header).await?;
+        let len = match header[1] & 0x7f {
+            126 => usize::from(client.read_u16().await?),
+            127 => client.read_u64().await? as usize,
+            n => usize::from(n),
+        };
+        let mut payload = vec![0u8; len];
+        client.read_exact(&mut payload).await?;
+        std::io::Result::Ok(String::from_utf8_lossy(&payload).into_owned())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
         .await
         .expect("a frame in time")
-        .expect("the hub is running");
-    frame.as_str().to_owned()
+        .expect("the socket is open")
+}
+
+async fn history_round_trip(hub: &HubHandle, client: &mut TcpStream) {
+    hub.send(Command::History {
+        conn: 1,
+        room: room(),
+        before: None,
+        limit: 1,
+    })
+    .await
+    .expect("hub running");
+    let frame = next(client).await;
+    assert!(frame.contains(r#""type":"history""#), "{frame}");
 }
 
 async fn send(hub: &HubHandle, conn: u64, text: &str, id: &str) {
@@ -86,13 +130,7 @@ async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
         HubConfig { on_join: 10 },
         crate::metrics::Metrics::noop(),
     );
-    let (outbox_tx, mut outbox) = mpsc::channel(16);
-    let peer = Arc::new(Peer::new(
-        1,
-        User::new("u_1", "alice"),
-        outbox_tx,
-        Arc::new(Eviction::default()),
-    ));
+    let (peer, mut outbox) = connected_peer().await;
     hub.send(Command::Join {
         peer,
         room: room(),
@@ -105,15 +143,7 @@ async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
     send(&hub, 1, "lost", "c1").await;
     send(&hub, 1, "kept", "c2").await;
     // A history round trip proves both sends were appended (and nothing was delivered).
-    hub.send(Command::History {
-        conn: 1,
-        room: room(),
-        before: None,
-        limit: 1,
-    })
-    .await
-    .expect("hub running");
-    assert!(next(&mut outbox).await.contains(r#""type":"history""#));
+    history_round_trip(&hub, &mut outbox).await;
     report
         .send(Commit::Failed {
             count: 1,
@@ -128,10 +158,8 @@ async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
     report.send(Commit::Durable(1)).expect("hub listening");
     let message = next(&mut outbox).await;
     assert!(message.contains(r#""text":"kept""#), "{message}");
-    assert!(
-        outbox.try_recv().is_err(),
-        "the lost message was never sent"
-    );
+    // Nothing else came before the next answer: the lost message was never sent.
+    history_round_trip(&hub, &mut outbox).await;
 
     drop(hub);
     task.await.expect("the hub ends when its handles are gone");

@@ -11,6 +11,10 @@ pub struct Frame {
     wire: Bytes,
     /// Where the payload starts (after the 2-, 4- or 10-byte header).
     payload_at: u8,
+    /// A close frame (or the unwritten end of one): nothing may follow it on the wire.
+    close: bool,
+    /// The unwritten end of a frame whose start already went out: it must follow.
+    continuation: bool,
 }
 
 /// WebSocket opcodes the server sends (RFC 6455 §5.2), with the FIN bit set.
@@ -38,6 +42,8 @@ impl Frame {
         Self {
             wire: Bytes::from_static(&[PING, 0]),
             payload_at: 2,
+            close: false,
+            continuation: false,
         }
     }
 
@@ -45,7 +51,19 @@ impl Frame {
     pub(crate) fn raw(wire: Bytes) -> Self {
         Self {
             payload_at: 0,
+            close: wire.first() == Some(&CLOSE),
+            continuation: false,
             wire,
+        }
+    }
+
+    /// What is left of the frame after its first `written` bytes went out.
+    pub(crate) fn tail(&self, written: usize) -> Self {
+        Self {
+            wire: self.wire.slice(written..),
+            payload_at: 0,
+            close: self.close,
+            continuation: true,
         }
     }
 
@@ -69,12 +87,19 @@ impl Frame {
         Self {
             wire: wire.freeze(),
             payload_at,
+            close: opcode == CLOSE,
+            continuation: false,
         }
     }
 
     /// Whether this is a close frame: nothing may follow it on the wire.
     pub fn is_close(&self) -> bool {
-        self.wire.first() == Some(&CLOSE)
+        self.close
+    }
+
+    /// Whether this is the rest of a frame that was partly written: it must go out next.
+    pub fn is_continuation(&self) -> bool {
+        self.continuation
     }
 
     /// The JSON text of a text frame.
@@ -131,5 +156,10 @@ mod tests {
         assert_eq!(&close.payload()[2..], b"slow consumer");
         assert!(close.is_close());
         assert!(!Frame::ping().is_close() && !Frame::from_json("{}".into()).is_close());
+        assert!(
+            close.tail(3).is_close(),
+            "the unwritten end of a close is still a close"
+        );
+        assert_eq!(close.tail(3).wire(), &close.wire()[3..]);
     }
 }
