@@ -19,7 +19,8 @@ use crate::{
 /// Commands taken from the inbox per wake-up: amortizes the wake-up under load.
 const COMMAND_BATCH: usize = 256;
 
-/// All chat state. Owned by the hub task alone; its methods do no I/O but `try_send`.
+/// All chat state. Owned by the hub task alone; its only I/O is non-blocking: `flush` writes
+/// each member's corked frames, or queues what the socket did not take.
 pub(super) struct Hub {
     history: Box<dyn History>,
     config: HubConfig,
