@@ -7,7 +7,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    hub::{MAX_SLICES, Outlet},
+    hub::{MAX_SLICES, Outlet, send_vectored},
     protocol::Frame,
 };
 
@@ -121,7 +121,7 @@ impl Batch {
             for (slice, frame) in slices[1..used].iter_mut().zip(&pending[1..]) {
                 *slice = io::IoSlice::new(frame.wire());
             }
-            match outlet.socket().try_write_vectored(&slices[..used]) {
+            match send_vectored(outlet.socket(), &slices[..used]) {
                 Ok(0) => return Some(Err(io::ErrorKind::WriteZero.into())),
                 Ok(written) => self.advance(written),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

@@ -21,7 +21,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use crate::{history::History, metrics::Metrics};
 
 pub use command::Command;
-pub(crate) use outlet::MAX_SLICES;
+pub(crate) use outlet::{MAX_SLICES, send_vectored};
 pub use outlet::{Outlet, Sender};
 pub use peer::{ConnId, Peer};
 

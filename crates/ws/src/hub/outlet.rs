@@ -20,7 +20,8 @@ use std::{
 };
 
 use tokio::{
-    net::tcp::OwnedWriteHalf,
+    io::Interest,
+    net::{TcpStream, tcp::OwnedWriteHalf},
     sync::{Notify, mpsc},
 };
 
@@ -209,7 +210,7 @@ fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io::Result<boo
         for (slice, frame) in slices.iter_mut().zip(&frames[done..done + used]) {
             *slice = IoSlice::new(frame.wire());
         }
-        match socket.try_write_vectored(&slices[..used]) {
+        match send_vectored(socket, &slices[..used]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(mut written) => {
                 while written > 0 {
@@ -231,4 +232,14 @@ fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io::Result<boo
         }
     }
     Ok(true)
+}
+
+/// Writes `slices` without waiting, with `sendmsg` rather than `writev`: a socket write that
+/// skips the file layer (its position lock and checks), measurably cheaper per delivery. On
+/// `WouldBlock` tokio's readiness is cleared, so `writable()` then waits for room.
+pub(crate) fn send_vectored(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    let tcp: &TcpStream = socket.as_ref();
+    tcp.try_io(Interest::WRITABLE, || {
+        socket2::SockRef::from(tcp).send_vectored(slices)
+    })
 }
