@@ -53,13 +53,19 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
         };
         // The chat core writes to the TCP socket itself (one writev per batch of frames),
         // so it takes the socket back from hyper, with any bytes hyper read past the request.
-        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        let Ok(hyper::upgrade::Parts { io, read_buf, .. }) =
+            upgraded.downcast::<TokioIo<TcpStream>>()
+        else {
             warn!("upgraded connection is not a TCP stream");
             return;
         };
+        // A copy, and the original dropped now: `read_buf` shares hyper's whole 8 KiB read
+        // buffer, which would otherwise stay allocated for the life of the connection.
+        let early = read_buf.to_vec();
+        drop(read_buf);
         chat_ws::client::serve(
-            parts.io.into_inner(),
-            parts.read_buf,
+            io.into_inner(),
+            early,
             user,
             task_app.hub.clone(),
             task_app.client.clone(),

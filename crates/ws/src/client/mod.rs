@@ -18,7 +18,6 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use bytes::Bytes;
 use tokio::{net::TcpStream, sync::mpsc};
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 use tokio_util::sync::CancellationToken;
@@ -39,14 +38,14 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// the client sent right behind its upgrade request.
 pub async fn serve(
     tcp: TcpStream,
-    early: Bytes,
+    early: Vec<u8>,
     user: User,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
 ) {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let metrics = hub.metrics().clone();
+    let metrics = Arc::clone(hub.metrics());
     metrics.connections.increment(1.0);
     let (read, write) = tcp.into_split();
     let outlet = Outlet::new(write);
@@ -60,7 +59,7 @@ pub async fn serve(
     let read_side = socket::ReadSide::new(read, sender.clone());
     let stream = WebSocketStream::from_partially_read(
         read_side,
-        early.to_vec(),
+        early,
         Role::Server,
         Some(websocket_config(config.max_frame_bytes)),
     )

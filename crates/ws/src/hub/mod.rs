@@ -18,6 +18,8 @@ mod tests;
 
 use tokio::{sync::mpsc, task::JoinHandle};
 
+use std::sync::Arc;
+
 use crate::{history::History, metrics::Metrics};
 
 pub use command::Command;
@@ -40,7 +42,8 @@ const COMMAND_QUEUE: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct HubHandle {
     commands: mpsc::Sender<Command>,
-    metrics: Metrics,
+    /// Shared, not cloned: every connection holds a handle.
+    metrics: Arc<Metrics>,
 }
 
 /// The hub has stopped (the process is shutting down).
@@ -58,11 +61,12 @@ impl HubHandle {
     ) -> (Self, JoinHandle<()>) {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let task = tokio::spawn(state::Hub::new(history, config, metrics.clone()).run(inbox));
+        let metrics = Arc::new(metrics);
         (Self { commands, metrics }, task)
     }
 
     /// The metrics every part of the core counts into.
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 

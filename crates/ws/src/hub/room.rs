@@ -4,7 +4,7 @@ use super::{ConnId, Peer};
 use crate::protocol::{Frame, User, UserId};
 
 /// Cork capacity a member keeps between batches.
-const CORK_KEEP: usize = 16;
+const CORK_KEEP: usize = 4;
 
 /// A member connection and the frames corked for it during the current hub batch.
 #[derive(Debug)]
