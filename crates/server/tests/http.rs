@@ -122,3 +122,40 @@ async fn metrics_count_connections_and_messages() {
         assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
     }
 }
+
+/// Every metric the Grafana dashboard in docker/ queries is one the server exports.
+#[tokio::test]
+async fn the_dashboard_queries_only_exported_metrics() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docker/grafana-dashboard.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard exists"))
+            .expect("dashboard is JSON");
+    let server = TestServer::start("").await;
+    let mut alice = server.joined("alice", "r").await;
+    alice.say("r", "hi").await;
+    alice.send_text("{not json").await;
+    alice.recv_error().await;
+    let (_, _, body) = http_get(server.addr, "/metrics", "").await;
+    let exported = String::from_utf8_lossy(&body).into_owned();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("chat_"))
+            {
+                queried += 1;
+                assert!(
+                    exported.lines().any(|line| line.starts_with(name)),
+                    "{name} (panel {}) is not exported",
+                    panel["title"]
+                );
+            }
+        }
+    }
+    assert!(queried >= 8, "the dashboard queries the server's metrics");
+}
