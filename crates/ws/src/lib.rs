@@ -6,12 +6,12 @@
 //!   in `chat-store`).
 //! - [`hub`]: the actor that owns rooms, members and delivery; reached only through
 //!   [`hub::HubHandle`]. `hub::outlet` is a connection's sending side: corked frames go out
-//!   in one `writev`, what must wait goes to the connection's bounded queue.
+//!   in one vectored `sendmsg`, what must wait goes to the connection's bounded queue.
 //! - [`client`]: one connection's reader and writer tasks, its rate limit.
 //! - [`metrics`]: the counters and histograms, registered once.
 //!
 //! This crate never sees HTTP or hyper: it is handed the TCP stream of a connection whose
-//! upgrade is done. It holds no Mutex or RwLock: shared state lives in the hub task and travels
+//! upgrade is done. It takes no locks: shared state lives in the hub task and travels
 //! over channels; a connection's sending side is ordered by atomics (`hub::outlet`).
 
 pub mod client;

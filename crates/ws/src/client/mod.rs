@@ -2,7 +2,7 @@
 //! task that drains the connection's bounded outbound queue onto the socket.
 //!
 //! The writer is the socket's only writer: it sends the server's frames, already framed once
-//! for all recipients, with `writev`. The reader parses client frames with tungstenite; the
+//! for all recipients, with vectored `sendmsg`. The reader parses client frames with tungstenite; the
 //! few bytes tungstenite itself writes (pong and close answers) reach the writer through the
 //! same queue. Everything about one connection (its rooms, its rate bucket, its user) is a
 //! local variable of these tasks; only the hub sees more than one connection.

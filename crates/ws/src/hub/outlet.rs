@@ -2,7 +2,7 @@
 //!
 //! The hub writes straight to the socket when the connection has nothing waiting: at the end
 //! of each batch of commands it hands every connection the frames the batch produced for it,
-//! and one `writev` sends them (uWebSockets calls this corking). Batches grow with load, so
+//! and one vectored `sendmsg` sends them (uWebSockets calls this corking). Batches grow with load, so
 //! the cost per delivery falls as the load rises, and a lone message waits for nothing.
 //!
 //! Whatever cannot go out at once (a full socket, a reply from the reader) goes into the
@@ -33,8 +33,8 @@ const IDLE: u8 = 0;
 const HUB: u8 = 1;
 /// The writer task is writing frames it took from the queue.
 const WRITER: u8 = 2;
-/// Most frames handed to one `writev` (Linux accepts 1024 slices).
-pub(crate) const MAX_SLICES: usize = 64;
+/// Most frames handed to one `sendmsg` (Linux accepts 1024 slices).
+const MAX_SLICES: usize = 64;
 
 /// The socket's write half and the state that orders writes to it.
 #[derive(Debug)]
@@ -155,11 +155,11 @@ impl Sender {
             .is_ok()
         {
             if outlet.queued.load(SeqCst) == outlet.written.load(SeqCst) {
-                match write_now(&outlet.socket, frames) {
-                    // Written, or the socket failed: the reader sees the failure and ends.
-                    Ok(true) | Err(_) => frames.clear(),
-                    // The rest waits in the queue, first in line, for the writer.
-                    Ok(false) => {}
+                // What the socket did not take (nothing, when all went out) waits in the
+                // queue, first in line, for the writer. A failed socket: the reader sees the
+                // failure and ends.
+                if write_now(&outlet.socket, frames).is_err() {
+                    frames.clear();
                 }
             }
             let queued = self.enqueue(frames);
@@ -199,10 +199,11 @@ impl Sender {
     }
 }
 
-/// Writes as much of `frames` as the socket takes now. `Ok(true)`: all of it. `Ok(false)`:
-/// the socket is full; `frames` then holds what is left (its first frame possibly cut where
-/// the kernel stopped).
-fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io::Result<bool> {
+/// Writes as much of `frames` as the socket takes now, leaving in `frames` what it did not
+/// take: `Ok(true)` and an empty vector when all went out; `Ok(false)` when the socket is full,
+/// the first frame left possibly the unwritten end of one the kernel took in part (a
+/// continuation, which must go out next). Never waits, so no progress is lost to a cancel.
+pub(crate) fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io::Result<bool> {
     let mut done = 0;
     while done < frames.len() {
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -231,13 +232,14 @@ fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io::Result<boo
             Err(e) => return Err(e),
         }
     }
+    frames.clear();
     Ok(true)
 }
 
 /// Writes `slices` without waiting, with `sendmsg` rather than `writev`: a socket write that
 /// skips the file layer (its position lock and checks), measurably cheaper per delivery. On
 /// `WouldBlock` tokio's readiness is cleared, so `writable()` then waits for room.
-pub(crate) fn send_vectored(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+fn send_vectored(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     let tcp: &TcpStream = socket.as_ref();
     tcp.try_io(Interest::WRITABLE, || {
         socket2::SockRef::from(tcp).send_vectored(slices)

@@ -18,7 +18,7 @@ impl Peer {
         Self { conn, user, sender }
     }
 
-    /// Sends the frames (emptying the vector), in one `writev` when the socket takes them.
+    /// Sends the frames (emptying the vector), in one vectored `sendmsg` when the socket takes them.
     /// False means the connection cannot keep up (or is gone) and must be evicted.
     pub fn send(&self, frames: &mut Vec<Frame>) -> bool {
         self.sender.send(frames)
