@@ -186,6 +186,58 @@ async fn disconnect_is_a_presence_leave() {
     );
 }
 
+/// Joins in quick succession: presence after the first may be held back for a moment, but it
+/// reaches every member, and never after a later frame of the same room.
+#[tokio::test]
+async fn quick_joins_reach_everyone_in_order_with_the_rooms_messages() {
+    let server = TestServer::start("").await;
+    let mut alice = server.joined("alice", "r").await;
+    let _bob = server.joined("bob", "r").await;
+    let _carol = server.joined("carol", "r").await;
+    let mut dave = server.joined("dave", "r").await;
+    dave.say("r", "hi").await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let frame = alice.recv().await;
+        seen.push(match frame["type"].as_str() {
+            Some("presence") => frame["user"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            _ => frame["text"].as_str().unwrap_or_default().to_owned(),
+        });
+    }
+    assert_eq!(seen, ["bob", "carol", "dave", "hi"]);
+}
+
+/// Presence held back reaches the members by itself, with nothing else happening in the room.
+#[tokio::test]
+async fn held_back_presence_arrives_without_other_traffic() {
+    let server = TestServer::start("").await;
+    let mut alice = server.joined("alice", "r").await;
+    let bob = server.joined("bob", "r").await;
+    let carol = server.joined("carol", "r").await;
+    let bob_id = bob.id.clone();
+    drop(bob);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let frame = alice.recv().await;
+        assert_eq!(frame["type"], "presence", "unexpected {frame}");
+        seen.push((
+            frame["event"].as_str().unwrap_or_default().to_owned(),
+            frame["user"]["id"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("join".to_owned(), bob_id.clone()),
+            ("join".to_owned(), carol.id.clone()),
+            ("leave".to_owned(), bob_id),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn join_sends_recent_history_and_since_resumes_exactly() {
     let server = TestServer::start(

@@ -1,4 +1,4 @@
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use super::{ConnId, Peer};
 use crate::protocol::{Frame, User, UserId};
@@ -13,13 +13,30 @@ pub(super) struct Member {
     pub(super) cork: Vec<Frame>,
 }
 
+impl Member {
+    /// Hands the member its corked frames; returns the frames and bytes handed over.
+    fn flush(&mut self, failed: &mut Vec<ConnId>) -> (usize, usize) {
+        if self.cork.is_empty() {
+            return (0, 0);
+        }
+        let frames = self.cork.len();
+        let bytes = self.cork.iter().map(Frame::len).sum::<usize>();
+        if !self.peer.send(&mut self.cork) {
+            failed.push(self.peer.conn);
+        }
+        // A burst may have grown the cork; an idle member should not keep it.
+        if self.cork.capacity() > CORK_KEEP {
+            self.cork = Vec::new();
+        }
+        (frames, bytes)
+    }
+}
+
 /// One room as the hub sees it: who is in it and how far its messages were delivered.
 #[derive(Debug)]
 pub(super) struct Room {
     /// Members in a vector, so a fan-out is a straight walk over memory.
     members: Vec<Member>,
-    /// Some member has corked frames waiting for the end of the hub's batch.
-    pub(super) corked: bool,
     /// Where each connection sits in `members`.
     index: HashMap<ConnId, usize>,
     /// Connections per user: presence announces a user's first arrival and last departure.
@@ -28,17 +45,22 @@ pub(super) struct Room {
     pub(super) published: u64,
     /// Messages appended but not yet durable: the room must outlive them.
     pub(super) pending: usize,
+    /// Presence frames sit in the members' corks, held back until the room's next flush.
+    pub(super) presence_held: bool,
+    /// When presence frames last went out to this room's members.
+    pub(super) presence_sent: Option<Instant>,
 }
 
 impl Room {
     pub(super) fn new(published: u64) -> Self {
         Self {
             members: Vec::new(),
-            corked: false,
             index: HashMap::new(),
             users: HashMap::new(),
             published,
             pending: 0,
+            presence_held: false,
+            presence_sent: None,
         }
     }
 
@@ -95,7 +117,6 @@ impl Room {
             member.cork.push(frame.clone());
             recipients += 1;
         }
-        self.corked |= recipients > 0;
         recipients
     }
 
@@ -105,34 +126,40 @@ impl Room {
             return false;
         };
         self.members[at].cork.push(frame);
-        self.corked = true;
         true
     }
 
-    /// Hands every member what was corked for it; members that cannot take it are added to
-    /// `failed`. Returns the frames and bytes handed over.
-    pub(super) fn flush(&mut self, failed: &mut Vec<ConnId>) -> (usize, usize) {
+    /// Hands every member what was corked for it, held presence included; members that
+    /// cannot take it are added to `failed`. Returns the frames and bytes handed over.
+    pub(super) fn flush(&mut self, now: Instant, failed: &mut Vec<ConnId>) -> (usize, usize) {
         let (mut frames, mut bytes) = (0, 0);
         for member in &mut self.members {
-            if member.cork.is_empty() {
-                continue;
-            }
-            frames += member.cork.len();
-            bytes += member.cork.iter().map(Frame::len).sum::<usize>();
-            if !member.peer.send(&mut member.cork) {
-                failed.push(member.peer.conn);
-            }
-            // A burst may have grown the cork; an idle member should not keep it.
-            if member.cork.capacity() > CORK_KEEP {
-                member.cork = Vec::new();
-            }
+            let (f, b) = member.flush(failed);
+            frames += f;
+            bytes += b;
         }
-        self.corked = false;
+        if self.presence_held {
+            self.presence_held = false;
+            self.presence_sent = Some(now);
+        }
         (frames, bytes)
+    }
+
+    /// Hands one member what was corked for it (an answer meant for it alone), leaving the
+    /// others' corks for the end of the batch.
+    pub(super) fn flush_one(&mut self, conn: ConnId, failed: &mut Vec<ConnId>) -> (usize, usize) {
+        match self.index.get(&conn) {
+            Some(&at) => self.members[at].flush(failed),
+            None => (0, 0),
+        }
     }
 
     /// Each user in the room once.
     pub(super) fn users(&self) -> Vec<&User> {
+        // Without auth every connection is its own user: nothing to deduplicate.
+        if self.users.len() == self.members.len() {
+            return self.members.iter().map(|m| &m.peer.user).collect();
+        }
         let mut seen = std::collections::HashSet::with_capacity(self.users.len());
         self.members
             .iter()

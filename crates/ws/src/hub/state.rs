@@ -1,7 +1,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::mpsc;
@@ -34,10 +34,19 @@ pub(super) struct Hub {
     /// Frames corked in this batch: past `CORK_LIMIT` the batch is flushed early, so one
     /// huge batch cannot hold its first frames back for long.
     corked_frames: usize,
+    /// Rooms whose presence frames are held back, with the time they go out, earliest first.
+    presence_due: VecDeque<(Instant, RoomName)>,
 }
 
 /// Most frames corked before they are flushed, even in the middle of a batch.
 const CORK_LIMIT: usize = 8 * 1024;
+
+/// Presence goes out to a room at most once per window: a join or leave after a quiet window
+/// goes out at once, later ones wait for the window's end and then share one write per member.
+/// Without it every join costs a write to every member, so a room of N filling up (a
+/// reconnect storm after a restart) costs N² writes. Anything else sent to the room takes the
+/// held presence along first, so frames of one room never change order.
+const PRESENCE_WINDOW: Duration = Duration::from_millis(250);
 
 impl Hub {
     pub(super) fn new(history: Box<dyn History>, config: HubConfig, metrics: Metrics) -> Self {
@@ -49,6 +58,7 @@ impl Hub {
             metrics,
             corked_rooms: Vec::new(),
             corked_frames: 0,
+            presence_due: VecDeque::new(),
         }
     }
 
@@ -56,13 +66,22 @@ impl Hub {
     pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
         let mut commits = self.history.take_commits();
         let mut batch = Vec::with_capacity(COMMAND_BATCH);
+        let presence_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(presence_timer);
+        let mut armed = None;
         loop {
+            let due = self.presence_due.front().map(|(at, _)| *at);
+            if let Some(at) = due.filter(|at| armed != Some(*at)) {
+                presence_timer.as_mut().reset(at.into());
+                armed = Some(at);
+            }
             tokio::select! {
                 biased;
                 Some(commit) = next_commit(&mut commits) => match commit {
                     Commit::Durable(n) => self.publish_committed(n),
                     Commit::Failed { count, error } => self.drop_failed(count, &error),
                 },
+                () = &mut presence_timer, if due.is_some() => self.release_presence(Instant::now()),
                 received = inbox.recv_many(&mut batch, COMMAND_BATCH) => {
                     if received == 0 {
                         break;
@@ -141,11 +160,13 @@ impl Hub {
         }
         .encode();
         room.send_to(peer.conn, joined);
-        let mut corked = 1;
-        if first_connection {
-            corked += announce(room, &name, PresenceEvent::Join, &peer.user);
-        }
-        self.corked(&name, corked);
+        let announced = if first_connection {
+            announce(room, &name, PresenceEvent::Join, &peer.user)
+        } else {
+            0
+        };
+        self.answer_now(&name, peer.conn);
+        self.presence_corked(&name, announced);
     }
 
     fn leave(&mut self, conn: ConnId, name: &RoomName, reply: bool) {
@@ -155,10 +176,11 @@ impl Hub {
         let Some((mut member, last_connection)) = room.remove(conn) else {
             return;
         };
-        let mut corked = 0;
-        if last_connection {
-            corked += announce(room, name, PresenceEvent::Leave, &member.peer.user);
-        }
+        let announced = if last_connection {
+            announce(room, name, PresenceEvent::Leave, &member.peer.user)
+        } else {
+            0
+        };
         // What this batch corked for the leaver goes out first, then `left`.
         if reply {
             member.cork.push(ServerFrame::Left { room: name }.encode());
@@ -166,7 +188,7 @@ impl Hub {
         if !member.peer.send(&mut member.cork) {
             member.peer.evict();
         }
-        self.corked(name, corked);
+        self.presence_corked(name, announced);
         self.forget_if_idle(name);
     }
 
@@ -185,7 +207,7 @@ impl Hub {
                 Ok(Some(stored)) => {
                     if stored.seq <= room.published {
                         room.send_to(conn, stored.encode());
-                        self.corked(&name, 1);
+                        self.answer_now(&name, conn);
                     }
                     return;
                 }
@@ -246,7 +268,7 @@ impl Hub {
                 if let Some(room) = self.rooms.get_mut(name) {
                     room.send_to(conn, frame);
                 }
-                self.corked(name, 1);
+                self.answer_now(name, conn);
             }
             Err(e) => self.internal_error(name, conn, &e),
         }
@@ -289,7 +311,7 @@ impl Hub {
             }
             .encode();
             if room.send_to(conn, frame) {
-                self.corked(&message.room, 1);
+                self.answer_now(&message.room, conn);
             }
             self.forget_if_idle(&message.room);
         }
@@ -318,6 +340,57 @@ impl Hub {
         }
     }
 
+    /// Notes that `corked` presence frames wait in `name`'s members' corks: they go out with
+    /// this batch after a quiet window, else when the window ends (or earlier, with anything
+    /// else the room sends).
+    fn presence_corked(&mut self, name: &RoomName, corked: usize) {
+        let Some(room) = self.rooms.get_mut(name).filter(|_| corked > 0) else {
+            return;
+        };
+        if room.presence_held {
+            return;
+        }
+        let now = Instant::now();
+        match room.presence_sent {
+            Some(sent) if now < sent + PRESENCE_WINDOW => {
+                room.presence_held = true;
+                self.presence_due
+                    .push_back((sent + PRESENCE_WINDOW, name.clone()));
+            }
+            _ => {
+                room.presence_sent = Some(now);
+                self.corked(name, corked);
+            }
+        }
+    }
+
+    /// Lets held presence go out to the rooms whose window has ended by `now`.
+    fn release_presence(&mut self, now: Instant) {
+        while let Some((_, name)) = self.presence_due.front().filter(|(at, _)| *at <= now) {
+            let name = name.clone();
+            self.presence_due.pop_front();
+            // A room flushed meanwhile has nothing held any more.
+            if self.rooms.get(&name).is_some_and(|room| room.presence_held) {
+                self.corked(&name, 1);
+            }
+        }
+    }
+
+    /// Writes what is corked for one member now (an answer meant for it alone), leaving the
+    /// rest of the room for the end of the batch.
+    fn answer_now(&mut self, name: &RoomName, conn: ConnId) {
+        let Some(room) = self.rooms.get_mut(name) else {
+            return;
+        };
+        let mut failed = Vec::new();
+        let (frames, bytes) = room.flush_one(conn, &mut failed);
+        self.metrics.frames_out.increment(frames as u64);
+        self.metrics.bytes_out.increment(bytes as u64);
+        if !failed.is_empty() {
+            self.evict(name, failed);
+        }
+    }
+
     /// Hands every member of every corked room what the batch produced for it: one vectored `sendmsg`
     /// per member when its socket takes it. Members that cannot keep up are evicted, which
     /// corks presence frames for the others; those go out in the same call.
@@ -331,7 +404,7 @@ impl Hub {
                 continue;
             };
             let mut failed = Vec::new();
-            let (frames, bytes) = room.flush(&mut failed);
+            let (frames, bytes) = room.flush(started, &mut failed);
             self.metrics.frames_out.increment(frames as u64);
             self.metrics.bytes_out.increment(bytes as u64);
             self.evict(&name, failed);
@@ -346,7 +419,7 @@ impl Hub {
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
-        let mut corked = 0;
+        let mut announced = 0;
         for conn in failed {
             let Some((member, last_connection)) = room.remove(conn) else {
                 continue;
@@ -355,10 +428,10 @@ impl Hub {
             self.metrics.slow_consumers.increment(1);
             member.peer.evict();
             if last_connection {
-                corked += announce(room, name, PresenceEvent::Leave, &member.peer.user);
+                announced += announce(room, name, PresenceEvent::Leave, &member.peer.user);
             }
         }
-        self.corked(name, corked);
+        self.presence_corked(name, announced);
         self.forget_if_idle(name);
     }
 
@@ -370,7 +443,7 @@ impl Hub {
             .get_mut(name)
             .is_some_and(|room| room.send_to(conn, frame))
         {
-            self.corked(name, 1);
+            self.answer_now(name, conn);
         }
     }
 
