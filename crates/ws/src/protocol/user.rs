@@ -1,24 +1,54 @@
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// A user's stable id (`u_…` without auth, the JWT `sub` with it).
 pub type UserId = Arc<str>;
 
 /// Who a connection speaks for, as shown to others in `from`, `members` and `presence`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone)]
 pub struct User {
     pub id: UserId,
     pub name: Arc<str>,
+    /// `{"id":…,"name":…}`, encoded once: `joined` lists every member, and escaping the same
+    /// strings again for every join was the hub's largest cost while a room fills up.
+    json: Arc<RawValue>,
 }
 
 impl User {
     /// A user with this id and display name.
     pub fn new(id: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> Self {
-        Self {
-            id: id.into(),
-            name: name.into(),
+        let (id, name): (Arc<str>, Arc<str>) = (id.into(), name.into());
+        #[derive(Serialize)]
+        struct Fields<'a> {
+            id: &'a str,
+            name: &'a str,
         }
+        let fields = Fields {
+            id: &id,
+            name: &name,
+        };
+        // Two strings always encode; the fallback only keeps this free of panics.
+        let json = serde_json::to_string(&fields)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok())
+            .map_or_else(|| Arc::from(RawValue::NULL.to_owned()), Arc::from);
+        Self { id, name, json }
+    }
+}
+
+impl PartialEq for User {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.name == other.name
+    }
+}
+
+impl Eq for User {}
+
+impl Serialize for User {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
     }
 }
 
@@ -37,6 +67,15 @@ pub fn display_name(requested: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encodes_as_id_and_name_with_escaping() {
+        let user = User::new("u_1", "a \"q\" é");
+        assert_eq!(
+            serde_json::to_string(&user).ok().as_deref(),
+            Some(r#"{"id":"u_1","name":"a \"q\" é"}"#)
+        );
+    }
 
     #[test]
     fn keeps_printable_names_up_to_32_characters() {
