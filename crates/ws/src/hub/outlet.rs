@@ -33,8 +33,8 @@ const IDLE: u8 = 0;
 const HUB: u8 = 1;
 /// The writer task is writing frames it took from the queue.
 const WRITER: u8 = 2;
-/// Most frames handed to one `sendmsg` (Linux accepts 1024 slices).
-const MAX_SLICES: usize = 64;
+/// Most frames handed to one `sendmsg` (Linux accepts 1024 slices; 4 KiB of stack here).
+const MAX_SLICES: usize = 256;
 
 /// The socket's write half and the state that orders writes to it.
 #[derive(Debug)]
