@@ -19,6 +19,7 @@ use std::{
     },
 };
 
+use smallvec::SmallVec;
 use tokio::{
     io::Interest,
     net::{TcpStream, tcp::OwnedWriteHalf},
@@ -33,7 +34,7 @@ const IDLE: u8 = 0;
 const HUB: u8 = 1;
 /// The writer task is writing frames it took from the queue.
 const WRITER: u8 = 2;
-/// Most frames handed to one `sendmsg` (Linux accepts 1024 slices; 4 KiB of stack here).
+/// Most frames handed to one `sendmsg` (Linux accepts 1024 slices).
 const MAX_SLICES: usize = 256;
 
 /// The socket's write half and the state that orders writes to it.
@@ -206,12 +207,16 @@ impl Sender {
 pub(crate) fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io::Result<bool> {
     let mut done = 0;
     while done < frames.len() {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let used = (frames.len() - done).min(MAX_SLICES);
-        for (slice, frame) in slices.iter_mut().zip(&frames[done..done + used]) {
-            *slice = IoSlice::new(frame.wire());
-        }
-        match send_vectored(socket, &slices[..used]) {
+        // Inline for the usual few frames: nothing to initialize or allocate per call.
+        let sent = {
+            let slices: SmallVec<[IoSlice<'_>; 16]> = frames[done..]
+                .iter()
+                .take(MAX_SLICES)
+                .map(|frame| IoSlice::new(frame.wire()))
+                .collect();
+            send_vectored(socket, &slices)
+        };
+        match sent {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(mut written) => {
                 while written > 0 {
