@@ -36,17 +36,21 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// Serves one upgraded connection until it closes, the hub evicts it, or `shutdown` fires
 /// (then it is closed with 1001 after what is queued has been written). `early` holds bytes
 /// the client sent right behind its upgrade request.
-pub async fn serve(
+///
+/// Starts the connection's writer task at once (so it must be called inside the runtime) and
+/// returns the reader, to be awaited. Not an `async fn`: its arguments would stay in the
+/// connection's future for its whole life; the reader keeps only what it uses.
+pub fn serve(
     tcp: TcpStream,
     early: Vec<u8>,
     user: User,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let metrics = Arc::clone(hub.metrics());
-    metrics.connections.increment(1.0);
+    let ws_config = websocket_config(config.max_frame_bytes);
+    hub.metrics().connections.increment(1.0);
     let (read, write) = tcp.into_split();
     let outlet = Outlet::new(write);
     let (queue_tx, queue_rx) = mpsc::channel(config.outbound_queue);
@@ -57,28 +61,19 @@ pub async fn serve(
 
     let writer = tokio::spawn(writer::run(outlet, queue_rx, stop_reader.clone()));
     let read_side = socket::ReadSide::new(read, sender.clone());
-    let stream = WebSocketStream::from_partially_read(
+    let context = reader::Context {
+        peer,
+        hub,
+        config,
+        sender,
+        stop: stop_reader,
+        shutdown,
+    };
+    let opening = Box::pin(WebSocketStream::from_partially_read(
         read_side,
         early,
         Role::Server,
-        Some(websocket_config(config.max_frame_bytes)),
-    )
-    .await;
-    reader::run(
-        stream,
-        reader::Context {
-            peer,
-            hub,
-            config,
-            sender,
-            stop: stop_reader,
-            shutdown,
-        },
-    )
-    .await;
-    // The writer ends on its own once the reader is gone (its close channel closes); waiting
-    // for it keeps the connection counted until the socket is really done.
-    let _ = writer.await;
-    metrics.connections.decrement(1.0);
-    debug!(conn, "disconnected");
+        Some(ws_config),
+    ));
+    reader::run(reader::Session::new(context, writer), opening)
 }
