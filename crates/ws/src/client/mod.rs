@@ -1,24 +1,26 @@
-//! One WebSocket connection: a reader task that turns frames into hub commands and a writer
-//! task that drains the connection's bounded outbound queue onto the socket.
+//! One WebSocket connection: a reader task that turns frames into hub commands and, only
+//! when something must wait for the socket, a writer task that drains the connection's
+//! bounded outbound queue onto it.
 //!
-//! The writer is the socket's only writer: it sends the server's frames, already framed once
-//! for all recipients, with vectored `sendmsg`. The reader parses client frames with tungstenite; the
-//! few bytes tungstenite itself writes (pong and close answers) reach the writer through the
-//! same queue. Everything about one connection (its rooms, its rate bucket, its user) is a
-//! local variable of these tasks; only the hub sees more than one connection.
+//! The server's frames, already framed once for all recipients, go out with vectored
+//! `sendmsg`: straight from whoever sends them (the hub, the reader) when the socket takes
+//! them, else through the queue. The reader parses client frames with tungstenite; the few
+//! bytes tungstenite itself writes (pong and close answers) take the same way. Everything about
+//! one connection (its rooms, its rate bucket, its user) is a local variable of the reader;
+//! only the hub sees more than one connection.
 
 mod config;
 mod rate;
 mod reader;
 mod socket;
-mod writer;
+pub(crate) mod writer;
 
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
 };
 
-use tokio::{net::TcpStream, sync::mpsc};
+use tokio::net::TcpStream;
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -52,21 +54,16 @@ pub fn serve(
     let ws_config = websocket_config(config.max_frame_bytes);
     hub.metrics().connections.increment(1.0);
     let (read, write) = tcp.into_split();
-    let outlet = Outlet::new(write);
-    let (queue_tx, queue_rx) = mpsc::channel(config.outbound_queue);
-    let sender = Sender::new(outlet.clone(), queue_tx);
-    let stop_reader = CancellationToken::new();
+    let sender = Sender::new(Outlet::new(write, config.outbound_queue));
     let peer = Arc::new(Peer::new(conn, user, sender.clone()));
     debug!(conn, user = %peer.user.id, name = %peer.user.name, "connected");
 
-    let writer = tokio::spawn(writer::run(outlet, queue_rx, stop_reader.clone()));
     let read_side = socket::ReadSide::new(read, sender.clone());
     let context = reader::Context {
         peer,
         hub,
         config,
         sender,
-        stop: stop_reader,
         shutdown,
     };
     let opening = Box::pin(WebSocketStream::from_partially_read(
@@ -75,5 +72,5 @@ pub fn serve(
         Role::Server,
         Some(ws_config),
     ));
-    reader::run(reader::Session::new(context, writer), opening)
+    reader::run(reader::Session::new(context), opening)
 }

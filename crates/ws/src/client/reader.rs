@@ -3,7 +3,6 @@ use std::{collections::HashSet, pin::Pin, sync::Arc, time::Duration};
 use futures_util::StreamExt;
 use tokio::{
     sync::mpsc::error::TrySendError,
-    task::JoinHandle,
     time::{Instant, sleep_until},
 };
 use tokio_tungstenite::{
@@ -29,10 +28,8 @@ pub(super) struct Context {
     pub(super) peer: Arc<Peer>,
     pub(super) hub: HubHandle,
     pub(super) config: Arc<ClientConfig>,
-    /// This connection's own queue, for direct answers (welcome, errors, pings, closes).
+    /// This connection's own sending side, for direct answers (welcome, errors, pings, closes).
     pub(super) sender: Sender,
-    /// Cancelled by the writer once it is done with the socket.
-    pub(super) stop: CancellationToken,
     /// The server is shutting down: queue a 1001 close behind what is queued.
     pub(super) shutdown: CancellationToken,
 }
@@ -40,8 +37,6 @@ pub(super) struct Context {
 /// One connection's own state: a local variable of its reader, seen by nobody else.
 pub(super) struct Session {
     ctx: Context,
-    /// The writer task, waited for at the end.
-    writer: JoinHandle<()>,
     /// Rooms this connection asked to be in (the hub confirms each with `joined`).
     rooms: HashSet<RoomName>,
     bucket: TokenBucket,
@@ -50,7 +45,7 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(ctx: Context, writer: JoinHandle<()>) -> Self {
+    pub(super) fn new(ctx: Context) -> Self {
         let bucket = TokenBucket::new(
             ctx.config.messages_per_sec,
             ctx.config.burst,
@@ -58,7 +53,6 @@ impl Session {
         );
         Self {
             ctx,
-            writer,
             rooms: HashSet::new(),
             bucket,
             closing: false,
@@ -82,79 +76,82 @@ pub(super) fn run(mut session: Session, opening: Opening) -> impl Future<Output 
     async move {
         let mut stream = opening.await;
         session.welcome();
-        let start = Instant::now();
-        let mut silence_at = start + session.ctx.config.idle_timeout;
-        let mut ping_at = start + session.ctx.config.ping_interval;
-        // Timers and signals are set up once and polled in place: a wake-up costs no allocation.
-        let timer = sleep_until(silence_at.min(ping_at));
-        let (stop, shutdown) = (session.ctx.stop.clone(), session.ctx.shutdown.clone());
-        let stopped = stop.cancelled();
-        let shutting_down = shutdown.cancelled();
-        tokio::pin!(timer, stopped, shutting_down);
-        loop {
-            let command = tokio::select! {
-                biased;
-                () = &mut stopped => break,
-                () = &mut shutting_down, if !session.closing => {
-                    Box::pin(session.close_for_shutdown()).await;
-                    continue;
-                }
-                () = &mut timer => {
-                    let now = Instant::now();
-                    if now >= silence_at {
-                        debug!(conn = session.ctx.peer.conn, "idle timeout");
-                        session.request_close(Frame::close(1000, "idle timeout"));
-                        silence_at = now + session.ctx.config.idle_timeout;
+        let outlet = session.ctx.sender.outlet().clone();
+        // A block, so that its futures (some waiting on the outlet's wake-ups) are gone before
+        // the wait for the writer below.
+        {
+            let start = Instant::now();
+            let mut silence_at = start + session.ctx.config.idle_timeout;
+            let mut ping_at = start + session.ctx.config.ping_interval;
+            // Set up once and polled in place: a wake-up costs no allocation.
+            let timer = sleep_until(silence_at.min(ping_at));
+            let shutdown = session.ctx.shutdown.clone();
+            let stopped = outlet.reader_stopped();
+            let shutting_down = shutdown.cancelled();
+            tokio::pin!(timer, stopped, shutting_down);
+            loop {
+                let command = tokio::select! {
+                    biased;
+                    () = &mut stopped => break,
+                    () = &mut shutting_down, if !session.closing => {
+                        Box::pin(session.close_for_shutdown()).await;
+                        continue;
                     }
-                    if now >= ping_at {
-                        // The client's pong (or any frame) pushes `silence_at` back.
-                        session.reply(Frame::ping());
-                        ping_at = now + session.ctx.config.ping_interval;
-                    }
-                    timer.as_mut().reset(silence_at.min(ping_at));
-                    continue;
-                }
-                next = stream.next() => {
-                    // The timer keeps its deadline: when it fires it finds `silence_at` moved on.
-                    silence_at = Instant::now() + session.ctx.config.idle_timeout;
-                    match next {
-                        None => break,
-                        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                            session.request_close(Frame::close(1009, "frame too large"));
-                            continue;
+                    () = &mut timer => {
+                        let now = Instant::now();
+                        if now >= silence_at {
+                            debug!(conn = session.ctx.peer.conn, "idle timeout");
+                            session.request_close(Frame::close(1000, "idle timeout"));
+                            silence_at = now + session.ctx.config.idle_timeout;
                         }
-                        Some(Err(e)) => {
-                            debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
-                            break;
+                        if now >= ping_at {
+                            // The client's pong (or any frame) pushes `silence_at` back.
+                            session.reply(Frame::ping());
+                            ping_at = now + session.ctx.config.ping_interval;
                         }
-                        Some(Ok(message)) => match session.on_message(message) {
-                            Some(command) => command,
-                            None => continue,
-                        },
+                        timer.as_mut().reset(silence_at.min(ping_at));
+                        continue;
                     }
+                    next = stream.next() => {
+                        // The timer keeps its deadline: when it fires it finds `silence_at` moved on.
+                        silence_at = Instant::now() + session.ctx.config.idle_timeout;
+                        match next {
+                            None => break,
+                            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                                session.request_close(Frame::close(1009, "frame too large"));
+                                continue;
+                            }
+                            Some(Err(e)) => {
+                                debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
+                                break;
+                            }
+                            Some(Ok(message)) => match session.on_message(message) {
+                                Some(command) => command,
+                                None => continue,
+                            },
+                        }
+                    }
+                };
+                let wait = match session.ctx.hub.try_send(command) {
+                    Ok(()) => continue,
+                    Err(TrySendError::Full(command)) => Box::pin(session.ctx.hub.send(command)),
+                    Err(TrySendError::Closed(_)) => break,
+                };
+                if wait.await.is_err() {
+                    break;
                 }
-            };
-            let wait = match session.ctx.hub.try_send(command) {
-                Ok(()) => continue,
-                Err(TrySendError::Full(command)) => Box::pin(session.ctx.hub.send(command)),
-                Err(TrySendError::Closed(_)) => break,
-            };
-            if wait.await.is_err() {
-                break;
             }
         }
         drop(stream);
-        let Session {
-            ctx, rooms, writer, ..
-        } = session;
+        let Session { ctx, rooms, .. } = session;
         let (conn, metrics) = (ctx.peer.conn, Arc::clone(ctx.hub.metrics()));
         Box::pin(leave_all(ctx.hub, conn, rooms)).await;
         drop(ctx.sender);
         drop(ctx.peer);
-        // The writer ends on its own once the reader is gone and the hub has forgotten the
-        // connection (its queue's senders are gone); waiting for it keeps the connection
-        // counted until the socket is really done.
-        let _ = writer.await;
+        // A writer ends on its own once the reader is gone and the hub has forgotten the
+        // connection (every sender is gone); waiting for it keeps the connection counted until
+        // the socket is really done.
+        outlet.writer_finished().await;
         metrics.connections.decrement(1.0);
         debug!(conn, "disconnected");
     }
@@ -296,11 +293,11 @@ impl Session {
         self.reply(frame);
     }
 
-    /// Queues a direct answer; a connection whose queue is full is a slow consumer (`queue`
-    /// marks it so).
+    /// Sends a direct answer, straight to the socket when nothing waits before it; a
+    /// connection whose queue is full is a slow consumer (the sender marks it so).
     fn reply(&self, frame: Frame) {
         self.ctx.hub.metrics().frames_out.increment(1);
-        self.ctx.sender.queue(frame);
+        self.ctx.sender.send_one(frame);
     }
 
     /// Queues a close frame behind what is queued; the writer sends nothing after it, and the
@@ -308,7 +305,8 @@ impl Session {
     fn request_close(&mut self, frame: Frame) {
         if !self.closing {
             self.closing = true;
-            self.reply(frame);
+            self.ctx.hub.metrics().frames_out.increment(1);
+            self.ctx.sender.queue(frame);
         }
     }
 
