@@ -4,6 +4,7 @@ use hyper::{
     Request, Response, StatusCode,
     body::Incoming,
     header::{self, HeaderMap, HeaderValue},
+    upgrade::Upgraded,
 };
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -42,29 +43,16 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
     let user = identity::anonymous_user(request.uri().query());
     let accept = derive_accept_key(key.as_bytes());
 
+    // Only the upgrade handle is kept, not the request: the task below lives as long as the
+    // connection, and so does everything it holds.
+    let on_upgrade = hyper::upgrade::on(request);
     let task_app = app.clone();
     app.sockets.spawn(async move {
-        let upgraded = match hyper::upgrade::on(request).await {
-            Ok(upgraded) => upgraded,
-            Err(e) => {
-                debug!(error = %e, "upgrade failed");
-                return;
-            }
-        };
-        // The chat core writes to the TCP socket itself (one writev per batch of frames),
-        // so it takes the socket back from hyper, with any bytes hyper read past the request.
-        let Ok(hyper::upgrade::Parts { io, read_buf, .. }) =
-            upgraded.downcast::<TokioIo<TcpStream>>()
-        else {
-            warn!("upgraded connection is not a TCP stream");
+        let Some((tcp, early)) = take_socket(on_upgrade.await) else {
             return;
         };
-        // A copy, and the original dropped now: `read_buf` shares hyper's whole 8 KiB read
-        // buffer, which would otherwise stay allocated for the life of the connection.
-        let early = read_buf.to_vec();
-        drop(read_buf);
         chat_ws::client::serve(
-            io.into_inner(),
+            tcp,
             early,
             user,
             task_app.hub.clone(),
@@ -84,6 +72,28 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     reply
+}
+
+/// The TCP stream of a finished upgrade, with any bytes hyper read past the request.
+///
+/// The chat core writes to the TCP socket itself (one `sendmsg` per batch of frames), so it
+/// takes the socket back from hyper.
+fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<(TcpStream, Vec<u8>)> {
+    let upgraded = match upgraded {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            debug!(error = %e, "upgrade failed");
+            return None;
+        }
+    };
+    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) = upgraded.downcast::<TokioIo<TcpStream>>()
+    else {
+        warn!("upgraded connection is not a TCP stream");
+        return None;
+    };
+    // A copy: `read_buf` shares hyper's whole 8 KiB read buffer, which would otherwise stay
+    // allocated for the life of the connection.
+    Some((io.into_inner(), read_buf.to_vec()))
 }
 
 /// The `Sec-WebSocket-Key` of a valid WebSocket upgrade request, or `None` for anything else.

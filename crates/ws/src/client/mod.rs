@@ -1,24 +1,26 @@
-//! One WebSocket connection: a reader task that turns frames into hub commands and a writer
-//! task that drains the connection's bounded outbound queue onto the socket.
+//! One WebSocket connection: a reader task that turns frames into hub commands and, only
+//! when something must wait for the socket, a writer task that drains the connection's
+//! bounded outbound queue onto it.
 //!
-//! The writer is the socket's only writer: it sends the server's frames, already framed once
-//! for all recipients, with vectored `sendmsg`. The reader parses client frames with tungstenite; the
-//! few bytes tungstenite itself writes (pong and close answers) reach the writer through the
-//! same queue. Everything about one connection (its rooms, its rate bucket, its user) is a
-//! local variable of these tasks; only the hub sees more than one connection.
+//! The server's frames, already framed once for all recipients, go out with vectored
+//! `sendmsg`: straight from whoever sends them (the hub, the reader) when the socket takes
+//! them, else through the queue. The reader parses client frames with tungstenite; the few
+//! bytes tungstenite itself writes (pong and close answers) take the same way. Everything about
+//! one connection (its rooms, its rate bucket, its user) is a local variable of the reader;
+//! only the hub sees more than one connection.
 
 mod config;
 mod rate;
 mod reader;
 mod socket;
-mod writer;
+pub(crate) mod writer;
 
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
 };
 
-use tokio::{net::TcpStream, sync::mpsc};
+use tokio::net::TcpStream;
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -36,49 +38,39 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// Serves one upgraded connection until it closes, the hub evicts it, or `shutdown` fires
 /// (then it is closed with 1001 after what is queued has been written). `early` holds bytes
 /// the client sent right behind its upgrade request.
-pub async fn serve(
+///
+/// Starts the connection's writer task at once (so it must be called inside the runtime) and
+/// returns the reader, to be awaited. Not an `async fn`: its arguments would stay in the
+/// connection's future for its whole life; the reader keeps only what it uses.
+pub fn serve(
     tcp: TcpStream,
     early: Vec<u8>,
     user: User,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let metrics = Arc::clone(hub.metrics());
-    metrics.connections.increment(1.0);
+    let ws_config = websocket_config(config.max_frame_bytes);
+    hub.metrics().connections.increment(1.0);
     let (read, write) = tcp.into_split();
-    let outlet = Outlet::new(write);
-    let (queue_tx, queue_rx) = mpsc::channel(config.outbound_queue);
-    let sender = Sender::new(outlet.clone(), queue_tx);
-    let stop_reader = CancellationToken::new();
+    let sender = Sender::new(Outlet::new(write, config.outbound_queue));
     let peer = Arc::new(Peer::new(conn, user, sender.clone()));
     debug!(conn, user = %peer.user.id, name = %peer.user.name, "connected");
 
-    let writer = tokio::spawn(writer::run(outlet, queue_rx, stop_reader.clone()));
     let read_side = socket::ReadSide::new(read, sender.clone());
-    let stream = WebSocketStream::from_partially_read(
+    let context = reader::Context {
+        peer,
+        hub,
+        config,
+        sender,
+        shutdown,
+    };
+    let opening = Box::pin(WebSocketStream::from_partially_read(
         read_side,
         early,
         Role::Server,
-        Some(websocket_config(config.max_frame_bytes)),
-    )
-    .await;
-    reader::run(
-        stream,
-        reader::Context {
-            peer,
-            hub,
-            config,
-            sender,
-            stop: stop_reader,
-            shutdown,
-        },
-    )
-    .await;
-    // The writer ends on its own once the reader is gone (its close channel closes); waiting
-    // for it keeps the connection counted until the socket is really done.
-    let _ = writer.await;
-    metrics.connections.decrement(1.0);
-    debug!(conn, "disconnected");
+        Some(ws_config),
+    ));
+    reader::run(reader::Session::new(context), opening)
 }

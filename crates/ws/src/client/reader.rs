@@ -1,7 +1,10 @@
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, pin::Pin, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use tokio::time::{Instant, sleep_until};
+use tokio::{
+    sync::mpsc::error::TrySendError,
+    time::{Instant, sleep_until},
+};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError},
@@ -11,7 +14,7 @@ use tracing::debug;
 
 use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
-    hub::{Command, HubGone, HubHandle, Peer, Sender},
+    hub::{Command, ConnId, HubHandle, Peer, Sender},
     protocol::{
         ClientFrame, ErrorCode, Frame, FrameError, RoomName, ServerFrame, parse_client_frame,
     },
@@ -25,16 +28,14 @@ pub(super) struct Context {
     pub(super) peer: Arc<Peer>,
     pub(super) hub: HubHandle,
     pub(super) config: Arc<ClientConfig>,
-    /// This connection's own queue, for direct answers (welcome, errors, pings, closes).
+    /// This connection's own sending side, for direct answers (welcome, errors, pings, closes).
     pub(super) sender: Sender,
-    /// Cancelled by the writer once it is done with the socket.
-    pub(super) stop: CancellationToken,
     /// The server is shutting down: queue a 1001 close behind what is queued.
     pub(super) shutdown: CancellationToken,
 }
 
 /// One connection's own state: a local variable of its reader, seen by nobody else.
-struct Session {
+pub(super) struct Session {
     ctx: Context,
     /// Rooms this connection asked to be in (the hub confirms each with `joined`).
     rooms: HashSet<RoomName>,
@@ -43,70 +44,117 @@ struct Session {
     closing: bool,
 }
 
-/// Reads frames until the client leaves, goes silent for `idle_timeout`, or the writer stops;
-/// then takes the connection out of its rooms.
-pub(super) async fn run(mut stream: WebSocketStream<ReadSide>, ctx: Context) {
-    let bucket = TokenBucket::new(
-        ctx.config.messages_per_sec,
-        ctx.config.burst,
-        Instant::now(),
-    );
-    let mut session = Session {
-        ctx,
-        rooms: HashSet::new(),
-        bucket,
-        closing: false,
-    };
-    session.welcome();
-    let idle = session.ctx.config.idle_timeout;
-    let ping_every = session.ctx.config.ping_interval;
-    // Timers and signals are set up once and polled in place: a wake-up costs no allocation.
-    let silence = sleep_until(Instant::now() + idle);
-    let ping = sleep_until(Instant::now() + ping_every);
-    let (stop, shutdown) = (session.ctx.stop.clone(), session.ctx.shutdown.clone());
-    let stopped = stop.cancelled();
-    let shutting_down = shutdown.cancelled();
-    tokio::pin!(silence, ping, stopped, shutting_down);
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = &mut stopped => break,
-            () = &mut shutting_down, if !session.closing => {
-                session.close_for_shutdown().await;
-                continue;
-            }
-            () = &mut silence => {
-                debug!(conn = session.ctx.peer.conn, "idle timeout");
-                session.request_close(Frame::close(1000, "idle timeout"));
-                silence.as_mut().reset(Instant::now() + idle);
-                continue;
-            }
-            () = &mut ping => {
-                // The client's pong (or any frame) pushes `silence` back.
-                session.reply(Frame::ping());
-                ping.as_mut().reset(Instant::now() + ping_every);
-                continue;
-            }
-            next = stream.next() => next,
-        };
-        silence.as_mut().reset(Instant::now() + idle);
-        let result = match next {
-            None => break,
-            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                session.request_close(Frame::close(1009, "frame too large"));
-                continue;
-            }
-            Some(Err(e)) => {
-                debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
-                break;
-            }
-            Some(Ok(message)) => session.on_message(message).await,
-        };
-        if result.is_err() {
-            break;
+impl Session {
+    pub(super) fn new(ctx: Context) -> Self {
+        let bucket = TokenBucket::new(
+            ctx.config.messages_per_sec,
+            ctx.config.burst,
+            Instant::now(),
+        );
+        Self {
+            ctx,
+            rooms: HashSet::new(),
+            bucket,
+            closing: false,
         }
     }
-    session.leave_all().await;
+}
+
+/// The WebSocket stream being set up (boxed: the library builds it in a future).
+pub(super) type Opening = Pin<Box<dyn Future<Output = WebSocketStream<ReadSide>> + Send>>;
+
+/// Reads frames until the client leaves, goes silent for `idle_timeout`, or the writer stops;
+/// then takes the connection out of its rooms and waits for the writer.
+///
+/// This future lives as long as the connection, so it is kept small: not an `async fn` (whose
+/// arguments would be stored twice), one timer serves both the pings and the idle timeout,
+/// nothing is held across a wait that need not be, and the rare waits (opening, a full hub
+/// queue, shutdown, leaving) are boxed.
+// An `async fn` would copy its arguments into a second slot of the future.
+#[allow(clippy::manual_async_fn)]
+pub(super) fn run(mut session: Session, opening: Opening) -> impl Future<Output = ()> + Send {
+    async move {
+        let mut stream = opening.await;
+        session.welcome();
+        let outlet = session.ctx.sender.outlet().clone();
+        // A block, so that its futures (some waiting on the outlet's wake-ups) are gone before
+        // the wait for the writer below.
+        {
+            let start = Instant::now();
+            let mut silence_at = start + session.ctx.config.idle_timeout;
+            let mut ping_at = start + session.ctx.config.ping_interval;
+            // Set up once and polled in place: a wake-up costs no allocation.
+            let timer = sleep_until(silence_at.min(ping_at));
+            let shutdown = session.ctx.shutdown.clone();
+            let stopped = outlet.reader_stopped();
+            let shutting_down = shutdown.cancelled();
+            tokio::pin!(timer, stopped, shutting_down);
+            loop {
+                let command = tokio::select! {
+                    biased;
+                    () = &mut stopped => break,
+                    () = &mut shutting_down, if !session.closing => {
+                        Box::pin(session.close_for_shutdown()).await;
+                        continue;
+                    }
+                    () = &mut timer => {
+                        let now = Instant::now();
+                        if now >= silence_at {
+                            debug!(conn = session.ctx.peer.conn, "idle timeout");
+                            session.request_close(Frame::close(1000, "idle timeout"));
+                            silence_at = now + session.ctx.config.idle_timeout;
+                        }
+                        if now >= ping_at {
+                            // The client's pong (or any frame) pushes `silence_at` back.
+                            session.reply(Frame::ping());
+                            ping_at = now + session.ctx.config.ping_interval;
+                        }
+                        timer.as_mut().reset(silence_at.min(ping_at));
+                        continue;
+                    }
+                    next = stream.next() => {
+                        // The timer keeps its deadline: when it fires it finds `silence_at` moved on.
+                        silence_at = Instant::now() + session.ctx.config.idle_timeout;
+                        match next {
+                            None => break,
+                            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                                session.request_close(Frame::close(1009, "frame too large"));
+                                continue;
+                            }
+                            Some(Err(e)) => {
+                                debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
+                                break;
+                            }
+                            Some(Ok(message)) => match session.on_message(message) {
+                                Some(command) => command,
+                                None => continue,
+                            },
+                        }
+                    }
+                };
+                let wait = match session.ctx.hub.try_send(command) {
+                    Ok(()) => continue,
+                    Err(TrySendError::Full(command)) => Box::pin(session.ctx.hub.send(command)),
+                    Err(TrySendError::Closed(_)) => break,
+                };
+                if wait.await.is_err() {
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        let Session { ctx, rooms, .. } = session;
+        let (conn, metrics) = (ctx.peer.conn, Arc::clone(ctx.hub.metrics()));
+        Box::pin(leave_all(ctx.hub, conn, rooms)).await;
+        drop(ctx.sender);
+        drop(ctx.peer);
+        // A writer ends on its own once the reader is gone and the hub has forgotten the
+        // connection (every sender is gone); waiting for it keeps the connection counted until
+        // the socket is really done.
+        outlet.writer_finished().await;
+        metrics.connections.decrement(1.0);
+        debug!(conn, "disconnected");
+    }
 }
 
 impl Session {
@@ -121,29 +169,30 @@ impl Session {
         self.reply(frame);
     }
 
-    async fn on_message(&mut self, message: Message) -> Result<(), HubGone> {
+    /// Answers what the connection can answer itself; returns what the hub must do.
+    fn on_message(&mut self, message: Message) -> Option<Command> {
         self.ctx.hub.metrics().frames_in.increment(1);
         match message {
-            Message::Text(text) if !self.closing => self.on_text(&text).await,
+            Message::Text(text) if !self.closing => self.on_text(&text),
             Message::Binary(_) if !self.closing => {
                 self.error(&FrameError::new(
                     ErrorCode::Unsupported,
                     "binary frames are not supported; send JSON text frames",
                     None,
                 ));
-                Ok(())
+                None
             }
             // Pings are answered by the library; every frame, pongs included, proves life.
-            _ => Ok(()),
+            _ => None,
         }
     }
 
-    async fn on_text(&mut self, text: &Utf8Bytes) -> Result<(), HubGone> {
+    fn on_text(&mut self, text: &Utf8Bytes) -> Option<Command> {
         let request = match parse_client_frame(text, self.ctx.config.max_text_bytes) {
             Ok(request) => request,
             Err(e) => {
                 self.error(&e);
-                return Ok(());
+                return None;
             }
         };
         let conn = self.ctx.peer.conn;
@@ -155,7 +204,7 @@ impl Session {
                         self.ctx.config.max_rooms
                     );
                     self.error(&FrameError::new(ErrorCode::TooManyRooms, message, None));
-                    return Ok(());
+                    return None;
                 }
                 self.rooms.insert(room.clone());
                 Command::Join {
@@ -168,7 +217,7 @@ impl Session {
                 if !self.rooms.remove(&room) {
                     // Leaving a room one is not in already holds: say so, as a join would.
                     self.reply(ServerFrame::Left { room: &room }.encode());
-                    return Ok(());
+                    return None;
                 }
                 Command::Leave {
                     conn,
@@ -179,7 +228,7 @@ impl Session {
             ClientFrame::Send { room, text, id } => {
                 if let Err(e) = self.check_send(&room, id.as_deref()) {
                     self.error(&e);
-                    return Ok(());
+                    return None;
                 }
                 Command::Send {
                     conn,
@@ -191,7 +240,7 @@ impl Session {
             ClientFrame::Typing { room, active } => {
                 if let Err(e) = self.check_send(&room, None) {
                     self.error(&e);
-                    return Ok(());
+                    return None;
                 }
                 Command::Typing { conn, room, active }
             }
@@ -202,7 +251,7 @@ impl Session {
             } => {
                 if !self.rooms.contains(&room) {
                     self.error(&not_joined(&room, None));
-                    return Ok(());
+                    return None;
                 }
                 Command::History {
                     conn,
@@ -212,7 +261,7 @@ impl Session {
                 }
             }
         };
-        self.ctx.hub.send(command).await
+        Some(command)
     }
 
     /// Membership and rate limit, the checks `send` and `typing` share.
@@ -244,11 +293,11 @@ impl Session {
         self.reply(frame);
     }
 
-    /// Queues a direct answer; a connection whose queue is full is a slow consumer (`queue`
-    /// marks it so).
+    /// Sends a direct answer, straight to the socket when nothing waits before it; a
+    /// connection whose queue is full is a slow consumer (the sender marks it so).
     fn reply(&self, frame: Frame) {
         self.ctx.hub.metrics().frames_out.increment(1);
-        self.ctx.sender.queue(frame);
+        self.ctx.sender.send_one(frame);
     }
 
     /// Queues a close frame behind what is queued; the writer sends nothing after it, and the
@@ -256,7 +305,8 @@ impl Session {
     fn request_close(&mut self, frame: Frame) {
         if !self.closing {
             self.closing = true;
-            self.reply(frame);
+            self.ctx.hub.metrics().frames_out.increment(1);
+            self.ctx.sender.queue(frame);
         }
     }
 
@@ -270,19 +320,18 @@ impl Session {
             .queue_timeout(close, SHUTDOWN_QUEUE_WAIT)
             .await;
     }
+}
 
-    /// Takes the connection out of every room it is in (no `left` answers: it is gone).
-    async fn leave_all(self) {
-        let conn = self.ctx.peer.conn;
-        for room in self.rooms {
-            let leave = Command::Leave {
-                conn,
-                room,
-                reply: false,
-            };
-            if self.ctx.hub.send(leave).await.is_err() {
-                return;
-            }
+/// Takes the connection out of every room it is in (no `left` answers: it is gone).
+async fn leave_all(hub: HubHandle, conn: ConnId, rooms: HashSet<RoomName>) {
+    for room in rooms {
+        let leave = Command::Leave {
+            conn,
+            room,
+            reply: false,
+        };
+        if hub.send(leave).await.is_err() {
+            return;
         }
     }
 }

@@ -15,8 +15,9 @@ use crate::{hub::Sender, protocol::Frame};
 /// The reading half of a connection, as the WebSocket library sees it.
 ///
 /// The library parses client frames and answers pings and closes by itself; those answers are
-/// the only bytes it ever writes. They are collected here and, on flush, queued for the
-/// writer task like any frame, so frames never interleave on the socket.
+/// the only bytes it ever writes. They are collected here and, on flush, sent like any frame
+/// (so frames never interleave on the socket); a close answer goes through the writer task,
+/// which ends the connection after it.
 pub(super) struct ReadSide {
     read: OwnedReadHalf,
     replies: BytesMut,
@@ -56,8 +57,12 @@ impl AsyncWrite for ReadSide {
     fn poll_flush(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.replies.is_empty() {
             let frame = Frame::raw(self.replies.split().freeze());
-            // A client whose queue is full cannot take a pong either: `queue` evicts it.
-            self.sender.queue(frame);
+            // A client whose queue is full cannot take a pong either: it is evicted.
+            if frame.is_close() {
+                self.sender.queue(frame);
+            } else {
+                self.sender.send_one(frame);
+            }
         }
         Poll::Ready(Ok(()))
     }

@@ -4,7 +4,6 @@ use tokio::{
     sync::mpsc,
     time::{Instant, timeout, timeout_at},
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     hub::{Outlet, write_now},
@@ -25,29 +24,23 @@ const SLOW_CONSUMER: u16 = 4008;
 
 /// Drains the connection's queue onto the socket until the connection ends.
 ///
-/// The queue holds what could not go out at once: the rest of what the hub wrote when the
-/// socket was full, the reader's replies, pings, and the close frame the reader asks for
-/// (idle, too large, shutdown). Every wake-up takes all of it and writes it with as few
-/// sends as the socket allows. The writer ends when every sender is gone (the reader has
-/// ended and the hub has forgotten the connection), when the client is evicted, or
-/// `CLOSE_LINGER` after a close frame; then it stops the reader too.
-pub(super) async fn run(
-    outlet: Arc<Outlet>,
-    mut queue: mpsc::Receiver<Frame>,
-    stop_reader: CancellationToken,
-) {
+/// Started with the queue, by the first frame that could not go out at once: the rest of what
+/// the hub wrote when the socket was full, or a close frame the reader asks for (idle, too
+/// large, shutdown). Every wake-up takes all that is queued and writes it with as few sends
+/// as the socket allows. The writer ends when every sender is gone (the reader has ended and
+/// the hub has forgotten the connection) and the queue is empty, when the client is evicted,
+/// or `CLOSE_LINGER` after a close frame; then it stops the reader too.
+pub(crate) async fn run(outlet: Arc<Outlet>, mut queue: mpsc::Receiver<Frame>) {
     let mut batch: Vec<Frame> = Vec::new();
     let mut closed_at: Option<Instant> = None;
     loop {
+        let more = next_batch(&outlet, &mut queue, &mut batch);
         let received = match closed_at {
-            None => queue.recv_many(&mut batch, MAX_BATCH).await,
-            Some(at) => {
-                let more = queue.recv_many(&mut batch, MAX_BATCH);
-                match timeout_at(at + CLOSE_LINGER, more).await {
-                    Ok(received) => received,
-                    Err(_lingered) => break,
-                }
-            }
+            None => more.await,
+            Some(at) => match timeout_at(at + CLOSE_LINGER, more).await {
+                Ok(received) => received,
+                Err(_lingered) => break,
+            },
         };
         if received == 0 {
             break;
@@ -92,7 +85,28 @@ pub(super) async fn run(
             batch.shrink_to(BATCH_KEEP);
         }
     }
-    stop_reader.cancel();
+    outlet.writer_done();
+}
+
+/// Takes what is queued into the empty `batch`, waiting for it; 0 once no sender is left and
+/// the queue is empty. (The queue itself never closes: the outlet keeps its sending end.)
+async fn next_batch(
+    outlet: &Outlet,
+    queue: &mut mpsc::Receiver<Frame>,
+    batch: &mut Vec<Frame>,
+) -> usize {
+    tokio::select! {
+        biased;
+        received = queue.recv_many(batch, MAX_BATCH) => received,
+        () = outlet.orphaned() => {
+            // Frames queued just before the last sender went are still written.
+            while batch.len() < MAX_BATCH {
+                let Ok(frame) = queue.try_recv() else { break };
+                batch.push(frame);
+            }
+            batch.len()
+        }
+    }
 }
 
 /// Finishes the frame that was half written (the stream must stay valid), then sends 4008 and

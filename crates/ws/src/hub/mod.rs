@@ -76,4 +76,10 @@ impl HubHandle {
     pub async fn send(&self, command: Command) -> Result<(), HubGone> {
         self.commands.send(command).await.map_err(|_| HubGone)
     }
+
+    /// Queues a command if the hub's queue has room (nearly always), without a future to
+    /// keep: a connection's reader lives for hours and should not carry one.
+    pub fn try_send(&self, command: Command) -> Result<(), mpsc::error::TrySendError<Command>> {
+        self.commands.try_send(command)
+    }
 }

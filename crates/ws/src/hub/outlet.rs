@@ -5,17 +5,21 @@
 //! and one vectored `sendmsg` sends them (uWebSockets calls this corking). Batches grow with load, so
 //! the cost per delivery falls as the load rises, and a lone message waits for nothing.
 //!
-//! Whatever cannot go out at once (a full socket, a reply from the reader) goes into the
-//! connection's bounded queue, which its writer task drains. Order is kept by a write token
-//! and two counters: the hub may write directly only while it holds the token and every frame
-//! ever queued has been written (`queued == written`); otherwise it queues behind them. A
-//! queue that overflows marks the connection evicted, and its writer closes it with 4008.
+//! The reader's own frames (welcome, answers, pings, pongs) take the same direct path.
+//!
+//! Whatever cannot go out at once (a full socket, a close frame) goes into the connection's
+//! bounded queue, which its writer task drains. Most connections never need one, so the queue
+//! and the writer are created together on first use: an idle connection keeps neither. Order
+//! is kept by a write token and two counters: a frame may be written directly only while its
+//! sender holds the token and every frame ever queued has been written (`queued == written`);
+//! otherwise it queues behind them. A queue that overflows marks the connection evicted, and
+//! its writer closes it with 4008.
 
 use std::{
     io::{self, IoSlice},
     sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst},
+        Arc, OnceLock,
+        atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst},
     },
 };
 
@@ -48,20 +52,37 @@ pub struct Outlet {
     evicted: AtomicBool,
     /// A close frame went out (or is on its way): nothing more may be written.
     closed: AtomicBool,
-    /// Wakes a writer stuck on a full socket when the connection is evicted.
-    evict_wake: Notify,
+    /// The queue for frames that must wait, made (with its writer task) on first use.
+    queue: OnceLock<mpsc::Sender<Frame>>,
+    /// Frames the queue holds at most.
+    capacity: usize,
+    /// Live [`Sender`]s: at zero no frame can be queued any more and the writer may end.
+    senders: AtomicUsize,
+    /// The writer is done with the socket: the reader must stop.
+    stop_reader: AtomicBool,
+    /// 0 no writer, 1 running, 2 done.
+    writer: AtomicU8,
+    /// Wakes the writer: eviction, or the last sender gone. Each wake-up goes to one waiter,
+    /// so the writer waits on it in one place at a time (as the reader does on its own).
+    writer_wake: Notify,
+    /// Wakes the reader: stop, or the writer done.
+    reader_wake: Notify,
 }
 
-/// Where a connection's frames go: the outlet, and the queue for what must wait.
-#[derive(Debug, Clone)]
+/// Where a connection's frames go: straight to its socket, or into its queue.
+#[derive(Debug)]
 pub struct Sender {
     outlet: Arc<Outlet>,
-    queue: mpsc::Sender<Frame>,
 }
 
+const NO_WRITER: u8 = 0;
+const WRITER_RUNNING: u8 = 1;
+const WRITER_DONE: u8 = 2;
+
 impl Outlet {
-    /// The outlet of a socket whose write half is `socket`.
-    pub fn new(socket: OwnedWriteHalf) -> Arc<Self> {
+    /// The outlet of a socket whose write half is `socket`, queueing at most `capacity`
+    /// frames.
+    pub fn new(socket: OwnedWriteHalf, capacity: usize) -> Arc<Self> {
         Arc::new(Self {
             socket,
             token: AtomicU8::new(IDLE),
@@ -69,15 +90,22 @@ impl Outlet {
             written: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            evict_wake: Notify::new(),
+            queue: OnceLock::new(),
+            capacity,
+            senders: AtomicUsize::new(0),
+            stop_reader: AtomicBool::new(false),
+            writer: AtomicU8::new(NO_WRITER),
+            writer_wake: Notify::new(),
+            reader_wake: Notify::new(),
         })
     }
 
-    /// Marks the connection as too slow; its writer closes it with 4008.
+    /// Marks the connection as too slow; its writer closes it with 4008. (Eviction follows a
+    /// refused frame, so the queue and its writer exist.)
     pub fn evict(&self) {
         self.evicted.store(true, SeqCst);
         // notify_one keeps a permit when the writer is not waiting yet.
-        self.evict_wake.notify_one();
+        self.writer_wake.notify_one();
     }
 
     /// Whether the connection was marked too slow.
@@ -88,8 +116,46 @@ impl Outlet {
     /// Completes once the connection is marked too slow. Cancel-safe.
     pub async fn evicted(&self) {
         while !self.is_evicted() {
-            self.evict_wake.notified().await;
+            self.writer_wake.notified().await;
         }
+    }
+
+    /// Completes once no [`Sender`] is left: nothing more can be queued. Cancel-safe.
+    pub(crate) async fn orphaned(&self) {
+        while self.senders.load(SeqCst) > 0 {
+            self.writer_wake.notified().await;
+        }
+    }
+
+    /// The writer is done with the socket; the reader stops.
+    pub(crate) fn writer_done(&self) {
+        self.stop_reader.store(true, SeqCst);
+        self.writer.store(WRITER_DONE, SeqCst);
+        self.reader_wake.notify_one();
+    }
+
+    /// Completes once the writer asks the reader to stop. Cancel-safe.
+    pub(crate) async fn reader_stopped(&self) {
+        while !self.stop_reader.load(SeqCst) {
+            self.reader_wake.notified().await;
+        }
+    }
+
+    /// Completes once the writer task, if one was started, has ended. Cancel-safe.
+    pub(crate) async fn writer_finished(&self) {
+        while self.writer.load(SeqCst) == WRITER_RUNNING {
+            self.reader_wake.notified().await;
+        }
+    }
+
+    /// The queue, made now with its writer task if this is its first use.
+    fn queue(self: &Arc<Self>) -> &mpsc::Sender<Frame> {
+        self.queue.get_or_init(|| {
+            let (queue, frames) = mpsc::channel(self.capacity);
+            self.writer.store(WRITER_RUNNING, SeqCst);
+            tokio::spawn(crate::client::writer::run(self.clone(), frames));
+            queue
+        })
     }
 
     /// The writer took a close frame: frames sent from now on are dropped.
@@ -123,9 +189,10 @@ impl Outlet {
 }
 
 impl Sender {
-    /// A sender writing through `outlet`, queueing into `queue`.
-    pub fn new(outlet: Arc<Outlet>, queue: mpsc::Sender<Frame>) -> Self {
-        Self { outlet, queue }
+    /// A sender writing through `outlet`.
+    pub fn new(outlet: Arc<Outlet>) -> Self {
+        outlet.senders.fetch_add(1, SeqCst);
+        Self { outlet }
     }
 
     /// The outlet this sender writes through.
@@ -170,7 +237,12 @@ impl Sender {
         self.enqueue(frames)
     }
 
-    /// Queues one frame for the writer task (the reader's replies, pings, closes).
+    /// Sends one frame, as [`send`](Self::send) does.
+    pub fn send_one(&self, frame: Frame) -> bool {
+        self.send(&mut vec![frame])
+    }
+
+    /// Queues one frame for the writer task (a close frame, which the writer must see).
     pub fn queue(&self, frame: Frame) -> bool {
         let mut one = vec![frame];
         self.enqueue(&mut one)
@@ -179,7 +251,7 @@ impl Sender {
     /// Queues one frame, waiting up to `wait` for room.
     pub async fn queue_timeout(&self, frame: Frame, wait: std::time::Duration) -> bool {
         self.outlet.queued.fetch_add(1, SeqCst);
-        if self.queue.send_timeout(frame, wait).await.is_err() {
+        if self.outlet.queue().send_timeout(frame, wait).await.is_err() {
             self.outlet.evict();
             return false;
         }
@@ -187,16 +259,35 @@ impl Sender {
     }
 
     fn enqueue(&self, frames: &mut Vec<Frame>) -> bool {
+        if frames.is_empty() {
+            return true;
+        }
+        let queue = self.outlet.queue();
         let mut queued = true;
         for frame in frames.drain(..) {
             self.outlet.queued.fetch_add(1, SeqCst);
             // After one refusal the rest is dropped too: the connection is being closed.
-            if queued && self.queue.try_send(frame).is_err() {
+            if queued && queue.try_send(frame).is_err() {
                 self.outlet.evict();
                 queued = false;
             }
         }
         queued
+    }
+}
+
+impl Clone for Sender {
+    fn clone(&self) -> Self {
+        Self::new(self.outlet.clone())
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        // The last sender gone: the writer, if any, writes what is left and ends.
+        if self.outlet.senders.fetch_sub(1, SeqCst) == 1 {
+            self.outlet.writer_wake.notify_one();
+        }
     }
 }
 

@@ -67,10 +67,9 @@ async fn connected_peer() -> (Arc<Peer>, TcpStream) {
         .expect("connect");
     let (server, _) = listener.accept().await.expect("accept");
     let (_read, write) = server.into_split();
-    let (queue, _queue_rx) = mpsc::channel(16);
-    let sender = Sender::new(Outlet::new(write), queue);
+    let sender = Sender::new(Outlet::new(write, 16));
     let peer = Arc::new(Peer::new(1, User::new("u_1", "alice"), sender));
-    // The read half and the queue's receiver may go: this test only reads what the hub writes.
+    // The read half may go: this test only reads what the hub writes.
     (peer, client)
 }
 
