@@ -11,11 +11,27 @@ const CORK_KEEP: usize = 4;
 pub(super) struct Member {
     pub(super) peer: Arc<Peer>,
     pub(super) cork: Vec<Frame>,
+    /// Where this member's part of the room's held presence starts (it has seen the rest).
+    held_from: usize,
 }
 
 impl Member {
-    /// Hands the member its corked frames; returns the frames and bytes handed over.
-    fn flush(&mut self, failed: &mut Vec<ConnId>) -> (usize, usize) {
+    /// Puts the held presence this member has not had yet in front of its cork: held frames
+    /// are always older than corked ones.
+    fn take_held(&mut self, held: &[(Frame, UserId)]) {
+        let mine = held
+            .get(self.held_from..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|(_, about)| *about != self.peer.user.id)
+            .map(|(frame, _)| frame.clone());
+        self.cork.splice(0..0, mine);
+        self.held_from = held.len();
+    }
+
+    /// Hands the member its held and corked frames; returns the frames and bytes handed over.
+    fn flush(&mut self, held: &[(Frame, UserId)], failed: &mut Vec<ConnId>) -> (usize, usize) {
+        self.take_held(held);
         if self.cork.is_empty() {
             return (0, 0);
         }
@@ -45,8 +61,9 @@ pub(super) struct Room {
     pub(super) published: u64,
     /// Messages appended but not yet durable: the room must outlive them.
     pub(super) pending: usize,
-    /// Presence frames sit in the members' corks, held back until the room's next flush.
-    pub(super) presence_held: bool,
+    /// Presence frames held back until the room's next flush, each with the user it is about
+    /// (who does not get it). Kept once for the room, not copied into every member's cork.
+    held: Vec<(Frame, UserId)>,
     /// When presence frames last went out to this room's members.
     pub(super) presence_sent: Option<Instant>,
 }
@@ -59,7 +76,7 @@ impl Room {
             users: HashMap::new(),
             published,
             pending: 0,
-            presence_held: false,
+            held: Vec::new(),
             presence_sent: None,
         }
     }
@@ -81,6 +98,7 @@ impl Room {
         self.members.push(Member {
             peer,
             cork: Vec::new(),
+            held_from: self.held.len(),
         });
         first
     }
@@ -89,7 +107,8 @@ impl Room {
     /// user's last connection here.
     pub(super) fn remove(&mut self, conn: ConnId) -> Option<(Member, bool)> {
         let at = self.index.remove(&conn)?;
-        let member = self.members.swap_remove(at);
+        let mut member = self.members.swap_remove(at);
+        member.take_held(&self.held);
         if let Some(moved) = self.members.get(at) {
             self.index.insert(moved.peer.conn, at);
         }
@@ -134,12 +153,13 @@ impl Room {
     pub(super) fn flush(&mut self, now: Instant, failed: &mut Vec<ConnId>) -> (usize, usize) {
         let (mut frames, mut bytes) = (0, 0);
         for member in &mut self.members {
-            let (f, b) = member.flush(failed);
+            let (f, b) = member.flush(&self.held, failed);
             frames += f;
             bytes += b;
+            member.held_from = 0;
         }
-        if self.presence_held {
-            self.presence_held = false;
+        if !self.held.is_empty() {
+            self.held = Vec::new();
             self.presence_sent = Some(now);
         }
         (frames, bytes)
@@ -149,9 +169,19 @@ impl Room {
     /// others' corks for the end of the batch.
     pub(super) fn flush_one(&mut self, conn: ConnId, failed: &mut Vec<ConnId>) -> (usize, usize) {
         match self.index.get(&conn) {
-            Some(&at) => self.members[at].flush(failed),
+            Some(&at) => self.members[at].flush(&self.held, failed),
             None => (0, 0),
         }
+    }
+
+    /// Holds a presence frame about `about` back until the room's next flush.
+    pub(super) fn hold(&mut self, frame: Frame, about: &UserId) {
+        self.held.push((frame, about.clone()));
+    }
+
+    /// Whether presence is being held back.
+    pub(super) fn is_holding(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Each user in the room once.

@@ -162,13 +162,10 @@ impl Hub {
         }
         .encode();
         room.send_to(peer.conn, joined);
-        let announced = if first_connection {
-            announce(room, &name, PresenceEvent::Join, &peer.user)
-        } else {
-            0
-        };
         self.answer_now(&name, peer.conn);
-        self.presence_corked(&name, announced);
+        if first_connection {
+            self.announce(&name, PresenceEvent::Join, &peer.user);
+        }
     }
 
     fn leave(&mut self, conn: ConnId, name: &RoomName, reply: bool) {
@@ -178,19 +175,16 @@ impl Hub {
         let Some((mut member, last_connection)) = room.remove(conn) else {
             return;
         };
-        let announced = if last_connection {
-            announce(room, name, PresenceEvent::Leave, &member.peer.user)
-        } else {
-            0
-        };
-        // What this batch corked for the leaver goes out first, then `left`.
+        // What the room had for the leaver goes out first, then `left`.
         if reply {
             member.cork.push(ServerFrame::Left { room: name }.encode());
         }
         if !member.peer.send(&mut member.cork) {
             member.peer.evict();
         }
-        self.presence_corked(name, announced);
+        if last_connection {
+            self.announce(name, PresenceEvent::Leave, &member.peer.user);
+        }
         self.forget_if_idle(name);
     }
 
@@ -342,28 +336,37 @@ impl Hub {
         }
     }
 
-    /// Notes that `corked` presence frames wait in `name`'s members' corks: they go out with
-    /// this batch after a quiet window, else when the window ends (or earlier, with anything
-    /// else the room sends).
-    fn presence_corked(&mut self, name: &RoomName, corked: usize) {
-        let Some(room) = self.rooms.get_mut(name).filter(|_| corked > 0) else {
+    /// Tells the room's other members that `user` arrived or left: with this batch after a
+    /// quiet window, else held back until the window ends (or the room's next flush).
+    fn announce(&mut self, name: &RoomName, event: PresenceEvent, user: &User) {
+        // Once the room has corked frames in this batch, presence joins them: a held frame
+        // goes out before the corked ones, so it must be older than all of them.
+        let corked_now = self.corked_rooms.contains(name);
+        let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
-        if room.presence_held {
-            return;
+        let frame = ServerFrame::Presence {
+            room: name,
+            event,
+            user,
         }
+        .encode();
         let now = Instant::now();
-        match room.presence_sent {
-            Some(sent) if now < sent + PRESENCE_WINDOW => {
-                room.presence_held = true;
-                self.presence_due
-                    .push_back((sent + PRESENCE_WINDOW, name.clone()));
-            }
-            _ => {
-                room.presence_sent = Some(now);
-                self.corked(name, corked);
-            }
+        let window_open = room
+            .presence_sent
+            .is_some_and(|sent| now < sent + PRESENCE_WINDOW);
+        if corked_now || !(window_open || room.is_holding()) {
+            room.presence_sent = Some(now);
+            let corked = room.broadcast(&frame, Some(&user.id));
+            return self.corked(name, corked);
         }
+        if !room.is_holding() {
+            let due = room
+                .presence_sent
+                .map_or(now, |sent| sent + PRESENCE_WINDOW);
+            self.presence_due.push_back((due, name.clone()));
+        }
+        room.hold(frame, &user.id);
     }
 
     /// Lets held presence go out to the rooms whose window has ended by `now`.
@@ -372,7 +375,7 @@ impl Hub {
             let name = name.clone();
             self.presence_due.pop_front();
             // A room flushed meanwhile has nothing held any more.
-            if self.rooms.get(&name).is_some_and(|room| room.presence_held) {
+            if self.rooms.get(&name).is_some_and(Room::is_holding) {
                 self.corked(&name, 1);
             }
         }
@@ -421,7 +424,7 @@ impl Hub {
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
-        let mut announced = 0;
+        let mut departed = Vec::new();
         for conn in failed {
             let Some((member, last_connection)) = room.remove(conn) else {
                 continue;
@@ -430,10 +433,12 @@ impl Hub {
             self.metrics.slow_consumers.increment(1);
             member.peer.evict();
             if last_connection {
-                announced += announce(room, name, PresenceEvent::Leave, &member.peer.user);
+                departed.push(member.peer);
             }
         }
-        self.presence_corked(name, announced);
+        for peer in departed {
+            self.announce(name, PresenceEvent::Leave, &peer.user);
+        }
         self.forget_if_idle(name);
     }
 
@@ -455,17 +460,6 @@ impl Hub {
             self.metrics.rooms.decrement(1.0);
         }
     }
-}
-
-/// Corks, for the room's other members, that `user` arrived or left; returns how many.
-fn announce(room: &mut Room, name: &RoomName, event: PresenceEvent, user: &User) -> usize {
-    let frame = ServerFrame::Presence {
-        room: name,
-        event,
-        user,
-    }
-    .encode();
-    room.broadcast(&frame, Some(&user.id))
 }
 
 /// The `internal` error frame for a storage failure, which is logged.
