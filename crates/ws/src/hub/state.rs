@@ -79,10 +79,14 @@ impl Hub {
             }
             tokio::select! {
                 biased;
-                Some(commit) = next_commit(&mut commits) => match commit {
-                    Commit::Durable(n) => self.publish_committed(n),
-                    Commit::Failed { count, error } => self.drop_failed(count, &error),
-                },
+                Some(commit) = next_commit(&mut commits) => {
+                    self.on_commit(commit);
+                    // Every commit reported by now shares this flush: one write per member
+                    // however many commits came in while the hub was busy.
+                    while let Some(commit) = commits.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                        self.on_commit(commit);
+                    }
+                }
                 () = &mut presence_timer, if due.is_some() => self.release_presence(Instant::now()),
                 received = inbox.recv_many(&mut batch, COMMAND_BATCH) => {
                     if received == 0 {
@@ -267,6 +271,13 @@ impl Hub {
                 self.answer_now(name, conn);
             }
             Err(e) => self.internal_error(name, conn, &e),
+        }
+    }
+
+    fn on_commit(&mut self, commit: Commit) {
+        match commit {
+            Commit::Durable(n) => self.publish_committed(n),
+            Commit::Failed { count, error } => self.drop_failed(count, &error),
         }
     }
 
