@@ -25,11 +25,6 @@ use tracing::{error, warn};
 /// late the first message of a big backlog is reported.
 const MAX_BATCH: usize = 2_048;
 
-/// A commit that follows the previous one this closely first waits for the rest of this
-/// window, so that messages arriving one by one (1,000 rooms with one message a second each)
-/// share a commit instead of paying for one each. A commit after a quiet moment is immediate.
-const GATHER: Duration = Duration::from_millis(2);
-
 /// Rows deleted by one retention step; the writer goes back to its queue between steps, so a
 /// large cleanup never delays a commit by more than one step.
 const TRIM_CHUNK: u64 = 512;
@@ -164,7 +159,6 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut last_commit: Option<Instant> = None;
         loop {
             let first = match self.trim.wait(Instant::now()) {
                 None => self
@@ -192,37 +186,14 @@ impl Writer {
                     next = self.queue.try_recv().ok();
                 }
             }
-            if let Some(since) = last_commit.filter(|_| flush.is_none() && !batch.is_empty()) {
-                flush = self.gather(&mut batch, since + GATHER);
-            }
             if !batch.is_empty() {
                 self.commit(&mut batch);
-                last_commit = Some(Instant::now());
             }
             if let Some(ack) = flush {
                 let _ = ack.send(self.unflushed_error.take().map_or(Ok(()), Err));
             }
             self.trim.step(&self.conn, Instant::now());
         }
-    }
-
-    /// Adds to `batch` what arrives until `until` (or a flush request, which is returned, or a
-    /// full batch).
-    fn gather(
-        &mut self,
-        batch: &mut Vec<Write>,
-        until: Instant,
-    ) -> Option<mpsc::SyncSender<Result<(), HistoryError>>> {
-        while batch.len() < MAX_BATCH {
-            let left = until.checked_duration_since(Instant::now())?;
-            match self.queue.recv_timeout(left) {
-                Ok(Job::Write(write)) => batch.push(write),
-                Ok(Job::Flush(ack)) => return Some(ack),
-                // Disconnected: the next receive sees it, after this batch is committed.
-                Err(_) => return None,
-            }
-        }
-        None
     }
 
     /// Commits `batch` in one transaction and reports the outcome, in queue order.

@@ -79,26 +79,31 @@ impl Hub {
             }
             tokio::select! {
                 biased;
-                Some(commit) = next_commit(&mut commits) => {
-                    self.on_commit(commit);
-                    // Every commit reported by now shares this flush: one write per member
-                    // however many commits came in while the hub was busy.
-                    while let Some(commit) = commits.as_mut().and_then(|rx| rx.try_recv().ok()) {
-                        self.on_commit(commit);
-                    }
-                }
+                // Every other commit reported by now is taken below: they share one flush.
+                Some(commit) = next_commit(&mut commits) => self.on_commit(commit),
                 () = &mut presence_timer, if due.is_some() => self.release_presence(Instant::now()),
                 received = inbox.recv_many(&mut batch, COMMAND_BATCH) => {
                     if received == 0 {
                         break;
                     }
+                    let waiting = self.awaiting_commit.len();
                     for command in batch.drain(..) {
                         self.handle(command);
                         if self.corked_frames > CORK_LIMIT {
                             self.flush();
                         }
                     }
+                    if self.awaiting_commit.len() > waiting {
+                        // The history's writer thread was just handed messages: give it the
+                        // CPU now, so that when it commits at once (the usual case) they go
+                        // out in this batch's flush instead of a later one. On one CPU this
+                        // saves a whole scheduling round per message under load.
+                        std::thread::yield_now();
+                    }
                 }
+            }
+            while let Some(commit) = commits.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                self.on_commit(commit);
             }
             self.flush();
         }
