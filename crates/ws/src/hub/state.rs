@@ -170,8 +170,7 @@ impl Hub {
             complete,
         }
         .encode();
-        room.send_to(peer.conn, joined);
-        self.answer_now(&name, peer.conn);
+        self.answer(&name, peer.conn, joined);
         if first_connection {
             self.announce(&name, PresenceEvent::Join, &peer.user);
         }
@@ -211,8 +210,7 @@ impl Hub {
                 // commit reaches the sender when it is published.
                 Ok(Some(stored)) => {
                     if stored.seq <= room.published {
-                        room.send_to(conn, stored.encode());
-                        self.answer_now(&name, conn);
+                        self.answer(&name, conn, stored.encode());
                     }
                     return;
                 }
@@ -270,10 +268,7 @@ impl Hub {
                     has_more: page.has_more,
                 }
                 .encode();
-                if let Some(room) = self.rooms.get_mut(name) {
-                    room.send_to(conn, frame);
-                }
-                self.answer_now(name, conn);
+                self.answer(name, conn, frame);
             }
             Err(e) => self.internal_error(name, conn, &e),
         }
@@ -322,9 +317,7 @@ impl Hub {
                 reference: message.client_id.as_deref(),
             }
             .encode();
-            if room.send_to(conn, frame) {
-                self.answer_now(&message.room, conn);
-            }
+            self.answer(&message.room, conn, frame);
             self.forget_if_idle(&message.room);
         }
     }
@@ -397,12 +390,16 @@ impl Hub {
         }
     }
 
-    /// Writes what is corked for one member now (an answer meant for it alone), leaving the
-    /// rest of the room for the end of the batch.
-    fn answer_now(&mut self, name: &RoomName, conn: ConnId) {
+    /// Writes `frame`, an answer meant for one member alone, now: after what the room holds
+    /// for that member, leaving the rest of the room for the end of the batch. Nothing when
+    /// the connection is not a member (any more).
+    fn answer(&mut self, name: &RoomName, conn: ConnId, frame: Frame) {
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
+        if !room.send_to(conn, frame) {
+            return;
+        }
         let mut failed = Vec::new();
         let (frames, bytes) = room.flush_one(conn, &mut failed);
         self.metrics.frames_out.increment(frames as u64);
@@ -460,14 +457,7 @@ impl Hub {
 
     /// Answers a storage failure to a member, after what it was already corked in the room.
     fn internal_error(&mut self, name: &RoomName, conn: ConnId, e: &HistoryError) {
-        let frame = internal_frame(conn, e);
-        if self
-            .rooms
-            .get_mut(name)
-            .is_some_and(|room| room.send_to(conn, frame))
-        {
-            self.answer_now(name, conn);
-        }
+        self.answer(name, conn, internal_frame(conn, e));
     }
 
     fn forget_if_idle(&mut self, name: &RoomName) {
