@@ -81,6 +81,11 @@ impl Room {
         }
     }
 
+    /// How many connections are members.
+    pub(super) fn len(&self) -> usize {
+        self.members.len()
+    }
+
     pub(super) fn get(&self, conn: ConnId) -> Option<&Arc<Peer>> {
         self.index.get(&conn).map(|&at| &self.members[at].peer)
     }
