@@ -8,8 +8,12 @@
 //! - The writer thread (`history-writer`) owns the read-write connection. It takes whatever
 //!   has queued (up to 2,048 messages), inserts it in one transaction, commits, and reports
 //!   [`Commit::Durable`] (or [`Commit::Failed`]) on the hub's commit channel; the hub delivers
-//!   a message only then. Between commits it deletes, 512 rows at a time, what retention no
-//!   longer keeps.
+//!   a message only then. A commit follows the previous one by at least 2 ms (the first after
+//!   a quiet moment goes at once), so a busy server commits many messages together. Between
+//!   commits it deletes, 512 rows at a time, what retention no longer keeps.
+//! - The checkpoint thread (`history-checkpoint`) copies the WAL into the database file when
+//!   the writer has written about 1,000 pages, on its own connection, so the writer never
+//!   waits for the disk's sync.
 //! - Reads (`since`, `page`, `find_resend`) run on the hub's task. They are served from the
 //!   room's cache of recent messages (see [`SqliteOptions::cache_per_room`]) and, for what is
 //!   older, from an indexed range query on a read-only connection owned by the store. That
@@ -32,6 +36,7 @@
 //! reloads its rooms from the file, so the next message takes the first seq that was lost:
 //! no delivered message ever has a gap before it or shares its seq.
 
+mod checkpoint;
 mod room;
 mod schema;
 mod writer;
@@ -51,6 +56,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use checkpoint::Checkpointer;
 use room::{Kept, RoomState};
 use writer::{Write, WriterHandle};
 
@@ -137,7 +143,7 @@ pub enum OpenError {
     TooNew { found: u32, known: u32 },
     #[error("{0}")]
     Sqlite(String),
-    #[error("cannot start the writer thread: {0}")]
+    #[error("cannot start the writer or checkpoint thread: {0}")]
     Thread(std::io::Error),
 }
 
@@ -171,9 +177,15 @@ impl SqliteHistory {
     pub fn open(options: SqliteOptions) -> Result<Self, OpenError> {
         let conn = schema::open_writer(&options.path, options.fsync, options.busy_timeout)?;
         let reader = schema::open_reader(&options.path, options.busy_timeout)?;
+        let checkpointer = Checkpointer::spawn(schema::open_checkpointer(
+            &options.path,
+            options.fsync,
+            options.busy_timeout,
+        )?)
+        .map_err(OpenError::Thread)?;
         let (report, commits) = mpsc::unbounded_channel();
-        let writer =
-            WriterHandle::spawn(conn, options.retention, report).map_err(OpenError::Thread)?;
+        let writer = WriterHandle::spawn(conn, checkpointer, options.retention, report)
+            .map_err(OpenError::Thread)?;
         Ok(Self {
             rooms: Rooms {
                 retention: options.retention,

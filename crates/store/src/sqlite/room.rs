@@ -68,13 +68,15 @@ impl RoomState {
         limit: usize,
         now_ms: u64,
     ) -> rusqlite::Result<Self> {
+        // The row is only a floor (the writer moves it when it deletes), the newest message
+        // tells the rest.
         let last_seq: u64 = reader
-            .prepare_cached("SELECT last_seq FROM rooms WHERE room = ?1")?
-            .query_row([room.as_str()], |row| row.get(0))
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(0),
-                e => Err(e),
-            })?;
+            .prepare_cached(
+                "SELECT max(
+                     coalesce((SELECT last_seq FROM rooms WHERE room = ?1), 0),
+                     coalesce((SELECT max(seq) FROM messages WHERE room = ?1), 0))",
+            )?
+            .query_row([room.as_str()], |row| row.get(0))?;
         let kept = Kept::new(retention, last_seq, now_ms);
         let mut recent = Vec::new();
         let mut ids = Vec::new();

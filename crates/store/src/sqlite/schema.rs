@@ -63,7 +63,24 @@ pub(super) fn open_writer(
     }
     conn.pragma_update(None, "synchronous", fsync.pragma())
         .map_err(classify)?;
+    // The checkpoint thread checkpoints; the writer never waits for one.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(classify)?;
     migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens the file for the checkpoint thread, with the writer's `synchronous` level (it decides
+/// how checkpoints sync); the writer must have opened it first.
+pub(super) fn open_checkpointer(
+    path: &Path,
+    fsync: Fsync,
+    busy_timeout: Duration,
+) -> Result<Connection, OpenError> {
+    let conn = Connection::open(path).map_err(classify)?;
+    conn.busy_timeout(busy_timeout).map_err(classify)?;
+    conn.pragma_update(None, "synchronous", fsync.pragma())
+        .map_err(classify)?;
     Ok(conn)
 }
 

@@ -21,9 +21,17 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{error, warn};
 
+use super::checkpoint::{CHECKPOINT_PAGES, Checkpointer};
+
 /// Most messages in one transaction: bounds how long one commit holds the write lock and how
 /// late the first message of a big backlog is reported.
 const MAX_BATCH: usize = 2_048;
+
+/// Commits start at most this often: a message after a quiet moment is committed at once,
+/// those that follow closely wait for the interval's end and share one transaction. A
+/// transaction costs at least a page write per room it touches, its locks and the wake-ups
+/// on both sides (a commit per message was half of the server's CPU with 1,000 busy rooms).
+const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Rows deleted by one retention step; the writer goes back to its queue between steps, so a
 /// large cleanup never delays a commit by more than one step.
@@ -73,6 +81,7 @@ impl WriterHandle {
     /// Starts the writer thread over `conn`; outcomes go to `commits`.
     pub(super) fn spawn(
         conn: Connection,
+        checkpointer: Checkpointer,
         retention: Retention,
         commits: UnboundedSender<Commit>,
     ) -> std::io::Result<Self> {
@@ -80,6 +89,8 @@ impl WriterHandle {
         let shared = Arc::new(Shared::default());
         let writer = Writer {
             conn,
+            checkpointer,
+            unchecked_pages: 0,
             queue,
             commits,
             shared: shared.clone(),
@@ -146,6 +157,10 @@ fn stopped() -> HistoryError {
 
 struct Writer {
     conn: Connection,
+    checkpointer: Checkpointer,
+    /// Pages written since the last checkpoint was asked for, about: one per room a commit
+    /// touched.
+    unchecked_pages: u64,
     queue: mpsc::Receiver<Job>,
     commits: UnboundedSender<Commit>,
     shared: Arc<Shared>,
@@ -159,6 +174,7 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut last_commit = None;
         loop {
             let first = match self.trim.wait(Instant::now()) {
                 None => self
@@ -183,10 +199,11 @@ impl Writer {
                     }
                 }
                 if batch.len() < MAX_BATCH {
-                    next = self.queue.try_recv().ok();
+                    next = self.next_in_interval(&mut last_commit);
                 }
             }
             if !batch.is_empty() {
+                last_commit = Some(Instant::now());
                 self.commit(&mut batch);
             }
             if let Some(ack) = flush {
@@ -194,6 +211,19 @@ impl Writer {
             }
             self.trim.step(&self.conn, Instant::now());
         }
+    }
+
+    /// The next job for the batch being gathered: one already queued, else, once, the first
+    /// queued by the time [`COMMIT_INTERVAL`] has passed since the last commit started. The
+    /// writer sleeps meanwhile instead of waiting on the queue, so the jobs that come in do
+    /// not wake it one by one.
+    fn next_in_interval(&self, last_commit: &mut Option<Instant>) -> Option<Job> {
+        if let Ok(job) = self.queue.try_recv() {
+            return Some(job);
+        }
+        let wait = (last_commit.take()? + COMMIT_INTERVAL).checked_duration_since(Instant::now())?;
+        std::thread::sleep(wait);
+        self.queue.try_recv().ok()
     }
 
     /// Commits `batch` in one transaction and reports the outcome, in queue order.
@@ -208,7 +238,7 @@ impl Writer {
         let result = if fresh.is_empty() {
             Ok(Vec::new())
         } else {
-            insert(&mut self.conn, fresh)
+            insert(&mut self.conn, fresh, &self.trim.rooms)
         };
         if let (Err(_), Some(last)) = (&result, fresh.last()) {
             self.failed_epoch = last.epoch;
@@ -230,6 +260,11 @@ impl Writer {
                 if !fresh.is_empty() {
                     let _ = self.commits.send(Commit::Durable(fresh.len()));
                 }
+                self.unchecked_pages += rooms.len() as u64;
+                if self.unchecked_pages >= CHECKPOINT_PAGES {
+                    self.unchecked_pages = 0;
+                    self.checkpointer.nudge();
+                }
                 self.trim.committed(rooms);
             }
             Err(e) => {
@@ -250,9 +285,17 @@ impl Writer {
     }
 }
 
-/// Inserts the messages and moves each room's `last_seq`, all or nothing. Returns each room's
-/// new latest seq.
-fn insert(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<Vec<(RoomName, u64)>> {
+/// Inserts the messages, all or nothing, and returns each room's new latest seq.
+///
+/// `rooms.last_seq` is written only for a room this writer has not written before (and by
+/// [`Trim`] before it deletes, and at the end): a room's latest seq is the larger of its row
+/// and its newest message, so the row need not move with every message. That saves a page
+/// write per commit, a fifth of a single message's commit.
+fn insert(
+    conn: &mut Connection,
+    writes: &[Write],
+    known: &HashMap<RoomName, Trimmed>,
+) -> rusqlite::Result<Vec<(RoomName, u64)>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut latest: HashMap<&RoomName, u64> = HashMap::new();
     {
@@ -272,12 +315,10 @@ fn insert(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<Vec<(Room
             ])?;
             latest.insert(&m.room, m.seq);
         }
-        let mut room = tx.prepare_cached(
-            "INSERT INTO rooms (room, last_seq) VALUES (?1, ?2)
-             ON CONFLICT (room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
-        )?;
         for (name, seq) in &latest {
-            room.execute(params![name.as_str(), seq])?;
+            if !known.contains_key(*name) {
+                record_last_seq(&tx, name, *seq)?;
+            }
         }
     }
     tx.commit()?;
@@ -285,6 +326,16 @@ fn insert(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result<Vec<(Room
         .into_iter()
         .map(|(room, seq)| (room.clone(), seq))
         .collect())
+}
+
+/// Moves the room's row in `rooms` up to `seq` (creating it).
+fn record_last_seq(conn: &Connection, room: &RoomName, seq: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO rooms (room, last_seq) VALUES (?1, ?2)
+         ON CONFLICT (room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+    )?
+    .execute(params![room.as_str(), seq])?;
+    Ok(())
 }
 
 /// Background retention: which rooms have rows to delete, and how far each was cleaned.
@@ -416,8 +467,12 @@ impl Trim {
             }
         }
         if upto > from {
-            conn.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq > ?2 AND seq <= ?3")?
+            // The row keeps the room's latest seq once its newest messages are gone too.
+            let tx = conn.unchecked_transaction()?;
+            record_last_seq(&tx, name, room.last_seq)?;
+            tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq > ?2 AND seq <= ?3")?
                 .execute(params![name.as_str(), from, upto])?;
+            tx.commit()?;
         }
         room.trimmed = match first_kept {
             Some(seq) => seq - 1,
