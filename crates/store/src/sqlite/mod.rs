@@ -8,9 +8,8 @@
 //! - The writer thread (`history-writer`) owns the read-write connection. It takes whatever
 //!   has queued (up to 2,048 messages), inserts it in one transaction, commits, and reports
 //!   [`Commit::Durable`] (or [`Commit::Failed`]) on the hub's commit channel; the hub delivers
-//!   a message only then. A commit follows the previous one by at least 2 ms (the first after
-//!   a quiet moment goes at once), so a busy server commits many messages together. Between
-//!   commits it deletes, 512 rows at a time, what retention no longer keeps.
+//!   a message only then. Between commits it deletes, 512 rows at a time, what retention no
+//!   longer keeps.
 //! - The checkpoint thread (`history-checkpoint`) copies the WAL into the database file when
 //!   the writer has written about 1,000 pages, on its own connection, so the writer never
 //!   waits for the disk's sync.

@@ -27,12 +27,6 @@ use super::checkpoint::{CHECKPOINT_PAGES, Checkpointer};
 /// late the first message of a big backlog is reported.
 const MAX_BATCH: usize = 2_048;
 
-/// Commits start at most this often: a message after a quiet moment is committed at once,
-/// those that follow closely wait for the interval's end and share one transaction. A
-/// transaction costs at least a page write per room it touches, its locks and the wake-ups
-/// on both sides (a commit per message was half of the server's CPU with 1,000 busy rooms).
-const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
-
 /// Rows deleted by one retention step; the writer goes back to its queue between steps, so a
 /// large cleanup never delays a commit by more than one step.
 const TRIM_CHUNK: u64 = 512;
@@ -174,7 +168,6 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut last_commit = None;
         loop {
             let first = match self.trim.wait(Instant::now()) {
                 None => self
@@ -199,11 +192,10 @@ impl Writer {
                     }
                 }
                 if batch.len() < MAX_BATCH {
-                    next = self.next_in_interval(&mut last_commit);
+                    next = self.queue.try_recv().ok();
                 }
             }
             if !batch.is_empty() {
-                last_commit = Some(Instant::now());
                 self.commit(&mut batch);
             }
             if let Some(ack) = flush {
@@ -211,19 +203,6 @@ impl Writer {
             }
             self.trim.step(&self.conn, Instant::now());
         }
-    }
-
-    /// The next job for the batch being gathered: one already queued, else, once, the first
-    /// queued by the time [`COMMIT_INTERVAL`] has passed since the last commit started. The
-    /// writer sleeps meanwhile instead of waiting on the queue, so the jobs that come in do
-    /// not wake it one by one.
-    fn next_in_interval(&self, last_commit: &mut Option<Instant>) -> Option<Job> {
-        if let Ok(job) = self.queue.try_recv() {
-            return Some(job);
-        }
-        let wait = (last_commit.take()? + COMMIT_INTERVAL).checked_duration_since(Instant::now())?;
-        std::thread::sleep(wait);
-        self.queue.try_recv().ok()
     }
 
     /// Commits `batch` in one transaction and reports the outcome, in queue order.
