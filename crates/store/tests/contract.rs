@@ -4,10 +4,14 @@
 
 use std::sync::Arc;
 
+mod support;
+
+use support::{draft, keep, room};
+
 use chat_store::{MemoryHistory, SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, History, Retention, now_ms},
-    protocol::{ChatMessage, MessageDraft, RoomName, User},
+    protocol::{ChatMessage, MessageDraft, User},
 };
 
 /// A history under test, and what happens between writing and reading.
@@ -111,26 +115,6 @@ contract!(
     an_unknown_room_is_empty,
     messages_keep_every_field,
 );
-
-fn keep(max_per_room: usize) -> Retention {
-    Retention {
-        max_per_room,
-        max_age: None,
-    }
-}
-
-fn room(name: &str) -> RoomName {
-    RoomName::parse(name).expect("valid room")
-}
-
-fn draft(room_name: &str, text: &str, id: Option<&str>) -> MessageDraft {
-    MessageDraft {
-        room: room(room_name),
-        from: User::new("u_1", "alice"),
-        text: text.into(),
-        client_id: id.map(Into::into),
-    }
-}
 
 fn append(h: &mut dyn History, draft: MessageDraft, ts: u64) -> Arc<ChatMessage> {
     match h.append(draft, ts).expect("append") {

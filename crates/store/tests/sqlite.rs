@@ -7,10 +7,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod support;
+
+use support::{draft, keep, room};
+
 use chat_store::{OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, Commit, History, Retention, now_ms},
-    protocol::{ChatMessage, MessageDraft, RoomName, User},
+    protocol::ChatMessage,
 };
 use rusqlite::Connection;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -18,28 +22,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// The longest any expected event may take.
 const WAIT: Duration = Duration::from_secs(5);
 
-fn keep(max_per_room: usize) -> Retention {
-    Retention {
-        max_per_room,
-        max_age: None,
-    }
-}
-
-fn room(name: &str) -> RoomName {
-    RoomName::parse(name).expect("valid room")
-}
-
-fn draft(room_name: &str, text: &str) -> MessageDraft {
-    MessageDraft {
-        room: room(room_name),
-        from: User::new("u_1", "alice"),
-        text: text.into(),
-        client_id: None,
-    }
-}
-
 fn append(h: &mut SqliteHistory, room_name: &str, text: &str, ts: u64) -> Arc<ChatMessage> {
-    match h.append(draft(room_name, text), ts).expect("append") {
+    match h.append(draft(room_name, text, None), ts).expect("append") {
         Appended::Queued(m) => m,
         Appended::Stored(_) => panic!("the SQLite history queues every append"),
     }

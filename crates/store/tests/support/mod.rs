@@ -1,0 +1,28 @@
+//! Builders shared by the store's test files.
+
+use chat_ws::{
+    history::Retention,
+    protocol::{MessageDraft, RoomName, User},
+};
+
+/// Retention by count only.
+pub(crate) fn keep(max_per_room: usize) -> Retention {
+    Retention {
+        max_per_room,
+        max_age: None,
+    }
+}
+
+pub(crate) fn room(name: &str) -> RoomName {
+    RoomName::parse(name).expect("valid room")
+}
+
+/// A message from alice, with the client id `id` when given.
+pub(crate) fn draft(room_name: &str, text: &str, id: Option<&str>) -> MessageDraft {
+    MessageDraft {
+        room: room(room_name),
+        from: User::new("u_1", "alice"),
+        text: text.into(),
+        client_id: id.map(Into::into),
+    }
+}
