@@ -9,6 +9,7 @@
 //! hashing the room name in [`HubHandle`] without the client side noticing.
 
 mod command;
+mod held;
 mod outlet;
 mod peer;
 mod room;

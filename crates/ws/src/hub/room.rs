@@ -1,6 +1,6 @@
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
-use super::{ConnId, Peer};
+use super::{ConnId, Peer, held::HeldWire};
 use crate::protocol::{Frame, User, UserId};
 
 /// Cork capacity a member keeps between batches.
@@ -17,25 +17,25 @@ pub(super) struct Member {
 
 impl Member {
     /// Puts the held presence this member has not had yet in front of its cork: held frames
-    /// are always older than corked ones.
-    fn take_held(&mut self, held: &[(Frame, UserId)]) {
-        let mine = held
-            .get(self.held_from..)
-            .unwrap_or_default()
-            .iter()
-            .filter(|(_, about)| *about != self.peer.user.id)
-            .map(|(frame, _)| frame.clone());
+    /// are always older than corked ones. Returns how many frames and how many cork entries
+    /// that was.
+    fn take_held(&mut self, held: &HeldWire<'_>) -> (usize, usize) {
+        let mut mine = Vec::new();
+        let frames = held.part_for(self.held_from, &self.peer.user.id, &mut mine);
+        let entries = mine.len();
         self.cork.splice(0..0, mine);
         self.held_from = held.len();
+        (frames, entries)
     }
 
     /// Hands the member its held and corked frames; returns the frames and bytes handed over.
-    fn flush(&mut self, held: &[(Frame, UserId)], failed: &mut Vec<ConnId>) -> (usize, usize) {
-        self.take_held(held);
+    fn flush(&mut self, held: &HeldWire<'_>, failed: &mut Vec<ConnId>) -> (usize, usize) {
+        let (held_frames, held_entries) = self.take_held(held);
         if self.cork.is_empty() {
             return (0, 0);
         }
-        let frames = self.cork.len();
+        // Laid-out held frames are fewer entries than frames.
+        let frames = self.cork.len() - held_entries + held_frames;
         let bytes = self.cork.iter().map(Frame::len).sum::<usize>();
         if !self.peer.send(&mut self.cork) {
             failed.push(self.peer.conn);
@@ -113,7 +113,7 @@ impl Room {
     pub(super) fn remove(&mut self, conn: ConnId) -> Option<(Member, bool)> {
         let at = self.index.remove(&conn)?;
         let mut member = self.members.swap_remove(at);
-        member.take_held(&self.held);
+        member.take_held(&HeldWire::by_frame(&self.held));
         if let Some(moved) = self.members.get(at) {
             self.index.insert(moved.peer.conn, at);
         }
@@ -157,8 +157,9 @@ impl Room {
     /// cannot take it are added to `failed`. Returns the frames and bytes handed over.
     pub(super) fn flush(&mut self, now: Instant, failed: &mut Vec<ConnId>) -> (usize, usize) {
         let (mut frames, mut bytes) = (0, 0);
+        let held = HeldWire::laid_out(&self.held);
         for member in &mut self.members {
-            let (f, b) = member.flush(&self.held, failed);
+            let (f, b) = member.flush(&held, failed);
             frames += f;
             bytes += b;
             member.held_from = 0;
@@ -174,7 +175,7 @@ impl Room {
     /// others' corks for the end of the batch.
     pub(super) fn flush_one(&mut self, conn: ConnId, failed: &mut Vec<ConnId>) -> (usize, usize) {
         match self.index.get(&conn) {
-            Some(&at) => self.members[at].flush(&self.held, failed),
+            Some(&at) => self.members[at].flush(&HeldWire::by_frame(&self.held), failed),
             None => (0, 0),
         }
     }
