@@ -3,6 +3,8 @@
 //! holds a thousand frames per window, and cloning each for each member was a fifth of the
 //! hub's time.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::protocol::{Frame, UserId};
@@ -45,12 +47,13 @@ impl<'a> HeldWire<'a> {
     }
 
     /// Appends to `out` the frames from the `from`th on that are not about `user` (laid out:
-    /// as one slice per run of consecutive ones); returns how many frames that is.
+    /// as one slice per run of consecutive ones); returns how many frames that is. `user` is
+    /// the room's own copy of the id, the one held frames carry, so it is compared by address.
     pub(super) fn part_for(&self, from: usize, user: &UserId, out: &mut Vec<Frame>) -> usize {
         let mut frames = 0;
         let mut run: Option<usize> = None;
         for (at, (_, about)) in self.held.iter().enumerate().skip(from) {
-            if about == user {
+            if Arc::ptr_eq(about, user) {
                 self.push_run(run.take(), at, out);
                 continue;
             }

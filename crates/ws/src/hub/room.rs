@@ -1,4 +1,8 @@
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+    time::Instant,
+};
 
 use super::{ConnId, Peer, held::HeldWire};
 use crate::protocol::{Frame, User, UserId};
@@ -11,6 +15,9 @@ const CORK_KEEP: usize = 4;
 pub(super) struct Member {
     pub(super) peer: Arc<Peer>,
     pub(super) cork: Vec<Frame>,
+    /// The room's own copy of the user's id, shared by all of the user's connections here:
+    /// held presence is matched to it by address, not by comparing strings.
+    user: UserId,
     /// Where this member's part of the room's held presence starts (it has seen the rest).
     held_from: usize,
 }
@@ -21,7 +28,7 @@ impl Member {
     /// that was.
     fn take_held(&mut self, held: &HeldWire<'_>) -> (usize, usize) {
         let mut mine = Vec::new();
-        let frames = held.part_for(self.held_from, &self.peer.user.id, &mut mine);
+        let frames = held.part_for(self.held_from, &self.user, &mut mine);
         let entries = mine.len();
         self.cork.splice(0..0, mine);
         self.held_from = held.len();
@@ -97,12 +104,21 @@ impl Room {
             return false;
         }
         self.index.insert(peer.conn, self.members.len());
-        let count = self.users.entry(peer.user.id.clone()).or_insert(0);
-        *count += 1;
-        let first = *count == 1;
+        let (user, first) = match self.users.entry(peer.user.id.clone()) {
+            Entry::Occupied(mut entry) => {
+                *entry.get_mut() += 1;
+                (entry.key().clone(), false)
+            }
+            Entry::Vacant(entry) => {
+                let user = entry.key().clone();
+                entry.insert(1);
+                (user, true)
+            }
+        };
         self.members.push(Member {
             peer,
             cork: Vec::new(),
+            user,
             held_from: self.held.len(),
         });
         first
@@ -182,7 +198,12 @@ impl Room {
 
     /// Holds a presence frame about `about` back until the room's next flush.
     pub(super) fn hold(&mut self, frame: Frame, about: &UserId) {
-        self.held.push((frame, about.clone()));
+        // The room's copy of the id, as members hold it (gone once the user has left).
+        let about = self
+            .users
+            .get_key_value(about)
+            .map_or_else(|| about.clone(), |(user, _)| user.clone());
+        self.held.push((frame, about));
     }
 
     /// Whether presence is being held back.
