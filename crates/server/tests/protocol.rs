@@ -2,7 +2,7 @@
 
 mod support;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use support::TestServer;
 
 #[tokio::test]
@@ -51,15 +51,7 @@ async fn join_answers_joined_and_tells_the_others() {
     );
 
     let mut bob = server.client("bob").await;
-    let joined = bob.join("general").await;
-    let mut names: Vec<_> = joined["members"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .map(|m| m["name"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(member_names(&bob.join("general").await), ["alice", "bob"]);
     let presence = alice.recv().await;
     assert_eq!(
         presence,
@@ -168,6 +160,37 @@ async fn leave_answers_left_and_tells_the_others() {
     assert_eq!(
         (error["code"].as_str(), error["ref"].as_str()),
         (Some("not_joined"), Some("z"))
+    );
+}
+
+/// The names listed in a `joined` frame, sorted.
+fn member_names(joined: &Value) -> Vec<String> {
+    let mut names: Vec<_> = joined["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn joined_lists_who_is_in_the_room_now() {
+    let server = TestServer::start("").await;
+    let _alice = server.joined("alice", "r").await;
+    let mut bob = server.joined("bob", "r").await;
+    let _carol = server.joined("carol", "r").await;
+    bob.send(json!({"type": "leave", "room": "r"})).await;
+    bob.recv_type("left").await;
+    let mut dave = server.client("dave").await;
+    assert_eq!(
+        member_names(&dave.join("r").await),
+        ["alice", "carol", "dave"]
+    );
+    assert_eq!(
+        member_names(&bob.join("r").await),
+        ["alice", "bob", "carol", "dave"]
     );
 }
 

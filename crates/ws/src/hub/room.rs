@@ -5,7 +5,7 @@ use std::{
 };
 
 use super::{ConnId, Peer, held::HeldWire};
-use crate::protocol::{Frame, User, UserId};
+use crate::protocol::{Frame, UserId};
 
 /// Cork capacity a member keeps between batches.
 const CORK_KEEP: usize = 4;
@@ -73,6 +73,10 @@ pub(super) struct Room {
     held: Vec<(Frame, UserId)>,
     /// When presence frames last went out to this room's members.
     pub(super) presence_sent: Option<Instant>,
+    /// Each user's JSON once, comma-separated, for `joined`: a user's first connection appends
+    /// to it, a user's departure makes it stale until the next `joined` rebuilds it.
+    member_list: String,
+    member_list_stale: bool,
 }
 
 impl Room {
@@ -85,6 +89,8 @@ impl Room {
             pending: 0,
             held: Vec::new(),
             presence_sent: None,
+            member_list: String::new(),
+            member_list_stale: false,
         }
     }
 
@@ -112,6 +118,12 @@ impl Room {
             Entry::Vacant(entry) => {
                 let user = entry.key().clone();
                 entry.insert(1);
+                if !self.member_list_stale {
+                    if !self.member_list.is_empty() {
+                        self.member_list.push(',');
+                    }
+                    self.member_list.push_str(peer.user.json());
+                }
                 (user, true)
             }
         };
@@ -141,6 +153,7 @@ impl Room {
             }
             _ => {
                 self.users.remove(&peer.user.id);
+                self.member_list_stale = true;
                 true
             }
         };
@@ -211,18 +224,26 @@ impl Room {
         !self.held.is_empty()
     }
 
-    /// Each user in the room once.
-    pub(super) fn users(&self) -> Vec<&User> {
-        // Without auth every connection is its own user: nothing to deduplicate.
-        if self.users.len() == self.members.len() {
-            return self.members.iter().map(|m| &m.peer.user).collect();
+    /// Each user in the room once, as the JSON objects `joined` lists, comma-separated.
+    pub(super) fn member_list(&mut self) -> &str {
+        if self.member_list_stale {
+            self.member_list.clear();
+            // Without auth every connection is its own user: nothing to deduplicate.
+            let mut seen = std::collections::HashSet::new();
+            let dedupe = self.users.len() != self.members.len();
+            for member in &self.members {
+                let user = &member.peer.user;
+                if dedupe && !seen.insert(&user.id) {
+                    continue;
+                }
+                if !self.member_list.is_empty() {
+                    self.member_list.push(',');
+                }
+                self.member_list.push_str(user.json());
+            }
+            self.member_list_stale = false;
         }
-        let mut seen = std::collections::HashSet::with_capacity(self.users.len());
-        self.members
-            .iter()
-            .filter(|m| seen.insert(&m.peer.user.id))
-            .map(|m| &m.peer.user)
-            .collect()
+        &self.member_list
     }
 
     /// A room with no member and nothing in flight can be forgotten (its history stays).

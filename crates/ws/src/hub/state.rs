@@ -12,7 +12,8 @@ use crate::{
     history::{Appended, Commit, History, HistoryError, now_ms},
     metrics::Metrics,
     protocol::{
-        ChatMessage, ErrorCode, Frame, MessageDraft, PresenceEvent, RoomName, ServerFrame, User,
+        ChatMessage, ErrorCode, Frame, Joined, MessageDraft, PresenceEvent, RoomName, ServerFrame,
+        User,
     },
 };
 
@@ -174,10 +175,10 @@ impl Hub {
             }
         };
         let first_connection = room.add(peer.clone());
-        let joined = ServerFrame::Joined {
+        let joined = Joined {
             room: &name,
             seq: published,
-            members: &room.users(),
+            members: room.member_list(),
             history: &messages,
             complete,
         }

@@ -27,6 +27,11 @@ impl Frame {
         Self::encode(TEXT, json.as_bytes())
     }
 
+    /// A text frame of JSON already checked to be UTF-8.
+    pub(crate) fn from_json_bytes(json: &[u8]) -> Self {
+        Self::encode(TEXT, json)
+    }
+
     /// A close frame with `code` and a short `reason` (at most 123 bytes, as control frames
     /// carry at most 125).
     pub fn close(code: u16, reason: &str) -> Self {

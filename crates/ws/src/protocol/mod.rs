@@ -13,6 +13,6 @@ pub use error_code::ErrorCode;
 pub use frame::Frame;
 pub use inbound::{ClientFrame, FrameError, parse_client_frame};
 pub use message::{ChatMessage, MessageDraft};
-pub use outbound::{Limits, PresenceEvent, ServerFrame};
+pub use outbound::{Joined, Limits, PresenceEvent, ServerFrame};
 pub use room::{RoomError, RoomName};
 pub use user::{User, UserId, display_name};

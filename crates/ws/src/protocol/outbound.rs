@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::{io::Write as _, sync::Arc};
 
 use serde::Serialize;
 
@@ -29,13 +29,6 @@ pub enum ServerFrame<'a> {
         user: &'a User,
         server: &'a str,
         limits: &'a Limits,
-    },
-    Joined {
-        room: &'a RoomName,
-        seq: u64,
-        members: &'a [&'a User],
-        history: &'a [Arc<ChatMessage>],
-        complete: bool,
     },
     Left {
         room: &'a RoomName,
@@ -69,6 +62,34 @@ impl ServerFrame<'_> {
         // Serializing these types cannot fail: they hold only strings, numbers and
         // sequences, no maps with non-string keys and no fallible Serialize impls.
         Frame::from_json(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// The `joined` answer, written around a member list the room keeps encoded: serde cannot
+/// copy a ready-made piece of JSON without parsing it again, and listing thousands of members
+/// one by one on every join was most of what a big room's joins cost.
+#[derive(Debug)]
+pub struct Joined<'a> {
+    pub room: &'a RoomName,
+    pub seq: u64,
+    /// The members' JSON objects, comma-separated (see [`User::json`]).
+    pub members: &'a str,
+    pub history: &'a [Arc<ChatMessage>],
+    pub complete: bool,
+}
+
+impl Joined<'_> {
+    pub fn encode(&self) -> Frame {
+        let mut json = Vec::with_capacity(128 + self.members.len() + 192 * self.history.len());
+        json.extend_from_slice(br#"{"type":"joined","room":"#);
+        // Writing to a Vec cannot fail, and these types always serialize.
+        let _ = serde_json::to_writer(&mut json, self.room);
+        let _ = write!(json, r#","seq":{},"members":["#, self.seq);
+        json.extend_from_slice(self.members.as_bytes());
+        json.extend_from_slice(br#"],"history":"#);
+        let _ = serde_json::to_writer(&mut json, self.history);
+        let _ = write!(json, r#","complete":{}}}"#, self.complete);
+        Frame::from_json_bytes(&json)
     }
 }
 
@@ -138,15 +159,36 @@ mod tests {
     #[test]
     fn joined_frame_lists_members_and_history() {
         let alice = User::new("u_1", "alice");
-        let frame = ServerFrame::Joined {
+        let bob = User::new("u_2", "bob \"b\"");
+        let message = Arc::new(ChatMessage {
+            room: room(),
+            seq: 1,
+            from: alice.clone(),
+            text: "hi".into(),
+            ts: 5,
+            client_id: None,
+        });
+        let members = format!("{},{}", alice.json(), bob.json());
+        let frame = Joined {
+            room: &room(),
+            seq: 1,
+            members: &members,
+            history: &[message],
+            complete: false,
+        };
+        assert_eq!(
+            frame.encode().as_str(),
+            r#"{"type":"joined","room":"general","seq":1,"members":[{"id":"u_1","name":"alice"},{"id":"u_2","name":"bob \"b\""}],"history":[{"type":"message","room":"general","seq":1,"from":{"id":"u_1","name":"alice"},"text":"hi","ts":5}],"complete":false}"#
+        );
+        let empty = Joined {
             room: &room(),
             seq: 0,
-            members: &[&alice],
+            members: alice.json(),
             history: &[],
             complete: true,
         };
         assert_eq!(
-            frame.encode().as_str(),
+            empty.encode().as_str(),
             r#"{"type":"joined","room":"general","seq":0,"members":[{"id":"u_1","name":"alice"}],"history":[],"complete":true}"#
         );
     }

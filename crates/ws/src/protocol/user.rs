@@ -38,6 +38,13 @@ impl User {
     }
 }
 
+impl User {
+    /// `{"id":…,"name":…}`, as encoded once.
+    pub fn json(&self) -> &str {
+        self.json.get()
+    }
+}
+
 impl PartialEq for User {
     fn eq(&self, other: &Self) -> bool {
         self.id == other.id && self.name == other.name
