@@ -100,6 +100,17 @@ export async function send(page, text) {
   await input.press('Enter');
 }
 
+/**
+ * Sends `text` and waits for its echo (the message is no longer pending), so that what other
+ * clients send next is sequenced after it.
+ */
+export async function sendEchoed(page, text) {
+  await send(page, text);
+  await page
+    .locator('#messages .msg:not(.pending) .msg-text', { hasText: text })
+    .waitFor({ timeout: WAIT });
+}
+
 export async function screenshot(page, name) {
   fs.mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, `${name}.png`) });

@@ -17,6 +17,7 @@ import {
   openChat,
   screenshot,
   send,
+  sendEchoed,
   waitOnline,
 } from '../lib/browser.mjs';
 import { repoRoot, startServer } from '../lib/server.mjs';
@@ -117,7 +118,8 @@ describe('look and accessibility', () => {
 
   it('has no serious accessibility violation in a busy room, light and dark', async () => {
     const page = await aliceScene();
-    await send(page, 'Nice. The backoff with jitter keeps the herd calm, too.');
+    // Echoed before bob speaks: the page's send and bob's race to the server otherwise.
+    await sendEchoed(page, 'Nice. The backoff with jitter keeps the herd calm, too.');
     await others.bob.say('general', 'Release notes draft is up: https://example.com/releases/1.0');
     await others.dave.say('general', 'I will review it after lunch.');
     await send(page, 'Thanks, looks great so far!');
