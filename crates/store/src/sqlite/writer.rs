@@ -267,7 +267,7 @@ impl Writer {
 /// Inserts the messages, all or nothing, and returns each room's new latest seq.
 ///
 /// `rooms.last_seq` is written only for a room this writer has not written before (and by
-/// [`Trim`] before it deletes, and at the end): a room's latest seq is the larger of its row
+/// [`Trim`] before it deletes): a room's latest seq is the larger of its row
 /// and its newest message, so the row need not move with every message. That saves a page
 /// write per commit, a fifth of a single message's commit.
 fn insert(

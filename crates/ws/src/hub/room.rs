@@ -5,7 +5,7 @@ use std::{
 };
 
 use super::{ConnId, Peer, held::HeldWire};
-use crate::protocol::{Frame, UserId};
+use crate::protocol::{Frame, User, UserId};
 
 /// Cork capacity a member keeps between batches.
 const CORK_KEEP: usize = 4;
@@ -119,10 +119,7 @@ impl Room {
                 let user = entry.key().clone();
                 entry.insert(1);
                 if !self.member_list_stale {
-                    if !self.member_list.is_empty() {
-                        self.member_list.push(',');
-                    }
-                    self.member_list.push_str(peer.user.json());
+                    append_member(&mut self.member_list, &peer.user);
                 }
                 (user, true)
             }
@@ -236,10 +233,7 @@ impl Room {
                 if dedupe && !seen.insert(&user.id) {
                     continue;
                 }
-                if !self.member_list.is_empty() {
-                    self.member_list.push(',');
-                }
-                self.member_list.push_str(user.json());
+                append_member(&mut self.member_list, user);
             }
             self.member_list_stale = false;
         }
@@ -250,4 +244,12 @@ impl Room {
     pub(super) fn is_idle(&self) -> bool {
         self.members.is_empty() && self.pending == 0
     }
+}
+
+/// Adds `user` to a comma-separated member list.
+fn append_member(list: &mut String, user: &User) {
+    if !list.is_empty() {
+        list.push(',');
+    }
+    list.push_str(user.json());
 }

@@ -23,13 +23,9 @@ const CLOSE: u8 = 0x88;
 const PING: u8 = 0x89;
 
 impl Frame {
-    pub(crate) fn from_json(json: String) -> Self {
-        Self::encode(TEXT, json.as_bytes())
-    }
-
-    /// A text frame of JSON already checked to be UTF-8.
-    pub(crate) fn from_json_bytes(json: &[u8]) -> Self {
-        Self::encode(TEXT, json)
+    /// A text frame of JSON as serde wrote it (so UTF-8).
+    pub(crate) fn from_json(json: impl AsRef<[u8]>) -> Self {
+        Self::encode(TEXT, json.as_ref())
     }
 
     /// A close frame with `code` and a short `reason` (at most 123 bytes, as control frames
@@ -139,7 +135,7 @@ mod tests {
 
     #[test]
     fn short_text_has_a_two_byte_header() {
-        let frame = Frame::from_json("{}".into());
+        let frame = Frame::from_json("{}");
         assert_eq!(frame.wire(), &[0x81, 2, b'{', b'}']);
         assert_eq!(frame.as_str(), "{}");
     }
@@ -160,7 +156,7 @@ mod tests {
         assert_eq!(&close.wire()[..4], &[0x88, 15, 0x0f, 0xa8]);
         assert_eq!(&close.payload()[2..], b"slow consumer");
         assert!(close.is_close());
-        assert!(!Frame::ping().is_close() && !Frame::from_json("{}".into()).is_close());
+        assert!(!Frame::ping().is_close() && !Frame::from_json("{}").is_close());
         assert!(
             close.tail(3).is_close(),
             "the unwritten end of a close is still a close"

@@ -89,7 +89,7 @@ impl Joined<'_> {
         json.extend_from_slice(br#"],"history":"#);
         let _ = serde_json::to_writer(&mut json, self.history);
         let _ = write!(json, r#","complete":{}}}"#, self.complete);
-        Frame::from_json_bytes(&json)
+        Frame::from_json(json)
     }
 }
 
