@@ -170,40 +170,47 @@ async fn send_batch(
 
 /// Handles one text frame: a `message` is seq-checked and, when measured, timed.
 fn on_text(text: &str, ctx: &ClientCtx, checker: &mut SeqChecker) {
+    if let Some(message) = wire::scan_message(text) {
+        return on_message(Some(message.seq), message.stamp, ctx, checker);
+    }
     let Ok(frame) = wire::parse(text) else {
         ctx.live.event("unparseable frame");
         return;
     };
-    let live = &ctx.live;
     match frame.kind.as_ref() {
         "message" => {
-            let now = live.clock.now_us();
-            live.counters.frames.fetch_add(1, Relaxed);
-            if let Some(seq) = frame.seq {
-                match checker.observe(seq) {
-                    SeqEvent::InOrder => {}
-                    SeqEvent::Gap { missing } => {
-                        live.counters.gaps.fetch_add(1, Relaxed);
-                        live.counters.missing.fetch_add(missing, Relaxed);
-                    }
-                    SeqEvent::Duplicate => {
-                        live.counters.duplicates.fetch_add(1, Relaxed);
-                    }
-                    SeqEvent::Reorder => {
-                        live.counters.reorders.fetch_add(1, Relaxed);
-                    }
-                }
-            } else {
-                live.event("message without seq");
-            }
             let stamp = frame.text.as_deref().and_then(wire::parse_stamp);
-            if let Some(stamp) = stamp.filter(|&s| live.in_window(s)) {
-                live.record_latency(ctx.index, now.saturating_sub(stamp));
-            }
+            on_message(frame.seq, stamp, ctx, checker);
         }
-        "error" => live.event(format!("error {}", frame.code.as_deref().unwrap_or("?"))),
+        "error" => ctx
+            .live
+            .event(format!("error {}", frame.code.as_deref().unwrap_or("?"))),
         // joined, presence, typing, left, history, welcome: nothing to measure.
         _ => {}
+    }
+}
+
+/// Counts a delivery, checks its seq and times it when its stamp is in the window.
+fn on_message(seq: Option<u64>, stamp: Option<u64>, ctx: &ClientCtx, checker: &mut SeqChecker) {
+    let live = &ctx.live;
+    let now = live.clock.now_us();
+    live.counters.frames.fetch_add(1, Relaxed);
+    match seq.map(|seq| checker.observe(seq)) {
+        Some(SeqEvent::InOrder) => {}
+        Some(SeqEvent::Gap { missing }) => {
+            live.counters.gaps.fetch_add(1, Relaxed);
+            live.counters.missing.fetch_add(missing, Relaxed);
+        }
+        Some(SeqEvent::Duplicate) => {
+            live.counters.duplicates.fetch_add(1, Relaxed);
+        }
+        Some(SeqEvent::Reorder) => {
+            live.counters.reorders.fetch_add(1, Relaxed);
+        }
+        None => live.event("message without seq"),
+    }
+    if let Some(stamp) = stamp.filter(|&s| live.in_window(s)) {
+        live.record_latency(ctx.index, now.saturating_sub(stamp));
     }
 }
 
