@@ -45,7 +45,7 @@ pub(crate) async fn run(outlet: Arc<Outlet>, mut queue: mpsc::Receiver<Frame>) {
         if received == 0 {
             break;
         }
-        let taken = batch.len() as u64;
+        let taken = batch.iter().map(Frame::frames).sum();
         outlet.acquire_for_writer().await;
         if closed_at.is_some() {
             // Nothing may follow a close frame.

@@ -9,10 +9,10 @@
 //! hashing the room name in [`HubHandle`] without the client side noticing.
 
 mod command;
-mod held;
 mod outlet;
 mod peer;
 mod room;
+mod roomwire;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -46,7 +46,7 @@ const MAX_SLICES: usize = 256;
 pub struct Outlet {
     socket: OwnedWriteHalf,
     token: AtomicU8,
-    /// Frames ever put in the queue, and frames the writer task has written.
+    /// WebSocket frames ever put in the queue, and those the writer task has written.
     queued: AtomicU64,
     written: AtomicU64,
     evicted: AtomicBool,
@@ -54,7 +54,7 @@ pub struct Outlet {
     closed: AtomicBool,
     /// The queue for frames that must wait, made (with its writer task) on first use.
     queue: OnceLock<mpsc::Sender<Frame>>,
-    /// Frames the queue holds at most.
+    /// WebSocket frames the queue holds at most.
     capacity: usize,
     /// Live [`Sender`]s: at zero no frame can be queued any more and the writer may end.
     senders: AtomicUsize,
@@ -250,7 +250,7 @@ impl Sender {
 
     /// Queues one frame, waiting up to `wait` for room.
     pub async fn queue_timeout(&self, frame: Frame, wait: std::time::Duration) -> bool {
-        self.outlet.queued.fetch_add(1, SeqCst);
+        self.outlet.queued.fetch_add(frame.frames(), SeqCst);
         if self.outlet.queue().send_timeout(frame, wait).await.is_err() {
             self.outlet.evict();
             return false;
@@ -258,17 +258,23 @@ impl Sender {
         true
     }
 
+    /// Queues `frames` for the writer task. The queue is bounded in WebSocket frames (an
+    /// entry laid out for a room carries several): past `capacity` the connection is evicted.
     fn enqueue(&self, frames: &mut Vec<Frame>) -> bool {
         if frames.is_empty() {
             return true;
         }
-        let queue = self.outlet.queue();
+        let outlet = &self.outlet;
+        let queue = outlet.queue();
         let mut queued = true;
         for frame in frames.drain(..) {
-            self.outlet.queued.fetch_add(1, SeqCst);
+            let count = frame.frames();
+            let waiting = outlet.queued.fetch_add(count, SeqCst) - outlet.written.load(SeqCst);
             // After one refusal the rest is dropped too: the connection is being closed.
-            if queued && queue.try_send(frame).is_err() {
-                self.outlet.evict();
+            if queued
+                && (waiting + count > outlet.capacity as u64 || queue.try_send(frame).is_err())
+            {
+                outlet.evict();
                 queued = false;
             }
         }

@@ -4,29 +4,37 @@ use std::{
     time::Instant,
 };
 
-use super::{ConnId, Peer, held::HeldWire};
+use super::{ConnId, Peer, roomwire::RoomWire};
 use crate::protocol::{Frame, User, UserId};
 
 /// Cork capacity a member keeps between batches.
 const CORK_KEEP: usize = 4;
 
-/// A member connection and the frames corked for it during the current hub batch.
+/// Batch capacity a room keeps between hub batches.
+const BATCH_KEEP: usize = 64;
+
+/// A member connection and the frames corked for it alone during the current hub batch.
 #[derive(Debug)]
 pub(super) struct Member {
     pub(super) peer: Arc<Peer>,
+    /// Frames for this member: its part of the room's batch up to its last answer, then the
+    /// answer. The rest of its part stays in the room's batch until the flush.
     pub(super) cork: Vec<Frame>,
     /// The room's own copy of the user's id, shared by all of the user's connections here:
-    /// held presence is matched to it by address, not by comparing strings.
+    /// room frames about a user are matched to it by address, not by comparing strings.
     user: UserId,
     /// Where this member's part of the room's held presence starts (it has seen the rest).
     held_from: usize,
+    /// Where this member's part of the room's batch starts (earlier frames are in its cork,
+    /// or were broadcast before it joined).
+    batch_from: usize,
 }
 
 impl Member {
     /// Puts the held presence this member has not had yet in front of its cork: held frames
     /// are always older than corked ones. Returns how many frames and how many cork entries
     /// that was.
-    fn take_held(&mut self, held: &HeldWire<'_>) -> (usize, usize) {
+    fn take_held(&mut self, held: &RoomWire<'_>) -> (usize, usize) {
         let mut mine = Vec::new();
         let frames = held.part_for(self.held_from, &self.user, &mut mine);
         let entries = mine.len();
@@ -35,14 +43,37 @@ impl Member {
         (frames, entries)
     }
 
-    /// Hands the member its held and corked frames; returns the frames and bytes handed over.
-    fn flush(&mut self, held: &HeldWire<'_>, failed: &mut Vec<ConnId>) -> (usize, usize) {
+    /// Appends this member's part of the room's batch not yet in its cork. Returns how many
+    /// frames and how many cork entries that was.
+    fn take_batch(&mut self, batch: &RoomWire<'_>) -> (usize, usize) {
+        let before = self.cork.len();
+        let frames = batch.part_for(self.batch_from, &self.user, &mut self.cork);
+        self.batch_from = batch.len();
+        (frames, self.cork.len() - before)
+    }
+
+    /// Everything the room has for this member, in order, into its cork: held presence, what
+    /// is corked, its part of the batch.
+    fn gather(&mut self, held: &RoomWire<'_>, batch: &RoomWire<'_>) -> (usize, usize) {
         let (held_frames, held_entries) = self.take_held(held);
+        let (batch_frames, batch_entries) = self.take_batch(batch);
+        (held_frames + batch_frames, held_entries + batch_entries)
+    }
+
+    /// Hands the member its held, corked and batched frames; returns the frames and bytes
+    /// handed over.
+    fn flush(
+        &mut self,
+        held: &RoomWire<'_>,
+        batch: &RoomWire<'_>,
+        failed: &mut Vec<ConnId>,
+    ) -> (usize, usize) {
+        let (shared_frames, shared_entries) = self.gather(held, batch);
         if self.cork.is_empty() {
             return (0, 0);
         }
-        // Laid-out held frames are fewer entries than frames.
-        let frames = self.cork.len() - held_entries + held_frames;
+        // Laid-out room frames are fewer entries than frames.
+        let frames = self.cork.len() - shared_entries + shared_frames;
         let bytes = self.cork.iter().map(Frame::len).sum::<usize>();
         if !self.peer.send(&mut self.cork) {
             failed.push(self.peer.conn);
@@ -70,7 +101,10 @@ pub(super) struct Room {
     pub(super) pending: usize,
     /// Presence frames held back until the room's next flush, each with the user it is about
     /// (who does not get it). Kept once for the room, not copied into every member's cork.
-    held: Vec<(Frame, UserId)>,
+    held: Vec<(Frame, Option<UserId>)>,
+    /// Frames broadcast to the room in the current hub batch, each with the user who does not
+    /// get it, if any: kept once and handed out at the flush (see [`RoomWire`]).
+    batch: Vec<(Frame, Option<UserId>)>,
     /// When presence frames last went out to this room's members.
     pub(super) presence_sent: Option<Instant>,
     /// Each user's JSON once, comma-separated, for `joined`: a user's first connection appends
@@ -88,6 +122,7 @@ impl Room {
             published,
             pending: 0,
             held: Vec::new(),
+            batch: Vec::new(),
             presence_sent: None,
             member_list: String::new(),
             member_list_stale: false,
@@ -129,6 +164,7 @@ impl Room {
             cork: Vec::new(),
             user,
             held_from: self.held.len(),
+            batch_from: self.batch.len(),
         });
         first
     }
@@ -138,7 +174,10 @@ impl Room {
     pub(super) fn remove(&mut self, conn: ConnId) -> Option<(Member, bool)> {
         let at = self.index.remove(&conn)?;
         let mut member = self.members.swap_remove(at);
-        member.take_held(&HeldWire::by_frame(&self.held));
+        member.gather(
+            &RoomWire::by_frame(&self.held),
+            &RoomWire::by_frame(&self.batch),
+        );
         if let Some(moved) = self.members.get(at) {
             self.index.insert(moved.peer.conn, at);
         }
@@ -158,24 +197,24 @@ impl Room {
     }
 
     /// Corks `frame` for every member but those of `except_user`; returns how many.
-    pub(super) fn broadcast(&mut self, frame: &Frame, except_user: Option<&UserId>) -> usize {
-        let mut recipients = 0;
-        for member in &mut self.members {
-            if except_user.is_some_and(|id| *id == member.peer.user.id) {
-                continue;
-            }
-            member.cork.push(frame.clone());
-            recipients += 1;
-        }
-        recipients
+    pub(super) fn broadcast(&mut self, frame: Frame, except_user: Option<&UserId>) -> usize {
+        let (except, skipped) = match except_user.and_then(|id| self.users.get_key_value(id)) {
+            Some((id, &connections)) => (Some(id.clone()), connections),
+            None => (None, 0),
+        };
+        self.batch.push((frame, except));
+        self.members.len() - skipped
     }
 
-    /// Corks `frame` for one member; false when it is not a member.
+    /// Corks `frame` for one member, after its part of what the room was sent so far; false
+    /// when it is not a member.
     pub(super) fn send_to(&mut self, conn: ConnId, frame: Frame) -> bool {
         let Some(&at) = self.index.get(&conn) else {
             return false;
         };
-        self.members[at].cork.push(frame);
+        let member = &mut self.members[at];
+        member.take_batch(&RoomWire::by_frame(&self.batch));
+        member.cork.push(frame);
         true
     }
 
@@ -183,12 +222,18 @@ impl Room {
     /// cannot take it are added to `failed`. Returns the frames and bytes handed over.
     pub(super) fn flush(&mut self, now: Instant, failed: &mut Vec<ConnId>) -> (usize, usize) {
         let (mut frames, mut bytes) = (0, 0);
-        let held = HeldWire::laid_out(&self.held);
+        let held = RoomWire::laid_out(&self.held);
+        let batch = RoomWire::laid_out(&self.batch);
         for member in &mut self.members {
-            let (f, b) = member.flush(&held, failed);
+            let (f, b) = member.flush(&held, &batch, failed);
             frames += f;
             bytes += b;
             member.held_from = 0;
+            member.batch_from = 0;
+        }
+        self.batch.clear();
+        if self.batch.capacity() > BATCH_KEEP {
+            self.batch = Vec::new();
         }
         if !self.held.is_empty() {
             self.held = Vec::new();
@@ -201,7 +246,11 @@ impl Room {
     /// others' corks for the end of the batch.
     pub(super) fn flush_one(&mut self, conn: ConnId, failed: &mut Vec<ConnId>) -> (usize, usize) {
         match self.index.get(&conn) {
-            Some(&at) => self.members[at].flush(&HeldWire::by_frame(&self.held), failed),
+            Some(&at) => self.members[at].flush(
+                &RoomWire::by_frame(&self.held),
+                &RoomWire::by_frame(&self.batch),
+                failed,
+            ),
             None => (0, 0),
         }
     }
@@ -213,7 +262,7 @@ impl Room {
             .users
             .get_key_value(about)
             .map_or_else(|| about.clone(), |(user, _)| user.clone());
-        self.held.push((frame, about));
+        self.held.push((frame, Some(about)));
     }
 
     /// Whether presence is being held back.
@@ -252,4 +301,63 @@ fn append_member(list: &mut String, user: &User) {
         list.push(',');
     }
     list.push_str(user.json());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        hub::tests::{next, peer_as},
+        protocol::{PresenceEvent, RoomName, ServerFrame},
+    };
+
+    fn text(n: u32) -> Frame {
+        Frame::from_json(format!(r#"{{"n":{n}}}"#))
+    }
+
+    #[tokio::test]
+    async fn a_batch_reaches_each_member_in_order_around_its_own_answers() {
+        let name = RoomName::parse("r").expect("room");
+        let alice = User::new("u_a", "alice");
+        let (a, mut a_out) = peer_as(1, alice.clone()).await;
+        let (b, mut b_out) = peer_as(2, User::new("u_b", "bob")).await;
+        let mut room = Room::new(0);
+        room.add(a);
+        room.add(b);
+        let about_alice = ServerFrame::Presence {
+            room: &name,
+            event: PresenceEvent::Join,
+            user: &alice,
+        }
+        .encode();
+
+        assert_eq!(room.broadcast(text(1), None), 2);
+        assert_eq!(room.broadcast(about_alice, Some(&alice.id)), 1);
+        assert!(room.send_to(2, text(2)));
+        assert_eq!(room.broadcast(text(3), None), 2);
+        // Joined mid-batch: only what is broadcast from now on.
+        let (c, mut c_out) = peer_as(3, User::new("u_c", "carol")).await;
+        room.add(c);
+        assert_eq!(room.broadcast(text(4), None), 3);
+        let mut failed = Vec::new();
+        let (frames, _) = room.flush(Instant::now(), &mut failed);
+        assert!(failed.is_empty());
+        assert_eq!(frames, 3 + 5 + 1);
+
+        for (out, expected) in [
+            (&mut a_out, vec!["1", "3", "4"]),
+            (&mut b_out, vec!["1", "presence", "2", "3", "4"]),
+            (&mut c_out, vec!["4"]),
+        ] {
+            for want in expected {
+                let got = next(out).await;
+                let matches = if want == "presence" {
+                    got.contains(r#""type":"presence""#) && got.contains("u_a")
+                } else {
+                    got == format!(r#"{{"n":{want}}}"#)
+                };
+                assert!(matches, "wanted {want}, got {got}");
+            }
+        }
+    }
 }

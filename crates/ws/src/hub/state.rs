@@ -261,7 +261,7 @@ impl Hub {
             active,
         }
         .encode();
-        let corked = room.broadcast(&frame, Some(&peer.user.id));
+        let corked = room.broadcast(frame, Some(&peer.user.id));
         self.corked(name, corked);
     }
 
@@ -341,7 +341,7 @@ impl Hub {
             return;
         };
         room.published = message.seq;
-        let corked = room.broadcast(&message.encode(), None);
+        let corked = room.broadcast(message.encode(), None);
         self.metrics.messages.increment(1);
         self.metrics.deliveries.increment(corked as u64);
         self.corked(&message.room, corked);
@@ -378,7 +378,7 @@ impl Hub {
         let window_open = room.presence_sent.is_some_and(|sent| now < sent + window);
         if corked_now || !(window_open || room.is_holding()) {
             room.presence_sent = Some(now);
-            let corked = room.broadcast(&frame, Some(&user.id));
+            let corked = room.broadcast(frame, Some(&user.id));
             return self.corked(name, corked);
         }
         if !room.is_holding() {

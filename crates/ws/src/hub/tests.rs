@@ -61,6 +61,11 @@ fn room() -> RoomName {
 
 /// A peer whose socket's other end is returned, to read what the hub wrote.
 async fn connected_peer() -> (Arc<Peer>, TcpStream) {
+    peer_as(1, User::new("u_1", "alice")).await
+}
+
+/// Connection `conn` of `user`, and its socket's other end.
+pub(super) async fn peer_as(conn: u64, user: User) -> (Arc<Peer>, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let client = TcpStream::connect(listener.local_addr().expect("addr"))
         .await
@@ -68,13 +73,13 @@ async fn connected_peer() -> (Arc<Peer>, TcpStream) {
     let (server, _) = listener.accept().await.expect("accept");
     let (_read, write) = server.into_split();
     let sender = Sender::new(Outlet::new(write, 16));
-    let peer = Arc::new(Peer::new(1, User::new("u_1", "alice"), sender));
+    let peer = Arc::new(Peer::new(conn, user, sender));
     // The read half may go: this test only reads what the hub writes.
     (peer, client)
 }
 
 /// The next server frame's text (server frames are unmasked: a 2-, 4- or 10-byte header).
-async fn next(client: &mut TcpStream) -> String {
+pub(super) async fn next(client: &mut TcpStream) -> String {
     let read = async {
         let mut header = [0u8; 2];
         client.read_exact(&mut header).await?;

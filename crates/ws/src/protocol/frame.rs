@@ -15,6 +15,9 @@ pub struct Frame {
     close: bool,
     /// The unwritten end of a frame whose start already went out: it must follow.
     continuation: bool,
+    /// WebSocket frames in `wire`: 1, or more for frames laid end to end for a room. A
+    /// connection's queue is bounded in these, not in entries.
+    frames: u32,
 }
 
 /// WebSocket opcodes the server sends (RFC 6455 §5.2), with the FIN bit set.
@@ -45,6 +48,7 @@ impl Frame {
             payload_at: 2,
             close: false,
             continuation: false,
+            frames: 1,
         }
     }
 
@@ -54,8 +58,22 @@ impl Frame {
             payload_at: 0,
             close: wire.first() == Some(&CLOSE),
             continuation: false,
+            frames: 1,
             wire,
         }
+    }
+
+    /// `frames` WebSocket frames laid end to end in `wire`.
+    pub(crate) fn several(wire: Bytes, frames: usize) -> Self {
+        Self {
+            frames: u32::try_from(frames).unwrap_or(u32::MAX),
+            ..Self::raw(wire)
+        }
+    }
+
+    /// How many WebSocket frames this carries (the unwritten end of some counts them all).
+    pub fn frames(&self) -> u64 {
+        u64::from(self.frames)
     }
 
     /// What is left of the frame after its first `written` bytes went out.
@@ -65,6 +83,7 @@ impl Frame {
             payload_at: 0,
             close: self.close,
             continuation: true,
+            frames: self.frames,
         }
     }
 
@@ -90,6 +109,7 @@ impl Frame {
             payload_at,
             close: opcode == CLOSE,
             continuation: false,
+            frames: 1,
         }
     }
 
