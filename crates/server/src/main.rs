@@ -2,11 +2,11 @@
 //! or SIGINT. Exit codes: 0 after a clean shutdown, 1 when the server fails (including a port
 //! it cannot bind or a `history.path` it cannot use), 2 for a configuration error.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use chat_config::{Settings, Sources};
 use clap::Parser;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// A real-time chat server: WebSocket rooms with history, presence and typing.
 #[derive(Debug, Parser)]
@@ -72,10 +72,26 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Handlers first: a signal that arrives once the server is listening must stop it
     // gracefully, not kill it.
     let shutdown = shutdown_signal()?;
-    let listener = TcpListener::bind(settings.server.listen)
-        .await
+    let listener = listen(settings.server.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
     chat_server::run(listener, settings, shutdown).await
+}
+
+/// Connections the kernel completes and queues before `accept` takes them; the kernel caps
+/// it at `net.core.somaxconn`. The default of 128 overflowed while thousands of clients
+/// reconnected at once: each dropped handshake is retried by the client a second later.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Binds the listening socket (with `SO_REUSEADDR`, as the standard library does).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Installs the SIGTERM and SIGINT handlers; the future completes on the first of them.
