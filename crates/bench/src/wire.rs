@@ -81,38 +81,36 @@ const MESSAGE_START: &[u8] = br#"{"type":"message","#;
 /// in a `message`: inside a JSON string a quote is escaped, so `"seq":` can only be a key, and
 /// the one nested object (`from`) has no `seq` or `text`.
 pub fn scan_message(frame: &str) -> Option<MessageView> {
-    let bytes = frame.as_bytes();
-    if !bytes.starts_with(MESSAGE_START) {
+    if !frame.as_bytes().starts_with(MESSAGE_START) {
         return None;
     }
     static SEQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""seq":"#));
     static TEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""text":""#));
-    let after_seq = value_after(bytes, &SEQ)?;
+    let after_seq = value_after(frame, &SEQ)?;
     let digits = after_seq
-        .iter()
+        .bytes()
         .position(|b| !b.is_ascii_digit())
         .unwrap_or(after_seq.len());
-    if digits == 0 || !matches!(after_seq.get(digits), Some(b',' | b'}')) {
+    if digits == 0 || !matches!(after_seq.as_bytes().get(digits), Some(b',' | b'}')) {
         return None;
     }
-    let seq = std::str::from_utf8(&after_seq[..digits])
-        .ok()?
-        .parse()
-        .ok()?;
+    let seq = after_seq[..digits].parse().ok()?;
     // The stamp ends at the text's first space or its closing quote (or at an escape's
     // backslash-quote, which no stamp has).
-    let stamp = value_after(bytes, &TEXT).and_then(|text| {
-        let end = memchr::memchr2(b' ', b'"', text)?;
-        parse_stamp(std::str::from_utf8(&text[..end]).ok()?)
+    let stamp = value_after(frame, &TEXT).and_then(|text| {
+        let end = memchr::memchr2(b' ', b'"', text.as_bytes())?;
+        parse_stamp(&text[..end])
     });
     Some(MessageView { seq, stamp })
 }
 
-/// The bytes after the first occurrence of a key's finder (a quoted key and its colon, and a
+/// What follows the first occurrence of a key's finder (a quoted key and its colon, and a
 /// value's opening quote when it is a string). Finders are built once: building one per
-/// search cost more than the search.
-fn value_after<'a>(frame: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
-    key.find(frame).map(|at| &frame[at + key.needle().len()..])
+/// search cost more than the search. Keys and the bytes searched for are ASCII, so every
+/// index here is a char boundary.
+fn value_after<'a>(frame: &'a str, key: &Finder<'_>) -> Option<&'a str> {
+    key.find(frame.as_bytes())
+        .map(|at| &frame[at + key.needle().len()..])
 }
 
 /// Parses one text frame. Fails on anything that is not a JSON object with a string `type`.

@@ -198,8 +198,8 @@ impl Room {
 
     /// Corks `frame` for every member but those of `except_user`; returns how many.
     pub(super) fn broadcast(&mut self, frame: Frame, except_user: Option<&UserId>) -> usize {
-        let (except, skipped) = match except_user.and_then(|id| self.users.get_key_value(id)) {
-            Some((id, &connections)) => (Some(id.clone()), connections),
+        let (except, skipped) = match except_user.and_then(|id| self.room_copy(id)) {
+            Some((id, connections)) => (Some(id), connections),
             None => (None, 0),
         };
         self.batch.push((frame, except));
@@ -257,12 +257,17 @@ impl Room {
 
     /// Holds a presence frame about `about` back until the room's next flush.
     pub(super) fn hold(&mut self, frame: Frame, about: &UserId) {
-        // The room's copy of the id, as members hold it (gone once the user has left).
-        let about = self
-            .users
-            .get_key_value(about)
-            .map_or_else(|| about.clone(), |(user, _)| user.clone());
-        self.held.push((frame, Some(about)));
+        let about = self.room_copy(about).map(|(id, _)| id);
+        self.held.push((frame, about));
+    }
+
+    /// The room's copy of a user's id (the one its members hold and room frames are matched
+    /// by) and the user's connections here; `None` once the user has none (then no member is
+    /// theirs).
+    fn room_copy(&self, id: &UserId) -> Option<(UserId, usize)> {
+        self.users
+            .get_key_value(id)
+            .map(|(user, &connections)| (user.clone(), connections))
     }
 
     /// Whether presence is being held back.
