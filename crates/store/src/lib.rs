@@ -2,8 +2,8 @@
 //! seq and are kept. The hub holds a `Box<dyn History>` and never learns which one it has.
 //!
 //! # Layout
-//! - [`SqliteHistory`] (`sqlite/`): the durable default. One SQLite file in WAL mode; a writer
-//!   thread commits queued messages in groups (`writer.rs`); recent messages are served from
+//! - [`SqliteHistory`] (`sqlite/`): the durable default. One SQLite file in WAL mode; the writer
+//!   commits each batch's messages in one transaction (`writer.rs`); recent messages are served from
 //!   memory and older pages by indexed reads (`room.rs`); the versioned schema and its
 //!   migrations (`schema.rs`).
 //! - [`MemoryHistory`] (`memory.rs`): everything in process memory, for tests and ephemeral

@@ -22,6 +22,16 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// The longest any expected event may take.
 const WAIT: Duration = Duration::from_secs(5);
 
+/// Both ways to commit: in the caller's thread at `end_batch` (the default), and on the
+/// writer thread (what `Fsync::Full` uses).
+const COMMIT_THREAD: [bool; 2] = [false, true];
+
+fn open_with(path: &Path, retention: Retention, commit_thread: bool) -> SqliteHistory {
+    let mut options = SqliteOptions::new(path, retention);
+    options.commit_thread = commit_thread;
+    SqliteHistory::open(options).expect("open")
+}
+
 fn append(h: &mut SqliteHistory, room_name: &str, text: &str, ts: u64) -> Arc<ChatMessage> {
     match h.append(draft(room_name, text, None), ts).expect("append") {
         Appended::Queued(m) => m,
@@ -43,10 +53,12 @@ fn next_report(commits: &mut UnboundedReceiver<Commit>) -> Commit {
     }
 }
 
-/// Waits until `check` holds on a fresh connection to the file, for at most [`WAIT`].
-fn eventually(path: &Path, what: &str, check: impl Fn(&Connection) -> bool) {
+/// Waits until `check` holds on a fresh connection to the file, for at most [`WAIT`], ending
+/// a batch of `h` between looks, as the hub does after each batch of commands.
+fn eventually(h: &mut SqliteHistory, path: &Path, what: &str, check: impl Fn(&Connection) -> bool) {
     let deadline = Instant::now() + WAIT;
     loop {
+        h.end_batch();
         let conn = Connection::open(path).expect("open the file");
         if check(&conn) {
             return;
@@ -62,22 +74,41 @@ fn count(conn: &Connection, sql: &str) -> u64 {
 
 #[test]
 fn commits_are_reported_in_order_and_add_up() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut h =
-        SqliteHistory::open(SqliteOptions::new(dir.path().join("c.db"), keep(100))).expect("open");
-    let mut commits = h.take_commits().expect("a commit channel");
-    assert!(h.take_commits().is_none(), "taken once");
-    for i in 0..500 {
-        append(&mut h, ["a", "b", "c"][i % 3], "x", now_ms());
-    }
-    let mut durable = 0;
-    while durable < 500 {
-        match next_report(&mut commits) {
-            Commit::Durable(n) => durable += n,
-            Commit::Failed { error, .. } => panic!("write failed: {error}"),
+    for commit_thread in COMMIT_THREAD {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = open_with(&dir.path().join("c.db"), keep(100), commit_thread);
+        let mut commits = h.take_commits().expect("a commit channel");
+        assert!(h.take_commits().is_none(), "taken once");
+        // Batches of 50, and one of 3,000: more than one transaction holds.
+        for batch in [50; 10].into_iter().chain([3_000]) {
+            for i in 0..batch {
+                append(&mut h, ["a", "b", "c"][i % 3], "x", now_ms());
+            }
+            h.end_batch();
         }
+        let mut durable = 0;
+        while durable < 3_500 {
+            match next_report(&mut commits) {
+                Commit::Durable(n) => durable += n,
+                Commit::Failed { error, .. } => panic!("write failed: {error}"),
+            }
+        }
+        assert_eq!(durable, 3_500);
+        assert!(commits.try_recv().is_err(), "nothing counted twice");
     }
-    assert_eq!(durable, 500);
+}
+
+#[test]
+fn in_the_callers_thread_a_batch_is_reported_when_it_ends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = open_with(&dir.path().join("e.db"), keep(100), false);
+    let mut commits = h.take_commits().expect("a commit channel");
+    for _ in 0..3 {
+        append(&mut h, "r", "x", now_ms());
+    }
+    assert!(commits.try_recv().is_err(), "nothing committed mid-batch");
+    h.end_batch();
+    assert!(matches!(commits.try_recv(), Ok(Commit::Durable(3))));
 }
 
 #[test]
@@ -124,7 +155,7 @@ fn a_restart_continues_each_room_even_after_retention_deleted_everything() {
         max_per_room: 100,
         max_age: Some(Duration::from_secs(2)),
     };
-    let mut h = SqliteHistory::open(SqliteOptions::new(&path, retention)).expect("open");
+    let mut h = open_with(&path, retention, false);
     let long_ago = now_ms() - 60_000;
     // Two commits: the room's row is written with the first, so the deletion must move it.
     append(&mut h, "r", "a", long_ago);
@@ -134,7 +165,7 @@ fn a_restart_continues_each_room_even_after_retention_deleted_everything() {
     }
     append(&mut h, "s", "kept", now_ms());
     h.flush().expect("flush");
-    eventually(&path, "deleting the expired messages", |conn| {
+    eventually(&mut h, &path, "deleting the expired messages", |conn| {
         count(conn, "SELECT count(*) FROM messages WHERE room = 'r'") == 0
     });
     drop(h);
@@ -148,91 +179,103 @@ fn a_restart_continues_each_room_even_after_retention_deleted_everything() {
 
 #[test]
 fn retention_deletes_old_rows_in_the_background() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("t.db");
-    let mut h = SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect("open");
-    for _ in 0..2_000 {
-        append(&mut h, "r", "x", now_ms());
+    for commit_thread in COMMIT_THREAD {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let mut h = open_with(&path, keep(10), commit_thread);
+        for _ in 0..2_000 {
+            append(&mut h, "r", "x", now_ms());
+        }
+        h.flush().expect("flush");
+        // The writer lets a room grow a little past its limit before it deletes (64 rows).
+        eventually(&mut h, &path, "trimming to about max_per_room", |conn| {
+            count(conn, "SELECT count(*) FROM messages") < 10 + 64
+        });
+        let conn = Connection::open(&path).expect("open the file");
+        assert!(count(&conn, "SELECT min(seq) FROM messages") > 1_900);
+        let page = h.page(&room("r"), u64::MAX, 50).expect("page");
+        assert_eq!((page.messages.len(), page.has_more), (10, false));
     }
-    h.flush().expect("flush");
-    // The writer lets a room grow a little past its limit before it deletes (64 rows).
-    eventually(&path, "trimming to about max_per_room", |conn| {
-        count(conn, "SELECT count(*) FROM messages") < 10 + 64
-    });
-    let conn = Connection::open(&path).expect("open the file");
-    assert!(count(&conn, "SELECT min(seq) FROM messages") > 1_900);
-    let page = h.page(&room("r"), u64::MAX, 50).expect("page");
-    assert_eq!((page.messages.len(), page.has_more), (10, false));
 }
 
 #[test]
 fn a_failed_write_fails_its_senders_and_the_seq_is_taken_again() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("f.db");
-    let mut options = SqliteOptions::new(&path, keep(100));
-    options.busy_timeout = Duration::from_millis(50);
-    let mut h = SqliteHistory::open(options).expect("open");
-    let mut commits = h.take_commits().expect("a commit channel");
-    append(&mut h, "r", "first", now_ms());
-    assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+    for commit_thread in COMMIT_THREAD {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f.db");
+        let mut options = SqliteOptions::new(&path, keep(100));
+        options.busy_timeout = Duration::from_millis(50);
+        options.commit_thread = commit_thread;
+        let mut h = SqliteHistory::open(options).expect("open");
+        let mut commits = h.take_commits().expect("a commit channel");
+        append(&mut h, "r", "first", now_ms());
+        h.end_batch();
+        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
 
-    // Another process holding the write lock makes the next commit fail.
-    let blocker = Connection::open(&path).expect("open the file");
-    blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-    assert_eq!(append(&mut h, "r", "lost", now_ms()).seq, 2);
-    match next_report(&mut commits) {
-        Commit::Failed { count, error } => {
-            assert_eq!(count, 1);
-            assert!(error.0.contains("locked"), "{error}");
+        // Another process holding the write lock makes the next commit fail.
+        let blocker = Connection::open(&path).expect("open the file");
+        blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        assert_eq!(append(&mut h, "r", "lost", now_ms()).seq, 2);
+        h.end_batch();
+        match next_report(&mut commits) {
+            Commit::Failed { count, error } => {
+                assert_eq!(count, 1);
+                assert!(error.0.contains("locked"), "{error}");
+            }
+            Commit::Durable(_) => panic!("the write cannot have been committed"),
         }
-        Commit::Durable(_) => panic!("the write cannot have been committed"),
-    }
-    blocker.execute_batch("ROLLBACK").expect("unlock");
+        blocker.execute_batch("ROLLBACK").expect("unlock");
 
-    // Nobody saw seq 2, so the next message takes it.
-    let kept = append(&mut h, "r", "kept", now_ms());
-    assert_eq!(kept.seq, 2);
-    assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
-    assert!(h.flush().is_err(), "flush reports the failure once");
-    h.flush().expect("then nothing failed since");
-    let page = h.page(&room("r"), u64::MAX, 10).expect("page");
-    let texts: Vec<_> = page.messages.iter().map(|m| m.text.to_string()).collect();
-    assert_eq!(texts, ["first", "kept"]);
+        // Nobody saw seq 2, so the next message takes it.
+        let kept = append(&mut h, "r", "kept", now_ms());
+        assert_eq!(kept.seq, 2);
+        h.end_batch();
+        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+        assert!(h.flush().is_err(), "flush reports the failure once");
+        h.flush().expect("then nothing failed since");
+        let page = h.page(&room("r"), u64::MAX, 10).expect("page");
+        let texts: Vec<_> = page.messages.iter().map(|m| m.text.to_string()).collect();
+        assert_eq!(texts, ["first", "kept"]);
+    }
 }
 
 #[test]
 fn messages_waiting_for_the_disk_stay_readable_from_memory() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("w.db");
-    let mut options = SqliteOptions::new(&path, keep(100));
-    options.cache_per_room = 1;
-    let mut h = SqliteHistory::open(options).expect("open");
-    let mut commits = h.take_commits().expect("a commit channel");
-    let blocker = Connection::open(&path).expect("open the file");
-    blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-    for i in 1..=5 {
-        append(&mut h, "r", &format!("m{i}"), now_ms());
-    }
-    let page = h.page(&room("r"), u64::MAX, 10).expect("page");
-    assert_eq!(
-        page.messages.len(),
-        5,
-        "uncommitted messages never leave memory"
-    );
-    blocker.execute_batch("ROLLBACK").expect("unlock");
-    let mut durable = 0;
-    while durable < 5 {
-        match next_report(&mut commits) {
-            Commit::Durable(n) => durable += n,
-            Commit::Failed { error, .. } => panic!("write failed: {error}"),
+    for commit_thread in COMMIT_THREAD {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("w.db");
+        let mut options = SqliteOptions::new(&path, keep(100));
+        options.cache_per_room = 1;
+        options.commit_thread = commit_thread;
+        let mut h = SqliteHistory::open(options).expect("open");
+        let mut commits = h.take_commits().expect("a commit channel");
+        let blocker = Connection::open(&path).expect("open the file");
+        blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        for i in 1..=5 {
+            append(&mut h, "r", &format!("m{i}"), now_ms());
         }
+        let page = h.page(&room("r"), u64::MAX, 10).expect("page");
+        assert_eq!(
+            page.messages.len(),
+            5,
+            "uncommitted messages never leave memory"
+        );
+        blocker.execute_batch("ROLLBACK").expect("unlock");
+        h.end_batch();
+        let mut durable = 0;
+        while durable < 5 {
+            match next_report(&mut commits) {
+                Commit::Durable(n) => durable += n,
+                Commit::Failed { error, .. } => panic!("write failed: {error}"),
+            }
+        }
+        let page = h.page(&room("r"), u64::MAX, 10).expect("page");
+        assert_eq!(
+            page.messages.len(),
+            5,
+            "committed ones are read from the file"
+        );
     }
-    let page = h.page(&room("r"), u64::MAX, 10).expect("page");
-    assert_eq!(
-        page.messages.len(),
-        5,
-        "committed ones are read from the file"
-    );
 }
 
 #[test]

@@ -5,11 +5,13 @@
 //!   from an in-memory counter (read from the file once per room), puts it in the room's
 //!   in-memory cache, hands it to the writer over an unbounded channel and answers
 //!   [`Appended::Queued`]: the hub never waits for the disk to send.
-//! - The writer thread (`history-writer`) owns the read-write connection. It takes whatever
-//!   has queued (up to 2,048 messages), inserts it in one transaction, commits, and reports
-//!   [`Commit::Durable`] (or [`Commit::Failed`]) on the hub's commit channel; the hub delivers
-//!   a message only then. Between commits it deletes, 512 rows at a time, what retention no
-//!   longer keeps.
+//! - The writer owns the read-write connection. At the end of each batch of the hub's commands
+//!   ([`History::end_batch`]) it inserts what the batch appended (at most 2,048 messages per
+//!   transaction), commits, and reports [`Commit::Durable`] (or [`Commit::Failed`]) on the
+//!   hub's commit channel; the hub delivers a message only then, in the same batch's flush.
+//!   Between commits it deletes, 512 rows at a time, what retention no longer keeps. With
+//!   [`Fsync::Full`] (or [`SqliteOptions::commit_thread`]) it runs on a thread of its own
+//!   (`history-writer`) instead, so that the hub never waits for the disk's sync.
 //! - The checkpoint thread (`history-checkpoint`) copies the WAL into the database file when
 //!   the writer has written about 1,000 pages, on its own connection, so the writer never
 //!   waits for the disk's sync.
@@ -104,6 +106,9 @@ pub struct SqliteOptions {
     pub cache_per_room: usize,
     /// How long a statement waits for a lock held by another process before it fails.
     pub busy_timeout: Duration,
+    /// Commit on a thread of its own instead of in the caller's thread at
+    /// [`History::end_batch`]. Always so with [`Fsync::Full`], whose commits wait for the disk.
+    pub commit_thread: bool,
 }
 
 impl SqliteOptions {
@@ -112,7 +117,7 @@ impl SqliteOptions {
     pub const DEFAULT_CACHE_PER_ROOM: usize = 1_000;
 
     /// Options with the defaults: [`Fsync::Normal`], [`Self::DEFAULT_CACHE_PER_ROOM`], a 5 s
-    /// busy timeout.
+    /// busy timeout, commits in the caller's thread.
     pub fn new(path: impl Into<PathBuf>, retention: Retention) -> Self {
         Self {
             path: path.into(),
@@ -120,6 +125,7 @@ impl SqliteOptions {
             fsync: Fsync::Normal,
             cache_per_room: Self::DEFAULT_CACHE_PER_ROOM,
             busy_timeout: Duration::from_secs(5),
+            commit_thread: false,
         }
     }
 }
@@ -183,7 +189,8 @@ impl SqliteHistory {
         )?)
         .map_err(OpenError::Thread)?;
         let (report, commits) = mpsc::unbounded_channel();
-        let writer = WriterHandle::spawn(conn, checkpointer, options.retention, report)
+        let on_thread = options.commit_thread || options.fsync == Fsync::Full;
+        let writer = WriterHandle::start(conn, checkpointer, options.retention, report, on_thread)
             .map_err(OpenError::Thread)?;
         Ok(Self {
             rooms: Rooms {
@@ -355,6 +362,10 @@ impl History for SqliteHistory {
 
     fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {
         self.commits.take()
+    }
+
+    fn end_batch(&mut self) {
+        self.writer.end_batch();
     }
 
     fn flush(&mut self) -> Result<(), HistoryError> {

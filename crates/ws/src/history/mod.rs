@@ -67,7 +67,8 @@ pub enum Commit {
 }
 
 /// Where rooms' messages are sequenced and kept. Called only from the hub's task, so no
-/// method may block for long: a durable store writes on its own thread.
+/// method may block for long: a durable store commits without waiting for the disk's sync
+/// (at [`History::end_batch`]), or on a thread of its own.
 pub trait History: Send + 'static {
     /// The room's latest seq, counting queued appends (0 for a room never written to).
     fn last_seq(&mut self, room: &RoomName) -> Result<u64, HistoryError>;
@@ -96,6 +97,11 @@ pub trait History: Send + 'static {
     fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {
         None
     }
+
+    /// The hub has handled a batch of commands and is about to flush what they produced: a
+    /// store that commits in the hub's thread commits the batch's appends here and reports
+    /// them before returning, so they go out in this flush.
+    fn end_batch(&mut self) {}
 
     /// Makes everything appended so far durable; called once when the hub stops.
     fn flush(&mut self) -> Result<(), HistoryError> {

@@ -99,20 +99,13 @@ impl Hub {
                     if received == 0 {
                         break;
                     }
-                    let waiting = self.awaiting_commit.len();
                     for command in batch.drain(..) {
                         self.handle(command);
                         if self.corked_frames > CORK_LIMIT {
                             self.flush();
                         }
                     }
-                    if self.awaiting_commit.len() > waiting {
-                        // The history's writer thread was just handed messages: give it the
-                        // CPU now, so that when it commits at once (the usual case) they go
-                        // out in this batch's flush instead of a later one. On one CPU this
-                        // saves a whole scheduling round per message under load.
-                        std::thread::yield_now();
-                    }
+                    self.history.end_batch();
                 }
             }
             while let Some(commit) = commits.as_mut().and_then(|rx| rx.try_recv().ok()) {
