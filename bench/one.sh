@@ -4,7 +4,7 @@
 #   bench/one.sh NAME SCENARIO     NAME: server | server-memory | a peer (bun, node-ws, ...)
 #                                  SCENARIO: a | b | c | d  (as in bench/run.sh)
 # env:  BIN=path      the chat-server binary (default target/release/chat-server), to compare builds
-#       STAT=secs     count the server's sendmsg/pwrite/fcntl/futex calls and context switches
+#       STAT=secs     count the server's sendmsg/sendto/pwrite/fcntl/futex calls and context switches
 #       PERF=secs     perf record the server (to /tmp/chat-one/perf.data); CG=... its call-graph option
 #       DELAY=secs    when STAT/PERF start (default 5 s into the run)
 # The server runs pinned to CPU 0, chat-bench to CPU 1; only 127.0.0.1 is used; all bounded.
@@ -41,7 +41,7 @@ case $scenario in
 esac
 watchers=()
 if [[ -n "${STAT:-}" ]]; then
-  (sleep "${DELAY:-5}"; perf stat -e syscalls:sys_enter_sendmsg,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fcntl,syscalls:sys_enter_futex,context-switches \
+  (sleep "${DELAY:-5}"; perf stat -e syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendto,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fcntl,syscalls:sys_enter_futex,context-switches \
     -p "$pid" -- sleep "$STAT" 2>"$out/stat.txt") & watchers+=($!)
 fi
 if [[ -n "${PERF:-}" ]]; then

@@ -76,7 +76,7 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
 
 /// The TCP stream of a finished upgrade, with any bytes hyper read past the request.
 ///
-/// The chat core writes to the TCP socket itself (one `sendmsg` per batch of frames), so it
+/// The chat core writes to the TCP socket itself (one socket write per batch of frames), so it
 /// takes the socket back from hyper.
 fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<(TcpStream, Vec<u8>)> {
     let upgraded = match upgraded {

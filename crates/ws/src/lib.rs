@@ -6,7 +6,7 @@
 //!   in `chat-store`).
 //! - [`hub`]: the actor that owns rooms, members and delivery; reached only through
 //!   [`hub::HubHandle`]. `hub::outlet` is a connection's sending side: corked frames go out
-//!   in one vectored `sendmsg`, what must wait goes to the connection's bounded queue.
+//!   in one socket write, what must wait goes to the connection's bounded queue.
 //! - [`client`]: one connection's reader and writer tasks, its rate limit.
 //! - [`metrics`]: the counters and histograms, registered once.
 //!

@@ -2,7 +2,7 @@
 //!
 //! Connections talk to it only through a [`HubHandle`] (a bounded channel of [`Command`]s).
 //! It talks back without ever waiting: each batch of commands corks the frames it produces
-//! per member, then hands each member its frames at once ([`Outlet`]): one vectored `sendmsg` straight
+//! per member, then hands each member its frames at once ([`Outlet`]): one socket write straight
 //! to the socket when nothing is waiting there, else the connection's bounded queue. A client
 //! whose queue overflows is evicted (closed with 4008).
 //! Every command names its room, so rooms can later be spread over several hub tasks by

@@ -18,10 +18,15 @@ impl Peer {
         Self { conn, user, sender }
     }
 
-    /// Sends the frames (emptying the vector), in one vectored `sendmsg` when the socket takes them.
+    /// Sends the frames (emptying the vector), in one socket write when the socket takes them.
     /// False means the connection cannot keep up (or is gone) and must be evicted.
     pub fn send(&self, frames: &mut Vec<Frame>) -> bool {
         self.sender.send(frames)
+    }
+
+    /// Where this connection's frames go.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
     }
 
     /// Marks the connection as too slow: its writer closes it with 4008.

@@ -4,7 +4,7 @@ use std::{
     time::Instant,
 };
 
-use super::{ConnId, Peer, roomwire::RoomWire};
+use super::{ConnId, Peer, Sender, roomwire::RoomWire};
 use crate::protocol::{Frame, User, UserId};
 
 /// Cork capacity a member keeps between batches.
@@ -17,6 +17,9 @@ const BATCH_KEEP: usize = 64;
 #[derive(Debug)]
 pub(super) struct Member {
     pub(super) peer: Arc<Peer>,
+    /// The peer's sender, held here too: the flush reaches the outlet without a stop at the
+    /// peer (one cache miss fewer per member of a fan-out).
+    sender: Sender,
     /// Frames for this member: its part of the room's batch up to its last answer, then the
     /// answer. The rest of its part stays in the room's batch until the flush.
     pub(super) cork: Vec<Frame>,
@@ -75,7 +78,7 @@ impl Member {
         // Laid-out room frames are fewer entries than frames.
         let frames = self.cork.len() - shared_entries + shared_frames;
         let bytes = self.cork.iter().map(Frame::len).sum::<usize>();
-        if !self.peer.send(&mut self.cork) {
+        if !self.sender.send(&mut self.cork) {
             failed.push(self.peer.conn);
         }
         // A burst may have grown the cork; an idle member should not keep it.
@@ -160,6 +163,7 @@ impl Room {
             }
         };
         self.members.push(Member {
+            sender: peer.sender().clone(),
             peer,
             cork: Vec::new(),
             user,

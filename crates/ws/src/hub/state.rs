@@ -412,7 +412,7 @@ impl Hub {
         }
     }
 
-    /// Hands every member of every corked room what the batch produced for it: one vectored `sendmsg`
+    /// Hands every member of every corked room what the batch produced for it: one socket write
     /// per member when its socket takes it. Members that cannot keep up are evicted, which
     /// corks presence frames for the others; those go out in the same call.
     fn flush(&mut self) {

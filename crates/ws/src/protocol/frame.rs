@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 ///
 /// Server frames are never masked, so the bytes are the same for every recipient: a frame is
 /// encoded once, and a fan-out to N members queues N clones of one buffer (a count bump
-/// each), which the writers hand straight to a vectored `sendmsg` with no copy and no per-member framing.
+/// each), which the writers hand straight to one socket write with no copy and no per-member framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     wire: Bytes,
