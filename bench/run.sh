@@ -14,6 +14,7 @@
 #                                 bun, node-ws, deno, go-gorilla (default: all of them)
 # env:   OUT=DIR    results (default bench/results/<UTC time>)
 #        ROUNDS=N   rounds of c (default 3);  QUICK=1: short runs, to test the script
+#        BIN=path   the chat-server binary (default target/release/chat-server)
 # Every run is bounded by `timeout`; only 127.0.0.1 is targeted.
 set -euo pipefail
 
@@ -39,43 +40,9 @@ done
 gcc -O2 -o "$out/floor" "$root/../shared/floor/floor.c"
 { uname -r; nproc; grep -m1 'model name' /proc/cpuinfo; git -C "$root" rev-parse HEAD; } >"$out/machine.txt"
 
-server_pid=""
-stop_server() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 trap stop_server EXIT
-
-# start_server NAME PORT: pinned to CPU 0; waits until the port accepts.
-start_server() {
-  local name="$1" port="$2"
-  case "$name" in
-    server|server-memory)
-      local backend=sqlite; [[ "$name" == server-memory ]] && backend=memory
-      rm -rf "$out/data"
-      # The defaults a user gets, except the per-connection rate limit (a sender here sends
-      # 10 msg/s in a and more in c).
-      CHAT__HISTORY__BACKEND=$backend CHAT__HISTORY__PATH="$out/data/chat.db" \
-        CHAT__LIMITS__MESSAGES_PER_SEC=1000000 CHAT__LIMITS__BURST=1000000 \
-        CHAT__SERVER__MAX_CONNECTIONS=20000 CHAT__LOG__LEVEL=warn \
-        taskset -c 0 "$root/target/release/chat-server" --listen "127.0.0.1:$port" \
-        >"$out/$name.server.log" 2>&1 &
-      ;;
-    *) taskset -c 0 "$peers/run.sh" "$name" "$port" >"$out/$name.server.log" 2>&1 & ;;
-  esac
-  server_pid=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  log "$name did not start listening on $port (see $out/$name.server.log)"
-  return 1
-}
 
 # run NAME FILE TIMEOUT ARGS...: one chat-bench run; its JSON line goes to FILE.json.
 run() {
@@ -91,14 +58,6 @@ floor() {
   local file="$1"
   echo "taskset -c 0 $out/floor 500 5" >>"$out/commands.txt"
   timeout 60 taskset -c 0 "$out/floor" 500 5 >"$out/$file.floor.txt" 2>&1 || true
-}
-
-cap_server() {
-  mkdir -p "$cgroup"
-  echo 10000 >"$cgroup/cpu.cfs_period_us"
-  echo 2500 >"$cgroup/cpu.cfs_quota_us"
-  # Every thread of the server (Go and Bun run several).
-  for task in /proc/"$server_pid"/task/*; do echo "${task##*/}" >"$cgroup/tasks"; done
 }
 
 a_args=(--rooms 1 --clients 500 --senders 10 --size 100 --warmup "$warm")
@@ -119,7 +78,7 @@ for round in $(seq "$rounds"); do
   for name in "${names[@]}"; do
     port=$((port + 1)); url="ws://127.0.0.1:$port/ws"
     start_server "$name" "$port" || continue
-    cap_server
+    cap_server "$cgroup"
     run "$name" "$name.c$round" 900 ramp --url "$url" "${a_args[@]}" --start 50 --factor 1.2 \
       --step-secs "$step" --p99-ms 50 --svg "$out/$name.c$round.svg"
     stop_server

@@ -1,0 +1,54 @@
+# Shared by bench/run.sh and bench/one.sh (sourced): start, cap and stop the server under test.
+# Needs: root (the repository), peers (../shared/peers), out (a folder for logs and data).
+# BIN=path picks the chat-server binary (default: the release build).
+
+server_pid=""
+
+# start_server NAME PORT: starts NAME pinned to CPU 0 and waits until the port accepts; sets
+# server_pid. NAME: server (SQLite history), server-memory, or a peer of $peers/run.sh (which
+# execs the server, so the PID is the server's).
+start_server() {
+  local name="$1" port="$2"
+  case "$name" in
+    server|server-memory)
+      local backend=sqlite; [[ "$name" == server-memory ]] && backend=memory
+      rm -rf "$out/data"
+      # The defaults a user gets, except the per-connection rate limit (a sender here sends
+      # 10 msg/s in a and more in c).
+      CHAT__HISTORY__BACKEND=$backend CHAT__HISTORY__PATH="$out/data/chat.db" \
+        CHAT__LIMITS__MESSAGES_PER_SEC=1000000 CHAT__LIMITS__BURST=1000000 \
+        CHAT__SERVER__MAX_CONNECTIONS=20000 CHAT__LOG__LEVEL=warn \
+        taskset -c 0 "${BIN:-$root/target/release/chat-server}" --listen "127.0.0.1:$port" \
+        >"$out/$name.server.log" 2>&1 &
+      ;;
+    *) taskset -c 0 "$peers/run.sh" "$name" "$port" >"$out/$name.server.log" 2>&1 & ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$name did not start listening on $port (see $out/$name.server.log)" >&2
+  return 1
+}
+
+# stop_server: ends the server started last (SIGTERM, then SIGKILL after 10 s).
+stop_server() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+
+# cap_server CGROUP: puts every thread of the server (Go and Bun run several) into the cgroup v1
+# cpu group CGROUP, capped at 25% of a core (period 10 ms, quota 2.5 ms).
+cap_server() {
+  local cgroup="$1"
+  mkdir -p "$cgroup"
+  echo 10000 >"$cgroup/cpu.cfs_period_us"
+  echo 2500 >"$cgroup/cpu.cfs_quota_us"
+  for task in /proc/"$server_pid"/task/*; do echo "${task##*/}" >"$cgroup/tasks"; done
+}
