@@ -53,6 +53,18 @@ fn next_report(commits: &mut UnboundedReceiver<Commit>) -> Commit {
     }
 }
 
+/// Waits for reports that make exactly `count` appends durable, failing on a failed write.
+fn wait_durable(commits: &mut UnboundedReceiver<Commit>, count: usize) {
+    let mut durable = 0;
+    while durable < count {
+        match next_report(commits) {
+            Commit::Durable(n) => durable += n,
+            Commit::Failed { error, .. } => panic!("write failed: {error}"),
+        }
+    }
+    assert_eq!(durable, count);
+}
+
 /// Waits until `check` holds on a fresh connection to the file, for at most [`WAIT`], ending
 /// a batch of `h` between looks, as the hub does after each batch of commands.
 fn eventually(h: &mut SqliteHistory, path: &Path, what: &str, check: impl Fn(&Connection) -> bool) {
@@ -86,14 +98,7 @@ fn commits_are_reported_in_order_and_add_up() {
             }
             h.end_batch();
         }
-        let mut durable = 0;
-        while durable < 3_500 {
-            match next_report(&mut commits) {
-                Commit::Durable(n) => durable += n,
-                Commit::Failed { error, .. } => panic!("write failed: {error}"),
-            }
-        }
-        assert_eq!(durable, 3_500);
+        wait_durable(&mut commits, 3_500);
         assert!(commits.try_recv().is_err(), "nothing counted twice");
     }
 }
@@ -262,13 +267,7 @@ fn messages_waiting_for_the_disk_stay_readable_from_memory() {
         );
         blocker.execute_batch("ROLLBACK").expect("unlock");
         h.end_batch();
-        let mut durable = 0;
-        while durable < 5 {
-            match next_report(&mut commits) {
-                Commit::Durable(n) => durable += n,
-                Commit::Failed { error, .. } => panic!("write failed: {error}"),
-            }
-        }
+        wait_durable(&mut commits, 5);
         let page = h.page(&room("r"), u64::MAX, 10).expect("page");
         assert_eq!(
             page.messages.len(),
