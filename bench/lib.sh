@@ -43,12 +43,13 @@ stop_server() {
   server_pid=""
 }
 
-# cap_server CGROUP: puts every thread of the server (Go and Bun run several) into the cgroup v1
-# cpu group CGROUP, capped at 25% of a core (period 10 ms, quota 2.5 ms).
+# cap_server CGROUP [QUOTA_US]: puts every thread of the server (Go and Bun run several) into
+# the cgroup v1 cpu group CGROUP, capped at QUOTA_US per 10 ms period (default 2500: 25% of a
+# core).
 cap_server() {
-  local cgroup="$1"
+  local cgroup="$1" quota="${2:-2500}"
   mkdir -p "$cgroup"
   echo 10000 >"$cgroup/cpu.cfs_period_us"
-  echo 2500 >"$cgroup/cpu.cfs_quota_us"
+  echo "$quota" >"$cgroup/cpu.cfs_quota_us"
   for task in /proc/"$server_pid"/task/*; do echo "${task##*/}" >"$cgroup/tasks"; done
 }
