@@ -158,9 +158,7 @@ impl WriterHandle {
     pub(super) fn end_batch(&mut self) {
         match &mut self.mode {
             Mode::Inline { writer, pending } => {
-                if !pending.is_empty() {
-                    writer.commit(pending);
-                }
+                writer.commit(pending);
                 writer.trim.step(&writer.conn, Instant::now());
             }
             // On one CPU this saves a whole scheduling round per message under load.
@@ -177,9 +175,7 @@ impl WriterHandle {
     pub(super) fn flush(&mut self) -> Result<(), HistoryError> {
         match &mut self.mode {
             Mode::Inline { writer, pending } => {
-                if !pending.is_empty() {
-                    writer.commit(pending);
-                }
+                writer.commit(pending);
                 writer.unflushed_error.take().map_or(Ok(()), Err)
             }
             Mode::Thread { jobs, .. } => {
@@ -210,9 +206,7 @@ impl Drop for WriterHandle {
     fn drop(&mut self) {
         match &mut self.mode {
             Mode::Inline { writer, pending } => {
-                if !pending.is_empty() {
-                    writer.commit(pending);
-                }
+                writer.commit(pending);
             }
             Mode::Thread { jobs, thread, .. } => {
                 jobs.take();
@@ -275,9 +269,7 @@ impl Writer {
                     next = queue.try_recv().ok();
                 }
             }
-            if !batch.is_empty() {
-                self.commit(&mut batch);
-            }
+            self.commit(&mut batch);
             if let Some(ack) = flush {
                 let _ = ack.send(self.unflushed_error.take().map_or(Ok(()), Err));
             }
@@ -285,8 +277,12 @@ impl Writer {
         }
     }
 
-    /// Commits `batch` in one transaction and reports the outcome, in queue order.
+    /// Commits `batch` in one transaction and reports the outcome, in queue order (nothing for
+    /// an empty batch).
     fn commit(&mut self, batch: &mut Vec<Write>) {
+        if batch.is_empty() {
+            return;
+        }
         // Epochs never decrease along the queue, so the writes that follow a failure (their
         // seqs would leave a gap) are a prefix of the batch.
         let tainted = batch
