@@ -44,16 +44,10 @@ impl Seen {
     /// Puts the held presence this member has not had yet in front of `out`: held frames are
     /// older than corked ones. Returns how many frames and how many entries that was.
     fn take_held(&mut self, held: &RoomWire<'_>, out: &mut Vec<Frame>) -> (usize, usize) {
-        let (frames, entries) = if out.is_empty() {
-            let frames = held.part_for(self.held_from, &self.user, out);
-            (frames, out.len())
-        } else {
-            let mut mine = Vec::new();
-            let frames = held.part_for(self.held_from, &self.user, &mut mine);
-            let entries = mine.len();
-            out.splice(0..0, mine);
-            (frames, entries)
-        };
+        let before = out.len();
+        let frames = held.part_for(self.held_from, &self.user, out);
+        let entries = out.len() - before;
+        out.rotate_right(entries);
         self.held_from = held.len();
         (frames, entries)
     }
@@ -362,6 +356,32 @@ mod tests {
 
     fn text(n: u32) -> Frame {
         Frame::from_json(format!(r#"{{"n":{n}}}"#))
+    }
+
+    #[tokio::test]
+    async fn held_presence_goes_out_before_an_answer_corked_after_it() {
+        let name = RoomName::parse("r").expect("room");
+        let alice = User::new("u_a", "alice");
+        let (a, _a_out) = peer_as(1, alice.clone()).await;
+        let (b, mut b_out) = peer_as(2, User::new("u_b", "bob")).await;
+        let mut room = Room::new(0);
+        room.add(a);
+        room.add(b);
+        let about_alice = ServerFrame::Presence {
+            room: &name,
+            event: PresenceEvent::Join,
+            user: &alice,
+        }
+        .encode();
+        room.hold(about_alice, &alice.id);
+        assert!(room.send_to(2, text(1)));
+        let mut failed = Vec::new();
+        room.flush_one(2, &mut failed);
+        assert!(failed.is_empty());
+
+        let first = next(&mut b_out).await;
+        assert!(first.contains(r#""type":"presence""#), "got {first}");
+        assert_eq!(next(&mut b_out).await, r#"{"n":1}"#);
     }
 
     #[tokio::test]
