@@ -349,6 +349,8 @@ fn append_member(list: &mut String, user: &User) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
+
     use crate::{
         hub::tests::{next, peer_as},
         protocol::{PresenceEvent, RoomName, ServerFrame},
@@ -358,12 +360,13 @@ mod tests {
         Frame::from_json(format!(r#"{{"n":{n}}}"#))
     }
 
-    #[tokio::test]
-    async fn held_presence_goes_out_before_an_answer_corked_after_it() {
+    /// A room with alice (connection 1) and bob (2), alice, a presence frame about her, and
+    /// both sockets' other ends.
+    async fn alice_and_bob() -> (Room, User, Frame, TcpStream, TcpStream) {
         let name = RoomName::parse("r").expect("room");
         let alice = User::new("u_a", "alice");
-        let (a, _a_out) = peer_as(1, alice.clone()).await;
-        let (b, mut b_out) = peer_as(2, User::new("u_b", "bob")).await;
+        let (a, a_out) = peer_as(1, alice.clone()).await;
+        let (b, b_out) = peer_as(2, User::new("u_b", "bob")).await;
         let mut room = Room::new(0);
         room.add(a);
         room.add(b);
@@ -373,6 +376,12 @@ mod tests {
             user: &alice,
         }
         .encode();
+        (room, alice, about_alice, a_out, b_out)
+    }
+
+    #[tokio::test]
+    async fn held_presence_goes_out_before_an_answer_corked_after_it() {
+        let (mut room, alice, about_alice, _a_out, mut b_out) = alice_and_bob().await;
         room.hold(about_alice, &alice.id);
         assert!(room.send_to(2, text(1)));
         let mut failed = Vec::new();
@@ -386,19 +395,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_reaches_each_member_in_order_around_its_own_answers() {
-        let name = RoomName::parse("r").expect("room");
-        let alice = User::new("u_a", "alice");
-        let (a, mut a_out) = peer_as(1, alice.clone()).await;
-        let (b, mut b_out) = peer_as(2, User::new("u_b", "bob")).await;
-        let mut room = Room::new(0);
-        room.add(a);
-        room.add(b);
-        let about_alice = ServerFrame::Presence {
-            room: &name,
-            event: PresenceEvent::Join,
-            user: &alice,
-        }
-        .encode();
+        let (mut room, alice, about_alice, mut a_out, mut b_out) = alice_and_bob().await;
 
         assert_eq!(room.broadcast(text(1), None), 2);
         assert_eq!(room.broadcast(about_alice, Some(&alice.id)), 1);
