@@ -106,15 +106,16 @@ def main():
             rounds = ", ".join(f"{v:,.0f}" for v in c[n])
             print(f"| {n} | {statistics.median(c[n]):,.0f} | {rounds} |")
     print("\n### d: 10,000 idle connections joined over 100 rooms\n")
-    print("| server | RSS per connection | connections/s |")
-    print("|---|---|---|")
+    print("| server | RSS per connection | connections/s | server CPU µs per connect | generator CPU |")
+    print("|---|---|---|---|---|")
     for n in names:
         r = d[n]
         if r:
             per = r.get("rss_per_conn_bytes")
-            print(f"| {n} | {per / 1024:.1f} KiB | {r['connects_per_sec']:,.0f} |" if per is not None
-                  else f"| {n} | - | {r['connects_per_sec']:,.0f} |")
-
+            cpu = r.get("server_cpu_us_per_conn")
+            gen = r.get("generator_cpu_pct")
+            print(f"| {n} | {'-' if per is None else f'{per / 1024:.1f} KiB'} | {r['connects_per_sec']:,.0f} "
+                  f"| {'-' if cpu is None else f'{cpu:.0f}'} | {'-' if gen is None else f'{gen:.0f}%'} |")
     print("\n### This server against the best peer of this run\n")
     a_us, a_peer = best_peer({n: a[n]["us"] if a[n] else None for n in names})
     a_p99, a_p99_peer = best_peer({n: a[n]["p99"] if a[n] else None for n in names})

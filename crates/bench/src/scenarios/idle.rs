@@ -1,6 +1,7 @@
 //! `idle`: open N connections joined over R rooms and send nothing. Reports the connect rate
 //! (joined connections per second, until the last `joined`) and the server's memory per
-//! connection: (RSS after - RSS before) / N, from `--pid`.
+//! connection: (RSS after - RSS before) / N, from `--pid`. The generator's own CPU while
+//! connecting shows whether the connect rate was the server's or the generator's.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,11 +36,17 @@ pub struct IdleReport {
     pub rss_per_conn_bytes: Option<f64>,
     /// Server CPU spent from the first connect to the last join, per joined connection.
     pub server_cpu_us_per_conn: Option<f64>,
+    /// The generator's own CPU from the first connect to the last join, in percent of one
+    /// core: near 100 the connect rate is the generator's limit, not the server's.
+    pub generator_cpu_pct: Option<f64>,
     /// The generator's own RSS with every connection open.
     pub generator_rss_bytes: Option<u64>,
     /// Close codes and errors seen while idle.
     pub events: BTreeMap<String, u64>,
 }
+
+/// Generator CPU (percent of its core) from which the connect rate is its own limit.
+const GENERATOR_BOUND_PCT: f64 = 90.0;
 
 pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     let common = &args.common;
@@ -51,6 +58,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     let server = common.pid.map(Proc::Pid);
     let rss_before = server.and_then(|p| p.rss_bytes().ok());
     let cpu_before = server.and_then(|p| p.sample().ok());
+    let own_before = Proc::Own.sample().ok();
 
     let spec = FleetSpec {
         rooms: args.rooms,
@@ -66,6 +74,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     live.begin(0, 0);
     let fleet = fleet::connect(&target, &spec, &live, common.show_progress()).await;
     let cpu_after = server.and_then(|p| p.sample().ok());
+    let own_after = Proc::Own.sample().ok();
     tokio::time::sleep(secs(args.settle)).await;
     let rss_after = server.and_then(|p| p.rss_bytes().ok());
     let generator_rss = Proc::Own.rss_bytes().ok();
@@ -98,6 +107,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
         server_cpu_us_per_conn: cpu_before
             .zip(cpu_after)
             .and_then(|(b, a)| per_conn(a.cpu_secs_since(&b) * 1e6)),
+        generator_cpu_pct: own_before.zip(own_after).map(|(b, a)| a.percent_since(&b)),
         generator_rss_bytes: generator_rss,
         events,
     };
@@ -144,8 +154,16 @@ fn format_idle(r: &IdleReport) -> String {
         )),
         None => s.push_str("server      (no --pid: RSS not measured)\n"),
     }
+    let cpu = r.generator_cpu_pct.map_or_else(String::new, |c| {
+        let bound = if c >= GENERATOR_BOUND_PCT {
+            " (the connect rate is the generator's limit, not the server's)"
+        } else {
+            ""
+        };
+        format!("CPU {c:.0}% while connecting{bound}, ")
+    });
     s.push_str(&format!(
-        "generator   RSS {}\nevents      {}\n",
+        "generator   {cpu}RSS {}\nevents      {}\n",
         opt_mib(r.generator_rss_bytes),
         report::events(&r.events)
     ));
