@@ -1,6 +1,6 @@
 use std::{collections::HashSet, pin::Pin, sync::Arc, time::Duration};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::{
     sync::mpsc::error::TrySendError,
     time::{Instant, sleep_until},
@@ -66,84 +66,95 @@ pub(super) type Opening = Pin<Box<dyn Future<Output = WebSocketStream<ReadSide>>
 /// Reads frames until the client leaves, goes silent for `idle_timeout`, or the writer stops;
 /// then takes the connection out of its rooms and waits for the writer.
 ///
-/// This future lives as long as the connection, so it is kept small: not an `async fn` (whose
-/// arguments would be stored twice), one timer serves both the pings and the idle timeout,
-/// nothing is held across a wait that need not be, and the rare waits (opening, a full hub
-/// queue, shutdown, leaving) are boxed.
+/// This future lives as long as the connection, so it is kept small: two phases chained with
+/// `then` (the second's state takes the first's place; one `async` block holding both would
+/// keep the reading phase's stream and timers beside the closing phase's locals), not an
+/// `async fn` (whose arguments would be stored twice), one timer for both the pings and the
+/// idle timeout, and the rare waits (opening, a full hub queue, shutdown, leaving) boxed.
+pub(super) fn run(session: Session, opening: Opening) -> impl Future<Output = ()> + Send {
+    read_frames(session, opening).then(finish)
+}
+
+/// The reading phase: frames become hub commands until the connection is done.
 // An `async fn` would copy its arguments into a second slot of the future.
 #[allow(clippy::manual_async_fn)]
-pub(super) fn run(mut session: Session, opening: Opening) -> impl Future<Output = ()> + Send {
+fn read_frames(mut session: Session, opening: Opening) -> impl Future<Output = Session> + Send {
     async move {
         let mut stream = opening.await;
         session.welcome();
         let outlet = session.ctx.sender.outlet().clone();
-        // A block, so that its futures (some waiting on the outlet's wake-ups) are gone before
-        // the wait for the writer below.
-        {
-            let start = Instant::now();
-            let mut silence_at = start + session.ctx.config.idle_timeout;
-            let mut ping_at = start + session.ctx.config.ping_interval;
-            // Set up once and polled in place: a wake-up costs no allocation.
-            let timer = sleep_until(silence_at.min(ping_at));
-            let shutdown = session.ctx.shutdown.clone();
-            let stopped = outlet.reader_stopped();
-            let shutting_down = shutdown.cancelled();
-            tokio::pin!(timer, stopped, shutting_down);
-            loop {
-                let command = tokio::select! {
-                    biased;
-                    () = &mut stopped => break,
-                    () = &mut shutting_down, if !session.closing => {
-                        Box::pin(session.close_for_shutdown()).await;
-                        continue;
-                    }
-                    () = &mut timer => {
-                        let now = Instant::now();
-                        if now >= silence_at {
-                            debug!(conn = session.ctx.peer.conn, "idle timeout");
-                            session.request_close(Frame::close(1000, "idle timeout"));
-                            silence_at = now + session.ctx.config.idle_timeout;
-                        }
-                        if now >= ping_at {
-                            // The client's pong (or any frame) pushes `silence_at` back.
-                            session.reply(Frame::ping());
-                            ping_at = now + session.ctx.config.ping_interval;
-                        }
-                        timer.as_mut().reset(silence_at.min(ping_at));
-                        continue;
-                    }
-                    next = stream.next() => {
-                        // The timer keeps its deadline: when it fires it finds `silence_at` moved on.
-                        silence_at = Instant::now() + session.ctx.config.idle_timeout;
-                        match next {
-                            None => break,
-                            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                                session.request_close(Frame::close(1009, "frame too large"));
-                                continue;
-                            }
-                            Some(Err(e)) => {
-                                debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
-                                break;
-                            }
-                            Some(Ok(message)) => match session.on_message(message) {
-                                Some(command) => command,
-                                None => continue,
-                            },
-                        }
-                    }
-                };
-                let wait = match session.ctx.hub.try_send(command) {
-                    Ok(()) => continue,
-                    Err(TrySendError::Full(command)) => Box::pin(session.ctx.hub.send(command)),
-                    Err(TrySendError::Closed(_)) => break,
-                };
-                if wait.await.is_err() {
-                    break;
+        let start = Instant::now();
+        let mut silence_at = start + session.ctx.config.idle_timeout;
+        let mut ping_at = start + session.ctx.config.ping_interval;
+        // Set up once and polled in place: a wake-up costs no allocation.
+        let timer = sleep_until(silence_at.min(ping_at));
+        let shutdown = session.ctx.shutdown.clone();
+        let stopped = outlet.reader_stopped();
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(timer, stopped, shutting_down);
+        loop {
+            let command = tokio::select! {
+                biased;
+                () = &mut stopped => break,
+                () = &mut shutting_down, if !session.closing => {
+                    Box::pin(session.close_for_shutdown()).await;
+                    continue;
                 }
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if now >= silence_at {
+                        debug!(conn = session.ctx.peer.conn, "idle timeout");
+                        session.request_close(Frame::close(1000, "idle timeout"));
+                        silence_at = now + session.ctx.config.idle_timeout;
+                    }
+                    if now >= ping_at {
+                        // The client's pong (or any frame) pushes `silence_at` back.
+                        session.reply(Frame::ping());
+                        ping_at = now + session.ctx.config.ping_interval;
+                    }
+                    timer.as_mut().reset(silence_at.min(ping_at));
+                    continue;
+                }
+                next = stream.next() => {
+                    // The timer keeps its deadline: when it fires it finds `silence_at` moved on.
+                    silence_at = Instant::now() + session.ctx.config.idle_timeout;
+                    match next {
+                        None => break,
+                        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                            session.request_close(Frame::close(1009, "frame too large"));
+                            continue;
+                        }
+                        Some(Err(e)) => {
+                            debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
+                            break;
+                        }
+                        Some(Ok(message)) => match session.on_message(message) {
+                            Some(command) => command,
+                            None => continue,
+                        },
+                    }
+                }
+            };
+            let wait = match session.ctx.hub.try_send(command) {
+                Ok(()) => continue,
+                Err(TrySendError::Full(command)) => Box::pin(session.ctx.hub.send(command)),
+                Err(TrySendError::Closed(_)) => break,
+            };
+            if wait.await.is_err() {
+                break;
             }
         }
-        drop(stream);
+        session
+    }
+}
+
+/// The closing phase: out of every room, then wait for the writer.
+// An `async fn` would copy its argument into a second slot of the future.
+#[allow(clippy::manual_async_fn)]
+fn finish(session: Session) -> impl Future<Output = ()> + Send {
+    async move {
         let Session { ctx, rooms, .. } = session;
+        let outlet = ctx.sender.outlet().clone();
         let (conn, metrics) = (ctx.peer.conn, Arc::clone(ctx.hub.metrics()));
         Box::pin(leave_all(ctx.hub, conn, rooms)).await;
         drop(ctx.sender);

@@ -7,9 +7,6 @@ use std::{
 use super::{ConnId, Peer, Sender, roomwire::RoomWire};
 use crate::protocol::{Frame, User, UserId};
 
-/// Cork capacity a member keeps between batches.
-const CORK_KEEP: usize = 4;
-
 /// Batch capacity a room keeps between hub batches.
 const BATCH_KEEP: usize = 64;
 
@@ -108,8 +105,9 @@ impl Member {
             out.is_empty(),
             "a send takes every frame: the scratch is shared"
         );
-        // A burst may have grown the cork; an idle member should not keep it.
-        if self.cork.capacity() > CORK_KEEP {
+        // Answers are rare (joined, a history page, a resend): a member keeps no cork between
+        // them, which is 160 bytes per idle connection.
+        if self.cork.capacity() != 0 {
             self.cork = Vec::new();
         }
         (frames, bytes)
