@@ -19,7 +19,7 @@ use std::{
     io::{self, IoSlice},
     sync::{
         Arc, OnceLock,
-        atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst},
+        atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::SeqCst},
     },
 };
 
@@ -45,7 +45,9 @@ const MAX_SLICES: usize = 256;
 ///
 /// `repr(C, align(64))` keeps what a direct write reads (the first six fields, 40 bytes) in
 /// one cache line: a fan-out touches every member's outlet once, after the previous member's
-/// write has pushed it out of the cache, and each line it needs is a miss.
+/// write has pushed it out of the cache, and each line it needs is a miss. The whole outlet
+/// fits in two lines (128 bytes; the `Arc` puts one more in front for its counts), which is
+/// why the counts below are 32-bit and the flags sit in the first line's spare bytes.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Outlet {
@@ -57,22 +59,25 @@ pub struct Outlet {
     evicted: AtomicBool,
     /// A close frame went out (or is on its way): nothing more may be written.
     closed: AtomicBool,
-    /// The queue for frames that must wait, made (with its writer task) on first use.
-    queue: OnceLock<mpsc::Sender<Frame>>,
-    /// WebSocket frames the queue holds at most.
-    capacity: usize,
-    /// Live [`Sender`]s: at zero no frame can be queued any more and the writer may end.
-    senders: AtomicUsize,
     /// The writer is done with the socket: the reader must stop.
     stop_reader: AtomicBool,
     /// 0 no writer, 1 running, 2 done.
     writer: AtomicU8,
+    /// WebSocket frames the queue holds at most.
+    capacity: u32,
+    /// Live [`Sender`]s: at zero no frame can be queued any more and the writer may end.
+    senders: AtomicU32,
+    /// The queue for frames that must wait, made (with its writer task) on first use.
+    queue: OnceLock<mpsc::Sender<Frame>>,
     /// Wakes the writer: eviction, or the last sender gone. Each wake-up goes to one waiter,
     /// so the writer waits on it in one place at a time (as the reader does on its own).
     writer_wake: Notify,
     /// Wakes the reader: stop, or the writer done.
     reader_wake: Notify,
 }
+
+// Two cache lines, as said above; a field added must keep it so or change the comment.
+const _: () = assert!(std::mem::size_of::<Outlet>() == 128);
 
 /// Where a connection's frames go: straight to its socket, or into its queue.
 #[derive(Debug)]
@@ -96,8 +101,9 @@ impl Outlet {
             evicted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             queue: OnceLock::new(),
-            capacity,
-            senders: AtomicUsize::new(0),
+            // Beyond 4 billion frames a queue is unbounded in all but name anyway.
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+            senders: AtomicU32::new(0),
             stop_reader: AtomicBool::new(false),
             writer: AtomicU8::new(NO_WRITER),
             writer_wake: Notify::new(),
@@ -156,7 +162,7 @@ impl Outlet {
     /// The queue, made now with its writer task if this is its first use.
     fn queue(self: &Arc<Self>) -> &mpsc::Sender<Frame> {
         self.queue.get_or_init(|| {
-            let (queue, frames) = mpsc::channel(self.capacity);
+            let (queue, frames) = mpsc::channel(self.capacity as usize);
             self.writer.store(WRITER_RUNNING, SeqCst);
             tokio::spawn(crate::client::writer::run(self.clone(), frames));
             queue
@@ -277,7 +283,7 @@ impl Sender {
             let waiting = outlet.queued.fetch_add(count, SeqCst) - outlet.written.load(SeqCst);
             // After one refusal the rest is dropped too: the connection is being closed.
             if queued
-                && (waiting + count > outlet.capacity as u64 || queue.try_send(frame).is_err())
+                && (waiting + count > u64::from(outlet.capacity) || queue.try_send(frame).is_err())
             {
                 outlet.evict();
                 queued = false;
