@@ -28,7 +28,7 @@ pub struct Metrics {
     pub deliveries: Counter,
     /// Clients closed with 4008 because their queue overflowed.
     pub slow_consumers: Counter,
-    /// Seconds the hub took to queue one message for every member.
+    /// Seconds from the start of a room's flush until every member had its frames.
     pub fanout_seconds: Histogram,
     /// Seconds from `append` to the message being stored (durable stores: the commit).
     pub history_append_seconds: Histogram,
@@ -81,7 +81,7 @@ impl Metrics {
             describe_histogram!(
                 "chat_fanout_seconds",
                 Unit::Seconds,
-                "Time to queue one message for every member of its room"
+                "Time from the start of a room's flush until every member has been handed its frames"
             );
             describe_histogram!(
                 "chat_history_append_seconds",

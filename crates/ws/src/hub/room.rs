@@ -1,7 +1,7 @@
 use std::{
     collections::{HashMap, hash_map::Entry},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use super::{ConnId, Peer, Sender, roomwire::RoomWire};
@@ -25,6 +25,9 @@ pub(super) struct Member {
 }
 
 /// Where a member stands in the room's shared frames (held presence and the batch).
+///
+/// Positions count every frame the room ever held or batched (the lists' `base` is what was
+/// cleared before them), so a flush need not touch a member again to reset them.
 #[derive(Debug)]
 struct Seen {
     /// The room's own copy of the user's id, shared by all of the user's connections here:
@@ -37,24 +40,35 @@ struct Seen {
     batch_from: usize,
 }
 
+/// A room's list of shared frames as one member reads it: the frames and how many were
+/// cleared before them.
+struct Shared<'w, 'a> {
+    wire: &'w RoomWire<'a>,
+    base: usize,
+}
+
 impl Seen {
     /// Puts the held presence this member has not had yet in front of `out`: held frames are
     /// older than corked ones. Returns how many frames and how many entries that was.
-    fn take_held(&mut self, held: &RoomWire<'_>, out: &mut Vec<Frame>) -> (usize, usize) {
+    fn take_held(&mut self, held: &Shared<'_, '_>, out: &mut Vec<Frame>) -> (usize, usize) {
         let before = out.len();
-        let frames = held.part_for(self.held_from, &self.user, out);
+        let frames = held
+            .wire
+            .part_for(self.held_from - held.base, &self.user, out);
         let entries = out.len() - before;
         out.rotate_right(entries);
-        self.held_from = held.len();
+        self.held_from = held.base + held.wire.len();
         (frames, entries)
     }
 
     /// Appends this member's part of the room's batch not yet handed to it. Returns how many
     /// frames and how many entries that was.
-    fn take_batch(&mut self, batch: &RoomWire<'_>, out: &mut Vec<Frame>) -> (usize, usize) {
+    fn take_batch(&mut self, batch: &Shared<'_, '_>, out: &mut Vec<Frame>) -> (usize, usize) {
         let before = out.len();
-        let frames = batch.part_for(self.batch_from, &self.user, out);
-        self.batch_from = batch.len();
+        let frames = batch
+            .wire
+            .part_for(self.batch_from - batch.base, &self.user, out);
+        self.batch_from = batch.base + batch.wire.len();
         (frames, out.len() - before)
     }
 
@@ -62,8 +76,8 @@ impl Seen {
     /// presence, then `out`, then its part of the batch.
     fn gather(
         &mut self,
-        held: &RoomWire<'_>,
-        batch: &RoomWire<'_>,
+        held: &Shared<'_, '_>,
+        batch: &Shared<'_, '_>,
         out: &mut Vec<Frame>,
     ) -> (usize, usize) {
         let (held_frames, held_entries) = self.take_held(held, out);
@@ -81,8 +95,8 @@ impl Member {
     /// member's own cork: that would be one more cold line per member of a fan-out.
     fn flush(
         &mut self,
-        held: &RoomWire<'_>,
-        batch: &RoomWire<'_>,
+        held: &Shared<'_, '_>,
+        batch: &Shared<'_, '_>,
         scratch: &mut Vec<Frame>,
         failed: &mut Vec<ConnId>,
     ) -> (usize, usize) {
@@ -114,6 +128,21 @@ impl Member {
     }
 }
 
+/// How far a flush cut into slices has come.
+#[derive(Debug)]
+struct Pass {
+    /// The next member to be handed its frames in this pass.
+    next: usize,
+    /// The room got frames (or a member moved) behind `next` during this pass: the members
+    /// before it need another one.
+    again: bool,
+    /// When the flush's first pass began.
+    began: Instant,
+    /// The lowest batch position a member can have once this pass is over: the batch's end
+    /// when the pass began, or less for a member moved behind `next` before its turn.
+    floor: usize,
+}
+
 /// One room as the hub sees it: who is in it and how far its messages were delivered.
 #[derive(Debug)]
 pub(super) struct Room {
@@ -130,9 +159,14 @@ pub(super) struct Room {
     /// Presence frames held back until the room's next flush, each with the user it is about
     /// (who does not get it). Kept once for the room, not copied into every member's cork.
     held: Vec<(Frame, Option<UserId>)>,
-    /// Frames broadcast to the room in the current hub batch, each with the user who does not
-    /// get it, if any: kept once and handed out at the flush (see [`RoomWire`]).
+    /// Frames broadcast to the room since its last complete flush, each with the user who
+    /// does not get it, if any: kept once and handed out at the flush (see [`RoomWire`]).
     batch: Vec<(Frame, Option<UserId>)>,
+    /// Frames cleared from `held` and `batch` so far (members' positions count them too).
+    held_base: usize,
+    batch_base: usize,
+    /// The flush in progress, if one was cut into slices.
+    pass: Option<Pass>,
     /// When presence frames last went out to this room's members.
     pub(super) presence_sent: Option<Instant>,
     /// Each user's JSON once, comma-separated, for `joined`: a user's first connection appends
@@ -151,6 +185,9 @@ impl Room {
             pending: 0,
             held: Vec::new(),
             batch: Vec::new(),
+            held_base: 0,
+            batch_base: 0,
+            pass: None,
             presence_sent: None,
             member_list: String::new(),
             member_list_stale: false,
@@ -193,8 +230,8 @@ impl Room {
             cork: Vec::new(),
             seen: Seen {
                 user,
-                held_from: self.held.len(),
-                batch_from: self.batch.len(),
+                held_from: self.held_base + self.held.len(),
+                batch_from: self.batch_base + self.batch.len(),
             },
         });
         first
@@ -205,13 +242,28 @@ impl Room {
     pub(super) fn remove(&mut self, conn: ConnId) -> Option<(Member, bool)> {
         let at = self.index.remove(&conn)?;
         let mut member = self.members.swap_remove(at);
+        let (held, batch) = (
+            RoomWire::by_frame(&self.held),
+            RoomWire::by_frame(&self.batch),
+        );
         member.seen.gather(
-            &RoomWire::by_frame(&self.held),
-            &RoomWire::by_frame(&self.batch),
+            &Shared {
+                wire: &held,
+                base: self.held_base,
+            },
+            &Shared {
+                wire: &batch,
+                base: self.batch_base,
+            },
             &mut member.cork,
         );
         if let Some(moved) = self.members.get(at) {
             self.index.insert(moved.peer.conn, at);
+            // The last member moved here: a pass already past this point would miss it.
+            if let Some(pass) = self.pass.as_mut().filter(|pass| at < pass.next) {
+                pass.floor = pass.floor.min(moved.seen.batch_from);
+                pass.again = true;
+            }
         }
         let peer = &member.peer;
         let last = match self.users.get_mut(&peer.user.id) {
@@ -235,6 +287,7 @@ impl Room {
             None => (None, 0),
         };
         self.batch.push((frame, except));
+        self.behind();
         self.members.len() - skipped
     }
 
@@ -245,56 +298,138 @@ impl Room {
             return false;
         };
         let member = &mut self.members[at];
-        member
-            .seen
-            .take_batch(&RoomWire::by_frame(&self.batch), &mut member.cork);
+        let batch = RoomWire::by_frame(&self.batch);
+        let batch = Shared {
+            wire: &batch,
+            base: self.batch_base,
+        };
+        member.seen.take_batch(&batch, &mut member.cork);
         member.cork.push(frame);
         true
     }
 
     /// Hands every member what was corked for it, held presence included; members that
     /// cannot take it are added to `failed`. Returns the frames and bytes handed over.
+    #[cfg(test)]
     pub(super) fn flush(&mut self, now: Instant, failed: &mut Vec<ConnId>) -> (usize, usize) {
+        let mut unbounded = usize::MAX;
+        let (frames, bytes, done) = self.flush_some(now, &mut unbounded, failed);
+        assert!(done.is_some(), "an unbounded flush completes");
+        (frames, bytes)
+    }
+
+    /// Goes on with the room's flush for up to `budget` members (taking what it used from
+    /// it); returns the frames and bytes handed over and, once every member has everything,
+    /// how long the flush took since it began. Members that cannot take their frames are
+    /// added to `failed`.
+    ///
+    /// A flush is a pass over the members in order. What the room gets while a pass is cut
+    /// off (the hub takes in new commands between slices) goes to the members after the cut
+    /// in the same write as the rest, and to those before it in another pass: a message never
+    /// waits for a whole fan-out to end before its own starts.
+    pub(super) fn flush_some(
+        &mut self,
+        now: Instant,
+        budget: &mut usize,
+        failed: &mut Vec<ConnId>,
+    ) -> (usize, usize, Option<Duration>) {
         let (mut frames, mut bytes) = (0, 0);
-        let held = RoomWire::laid_out(&self.held);
-        let batch = RoomWire::laid_out(&self.batch);
         let mut scratch = Vec::new();
-        for member in &mut self.members {
-            let (f, b) = member.flush(&held, &batch, &mut scratch, failed);
-            frames += f;
-            bytes += b;
-            member.seen.held_from = 0;
-            member.seen.batch_from = 0;
+        loop {
+            let end = self.batch_base + self.batch.len();
+            let pass = self.pass.get_or_insert(Pass {
+                next: 0,
+                again: false,
+                began: now,
+                floor: end,
+            });
+            if pass.again && pass.next >= self.members.len() {
+                // Another pass. Frames every member has had can go: the batch stays as short
+                // as what arrived during the last two passes, however long the load lasts.
+                let settled = pass.floor;
+                (pass.next, pass.again, pass.floor) = (0, false, end);
+                self.batch.drain(..settled - self.batch_base);
+                self.batch_base = settled;
+            }
+            let held = RoomWire::laid_out(&self.held);
+            let batch = RoomWire::laid_out(&self.batch);
+            let (held, batch) = (
+                Shared {
+                    wire: &held,
+                    base: self.held_base,
+                },
+                Shared {
+                    wire: &batch,
+                    base: self.batch_base,
+                },
+            );
+            while let Some(member) = self.members.get_mut(pass.next) {
+                if *budget == 0 {
+                    return (frames, bytes, None);
+                }
+                *budget -= 1;
+                pass.next += 1;
+                let (f, b) = member.flush(&held, &batch, &mut scratch, failed);
+                frames += f;
+                bytes += b;
+            }
+            if !pass.again {
+                break;
+            }
         }
+        let took = self
+            .pass
+            .take()
+            .map_or(Duration::ZERO, |pass| pass.began.elapsed());
+        self.batch_base += self.batch.len();
         self.batch.clear();
         if self.batch.capacity() > BATCH_KEEP {
             self.batch = Vec::new();
         }
         if !self.held.is_empty() {
+            self.held_base += self.held.len();
             self.held = Vec::new();
             self.presence_sent = Some(now);
         }
-        (frames, bytes)
+        (frames, bytes, Some(took))
+    }
+
+    /// Something changed behind a pass in progress: another pass must follow it.
+    fn behind(&mut self) {
+        if let Some(pass) = &mut self.pass {
+            pass.again |= pass.next > 0;
+        }
     }
 
     /// Hands one member what was corked for it (an answer meant for it alone), leaving the
     /// others' corks for the end of the batch.
     pub(super) fn flush_one(&mut self, conn: ConnId, failed: &mut Vec<ConnId>) -> (usize, usize) {
-        match self.index.get(&conn) {
-            Some(&at) => self.members[at].flush(
-                &RoomWire::by_frame(&self.held),
-                &RoomWire::by_frame(&self.batch),
-                &mut Vec::new(),
-                failed,
-            ),
-            None => (0, 0),
-        }
+        let Some(&at) = self.index.get(&conn) else {
+            return (0, 0);
+        };
+        let (held, batch) = (
+            RoomWire::by_frame(&self.held),
+            RoomWire::by_frame(&self.batch),
+        );
+        self.members[at].flush(
+            &Shared {
+                wire: &held,
+                base: self.held_base,
+            },
+            &Shared {
+                wire: &batch,
+                base: self.batch_base,
+            },
+            &mut Vec::new(),
+            failed,
+        )
     }
 
     /// Holds a presence frame about `about` back until the room's next flush.
     pub(super) fn hold(&mut self, frame: Frame, about: &UserId) {
         let about = self.room_copy(about).map(|(id, _)| id);
         self.held.push((frame, about));
+        self.behind();
     }
 
     /// The room's copy of a user's id (the one its members hold and room frames are matched
@@ -421,6 +556,75 @@ mod tests {
                     got == format!(r#"{{"n":{want}}}"#)
                 };
                 assert!(matches, "wanted {want}, got {got}");
+            }
+        }
+    }
+
+    /// Alice (1), bob (2) and carol (3) in one room, and their sockets' other ends.
+    async fn three_members() -> (Room, Vec<TcpStream>) {
+        let mut room = Room::new(0);
+        let mut outs = Vec::new();
+        for (conn, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+            let (peer, out) = peer_as(conn, User::new(format!("u_{name}"), name)).await;
+            room.add(peer);
+            outs.push(out);
+        }
+        (room, outs)
+    }
+
+    #[tokio::test]
+    async fn a_frame_broadcast_during_a_cut_flush_reaches_everyone_in_order() {
+        let (mut room, mut outs) = three_members().await;
+        let mut failed = Vec::new();
+        room.broadcast(text(1), None);
+        // Alice's write, then the flush is cut off and a second message arrives.
+        let (frames, _, done) = room.flush_some(Instant::now(), &mut 1, &mut failed);
+        assert_eq!((frames, done), (1, None));
+        room.broadcast(text(2), None);
+        // Bob and carol get both in one write each; alice gets the second in another pass.
+        let (frames, _, done) = room.flush_some(Instant::now(), &mut 10, &mut failed);
+        assert_eq!((frames, done.is_some()), (2 + 2 + 1, true));
+        assert!(failed.is_empty());
+        for out in &mut outs {
+            assert_eq!(next(out).await, r#"{"n":1}"#);
+            assert_eq!(next(out).await, r#"{"n":2}"#);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_member_moved_behind_a_cut_flush_still_gets_its_frames() {
+        let (mut room, mut outs) = three_members().await;
+        let mut failed = Vec::new();
+        room.broadcast(text(1), None);
+        assert!(
+            room.flush_some(Instant::now(), &mut 2, &mut failed)
+                .2
+                .is_none()
+        );
+        // Alice leaves: carol, not yet written, moves into her place, behind the cut.
+        assert!(room.remove(1).is_some());
+        let (frames, _, done) = room.flush_some(Instant::now(), &mut 10, &mut failed);
+        assert_eq!((frames, done.is_some()), (1, true));
+        assert_eq!(next(&mut outs[2]).await, r#"{"n":1}"#);
+        assert_eq!(next(&mut outs[1]).await, r#"{"n":1}"#);
+    }
+
+    #[tokio::test]
+    async fn a_flush_that_never_catches_up_keeps_only_the_recent_frames() {
+        let (mut room, mut outs) = three_members().await;
+        let mut failed = Vec::new();
+        // A message arrives between every two writes, so the flush is never done.
+        for n in 1..=30 {
+            room.broadcast(text(n), None);
+            let done = room.flush_some(Instant::now(), &mut 2, &mut failed).2;
+            assert!(done.is_none());
+            assert!(room.batch.len() <= 6, "{} frames kept", room.batch.len());
+        }
+        room.flush(Instant::now(), &mut failed);
+        assert!(failed.is_empty() && room.batch.is_empty());
+        for out in &mut outs {
+            for n in 1..=30 {
+                assert_eq!(next(out).await, format!(r#"{{"n":{n}}}"#));
             }
         }
     }
