@@ -4,7 +4,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{ConnId, Peer, Sender, roomwire::RoomWire};
+use super::{
+    ConnId, Peer, Sender,
+    roomwire::{RoomFrames, RoomWire},
+};
 use crate::protocol::{Frame, User, UserId};
 
 /// Batch capacity a room keeps between hub batches.
@@ -40,17 +43,35 @@ struct Seen {
     batch_from: usize,
 }
 
-/// A room's list of shared frames as one member reads it: the frames and how many were
-/// cleared before them.
-struct Shared<'w, 'a> {
-    wire: &'w RoomWire<'a>,
+/// A room's list of shared frames as members read it: the frames and how many were cleared
+/// before them.
+struct Shared<'a> {
+    wire: RoomWire<'a>,
     base: usize,
+}
+
+impl<'a> Shared<'a> {
+    /// For a flush of the whole room (see [`RoomWire::laid_out`]).
+    fn laid_out(frames: &'a RoomFrames, base: usize) -> Self {
+        Self {
+            wire: RoomWire::laid_out(frames),
+            base,
+        }
+    }
+
+    /// For one member (see [`RoomWire::by_frame`]).
+    fn by_frame(frames: &'a RoomFrames, base: usize) -> Self {
+        Self {
+            wire: RoomWire::by_frame(frames),
+            base,
+        }
+    }
 }
 
 impl Seen {
     /// Puts the held presence this member has not had yet in front of `out`: held frames are
     /// older than corked ones. Returns how many frames and how many entries that was.
-    fn take_held(&mut self, held: &Shared<'_, '_>, out: &mut Vec<Frame>) -> (usize, usize) {
+    fn take_held(&mut self, held: &Shared<'_>, out: &mut Vec<Frame>) -> (usize, usize) {
         let before = out.len();
         let frames = held
             .wire
@@ -63,7 +84,7 @@ impl Seen {
 
     /// Appends this member's part of the room's batch not yet handed to it. Returns how many
     /// frames and how many entries that was.
-    fn take_batch(&mut self, batch: &Shared<'_, '_>, out: &mut Vec<Frame>) -> (usize, usize) {
+    fn take_batch(&mut self, batch: &Shared<'_>, out: &mut Vec<Frame>) -> (usize, usize) {
         let before = out.len();
         let frames = batch
             .wire
@@ -76,8 +97,8 @@ impl Seen {
     /// presence, then `out`, then its part of the batch.
     fn gather(
         &mut self,
-        held: &Shared<'_, '_>,
-        batch: &Shared<'_, '_>,
+        held: &Shared<'_>,
+        batch: &Shared<'_>,
         out: &mut Vec<Frame>,
     ) -> (usize, usize) {
         let (held_frames, held_entries) = self.take_held(held, out);
@@ -95,8 +116,8 @@ impl Member {
     /// member's own cork: that would be one more cold line per member of a fan-out.
     fn flush(
         &mut self,
-        held: &Shared<'_, '_>,
-        batch: &Shared<'_, '_>,
+        held: &Shared<'_>,
+        batch: &Shared<'_>,
         scratch: &mut Vec<Frame>,
         failed: &mut Vec<ConnId>,
     ) -> (usize, usize) {
@@ -242,19 +263,9 @@ impl Room {
     pub(super) fn remove(&mut self, conn: ConnId) -> Option<(Member, bool)> {
         let at = self.index.remove(&conn)?;
         let mut member = self.members.swap_remove(at);
-        let (held, batch) = (
-            RoomWire::by_frame(&self.held),
-            RoomWire::by_frame(&self.batch),
-        );
         member.seen.gather(
-            &Shared {
-                wire: &held,
-                base: self.held_base,
-            },
-            &Shared {
-                wire: &batch,
-                base: self.batch_base,
-            },
+            &Shared::by_frame(&self.held, self.held_base),
+            &Shared::by_frame(&self.batch, self.batch_base),
             &mut member.cork,
         );
         if let Some(moved) = self.members.get(at) {
@@ -298,11 +309,7 @@ impl Room {
             return false;
         };
         let member = &mut self.members[at];
-        let batch = RoomWire::by_frame(&self.batch);
-        let batch = Shared {
-            wire: &batch,
-            base: self.batch_base,
-        };
+        let batch = Shared::by_frame(&self.batch, self.batch_base);
         member.seen.take_batch(&batch, &mut member.cork);
         member.cork.push(frame);
         true
@@ -351,18 +358,8 @@ impl Room {
                 self.batch.drain(..settled - self.batch_base);
                 self.batch_base = settled;
             }
-            let held = RoomWire::laid_out(&self.held);
-            let batch = RoomWire::laid_out(&self.batch);
-            let (held, batch) = (
-                Shared {
-                    wire: &held,
-                    base: self.held_base,
-                },
-                Shared {
-                    wire: &batch,
-                    base: self.batch_base,
-                },
-            );
+            let held = Shared::laid_out(&self.held, self.held_base);
+            let batch = Shared::laid_out(&self.batch, self.batch_base);
             while let Some(member) = self.members.get_mut(pass.next) {
                 if *budget == 0 {
                     return (frames, bytes, None);
@@ -407,19 +404,9 @@ impl Room {
         let Some(&at) = self.index.get(&conn) else {
             return (0, 0);
         };
-        let (held, batch) = (
-            RoomWire::by_frame(&self.held),
-            RoomWire::by_frame(&self.batch),
-        );
         self.members[at].flush(
-            &Shared {
-                wire: &held,
-                base: self.held_base,
-            },
-            &Shared {
-                wire: &batch,
-                base: self.batch_base,
-            },
+            &Shared::by_frame(&self.held, self.held_base),
+            &Shared::by_frame(&self.batch, self.batch_base),
             &mut Vec::new(),
             failed,
         )
