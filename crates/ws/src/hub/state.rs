@@ -447,9 +447,11 @@ impl Hub {
             let (frames, bytes, done) = room.flush_some(now, &mut budget, &mut failed);
             self.metrics.frames_out.increment(frames as u64);
             self.metrics.bytes_out.increment(bytes as u64);
-            if let Some(took) = done {
-                self.metrics.fanout_seconds.record(took);
-                self.corked_rooms.pop_front();
+            self.corked_rooms.pop_front();
+            match done {
+                Some(took) => self.metrics.fanout_seconds.record(took),
+                // Round robin: a big room that keeps getting frames holds no other room back.
+                None => self.corked_rooms.push_back(name.clone()),
             }
             self.evict(&name, failed);
         }
@@ -527,6 +529,57 @@ async fn next_commit(commits: &mut Option<mpsc::UnboundedReceiver<Commit>>) -> O
             }
         },
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod flush_tests {
+    use super::*;
+    use crate::hub::tests::{Scripted, next, peer_as};
+    use crate::protocol::User;
+
+    #[tokio::test]
+    async fn a_room_that_keeps_getting_frames_holds_no_other_room_back() {
+        let mut hub = Hub::new(
+            Box::new(Scripted::default()),
+            HubConfig { on_join: 0 },
+            Metrics::noop(),
+        );
+        let (big, small) = (
+            RoomName::parse("big").expect("room"),
+            RoomName::parse("small").expect("room"),
+        );
+        let mut outs = Vec::new();
+        for conn in 0..=FLUSH_SLICE as u64 {
+            let (peer, out) = peer_as(conn, User::new(format!("u_{conn}"), "x")).await;
+            hub.rooms
+                .entry(big.clone())
+                .or_insert_with(|| Room::new(0))
+                .add(peer);
+            outs.push(out);
+        }
+        let (bob, mut bob_out) = peer_as(1000, User::new("u_bob", "bob")).await;
+        hub.rooms
+            .entry(small.clone())
+            .or_insert_with(|| Room::new(0))
+            .add(bob);
+        let cork = |hub: &mut Hub, name: &RoomName, n: u32| {
+            let frame = Frame::from_json(format!(r#"{{"n":{n}}}"#));
+            let corked = hub
+                .rooms
+                .get_mut(name)
+                .expect("room")
+                .broadcast(frame, None);
+            hub.corked(name, corked);
+        };
+        cork(&mut hub, &big, 1);
+        cork(&mut hub, &small, 2);
+        // A frame for the big room arrives during every slice, so its flush never ends.
+        for n in 3..6 {
+            assert!(hub.flush_slice());
+            cork(&mut hub, &big, n);
+        }
+        assert_eq!(next(&mut bob_out).await, r#"{"n":2}"#);
     }
 }
 

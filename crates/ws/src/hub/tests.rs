@@ -16,7 +16,8 @@ use crate::{
 };
 
 /// Sequences every append and answers `Queued`; the test reports the commits itself.
-struct Scripted {
+#[derive(Default)]
+pub(super) struct Scripted {
     last_seq: u64,
     commits: Option<mpsc::UnboundedReceiver<Commit>>,
 }
