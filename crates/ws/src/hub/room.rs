@@ -342,7 +342,7 @@ impl Room {
     ) -> (usize, usize, Option<Duration>) {
         let (mut frames, mut bytes) = (0, 0);
         let mut scratch = Vec::new();
-        loop {
+        let began = loop {
             let end = self.batch_base + self.batch.len();
             let pass = self.pass.get_or_insert(Pass {
                 next: 0,
@@ -371,13 +371,10 @@ impl Room {
                 bytes += b;
             }
             if !pass.again {
-                break;
+                break pass.began;
             }
-        }
-        let took = self
-            .pass
-            .take()
-            .map_or(Duration::ZERO, |pass| pass.began.elapsed());
+        };
+        self.pass = None;
         self.batch_base += self.batch.len();
         self.batch.clear();
         if self.batch.capacity() > BATCH_KEEP {
@@ -388,7 +385,7 @@ impl Room {
             self.held = Vec::new();
             self.presence_sent = Some(now);
         }
-        (frames, bytes, Some(took))
+        (frames, bytes, Some(began.elapsed()))
     }
 
     /// Something changed behind a pass in progress: another pass must follow it.

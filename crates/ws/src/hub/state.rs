@@ -436,18 +436,16 @@ impl Hub {
         let mut budget = FLUSH_SLICE;
         let now = Instant::now();
         while budget > 0 {
-            let Some(name) = self.corked_rooms.front().cloned() else {
+            let Some(name) = self.corked_rooms.pop_front() else {
                 break;
             };
             let Some(room) = self.rooms.get_mut(&name) else {
-                self.corked_rooms.pop_front();
                 continue;
             };
             let mut failed = Vec::new();
             let (frames, bytes, done) = room.flush_some(now, &mut budget, &mut failed);
             self.metrics.frames_out.increment(frames as u64);
             self.metrics.bytes_out.increment(bytes as u64);
-            self.corked_rooms.pop_front();
             match done {
                 Some(took) => self.metrics.fanout_seconds.record(took),
                 // Round robin: a big room that keeps getting frames holds no other room back.
