@@ -70,7 +70,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
         deadline: secs(common.connect_deadline),
         connect: common.connect_options(0),
     };
-    let live = Arc::new(Live::new(Clock::new(), args.rooms));
+    let live = Arc::new(Live::new(Clock::new(), args.rooms, common.threads));
     live.begin(0, 0);
     let fleet = fleet::connect(&target, &spec, &live, common.show_progress()).await;
     let cpu_after = server.and_then(|p| p.sample().ok());

@@ -92,7 +92,7 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
         deadline: secs(common.connect_deadline),
         connect: common.connect_options(shape.size),
     };
-    let live = Arc::new(Live::new(Clock::new(), shape.rooms));
+    let live = Arc::new(Live::new(Clock::new(), shape.rooms, common.threads));
     let fleet = fleet::connect(&target, &spec, &live, common.show_progress()).await;
     if fleet.joined == 0 {
         bail!(

@@ -1,0 +1,214 @@
+//! `chat-bench` run as its binary against a real chat server on 127.0.0.1:0 (started in this
+//! process): every scenario ends by itself, counts what the server delivered and reads the
+//! server's usage from `/proc` (this process's, since the server runs here).
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chat_config::{HistoryBackend, Settings};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The longest one chat-bench run may take here; they are sized to take a few seconds.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// A server with memory history and a rate limit senders here cannot trip.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let mut settings =
+            Settings::from_toml_str("[limits]\nmessages_per_sec = 1000000\nburst = 1000000\n")
+                .expect("test settings are valid");
+        settings.history.backend = HistoryBackend::Memory;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("bound address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(chat_server::run(listener, settings, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let ended = tokio::time::timeout(RUN_LIMIT, self.task)
+            .await
+            .expect("server stops");
+        ended.expect("server task").expect("server ran cleanly");
+    }
+}
+
+/// Runs chat-bench with `args` (plus `--json` and this process as the server's PID) and
+/// returns its one JSON line.
+async fn chat_bench(args: &[&str]) -> Value {
+    let pid = std::process::id().to_string();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-bench"))
+        .args(args)
+        .args(["--json", "--pid", &pid])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chat-bench starts");
+    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .expect("chat-bench ends by itself")
+        .expect("chat-bench output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chat-bench failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "one JSON line on stdout ({e}): {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn count(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is a count in {v}"))
+}
+
+/// A measured window where every delivery arrived once, in order, and was timed.
+fn assert_clean_window(result: &Value, members: u64) {
+    let published = count(result, "published");
+    assert!(published > 0, "nothing published: {result}");
+    assert_eq!(count(result, "expected_deliveries"), published * members);
+    assert_eq!(
+        count(result, "received_deliveries"),
+        count(result, "expected_deliveries"),
+        "{result}"
+    );
+    assert_eq!(count(&result["latency"], "count"), published * members);
+    for key in ["lost", "gaps", "duplicates", "reorders", "send_errors"] {
+        assert_eq!(count(result, key), 0, "{key} in {result}");
+    }
+    // A trip through a server and two sockets takes more than 10 µs: less means the
+    // receive time was read before the frame arrived.
+    let p50 = count(&result["latency"], "p50_us");
+    let max = count(&result["latency"], "max_us");
+    assert!(p50 >= 10 && p50 <= max, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_counts_and_times_every_delivery() {
+    let server = Server::start().await;
+    let url = server.url();
+    let out = chat_bench(&[
+        "fanout",
+        "--url",
+        &url,
+        "--rooms",
+        "2",
+        "--clients",
+        "20",
+        "--senders",
+        "2",
+        "--warmup",
+        "0.3",
+        "--rate",
+        "200",
+        "--duration",
+        "1",
+        "--drain",
+        "3",
+        "--quiet",
+    ])
+    .await;
+    assert_eq!(count(&out["setup"], "joined"), 40);
+    let result = &out["result"];
+    assert_clean_window(result, 20);
+    // 200 msg/s for one second, paced on absolute deadlines.
+    let published = count(result, "published");
+    assert!((195..=205).contains(&published), "published {published}");
+    let usage = &result["server"];
+    assert!(
+        usage["cpu_secs"].as_f64().is_some_and(|s| s > 0.0),
+        "{usage}"
+    );
+    assert!(
+        usage["us_per_delivery"].as_f64().is_some_and(|us| us > 0.0),
+        "{usage}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramp_raises_the_rate_step_by_step() {
+    let server = Server::start().await;
+    let url = server.url();
+    let out = chat_bench(&[
+        "ramp",
+        "--url",
+        &url,
+        "--clients",
+        "10",
+        "--senders",
+        "2",
+        "--warmup",
+        "0.2",
+        "--start",
+        "50",
+        "--factor",
+        "2",
+        "--step-secs",
+        "0.5",
+        "--max-steps",
+        "3",
+        "--p99-ms",
+        "5000",
+        "--drain",
+        "3",
+        "--quiet",
+    ])
+    .await;
+    let steps = out["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 3, "{out}");
+    for (i, step) in steps.iter().enumerate() {
+        assert_eq!(step["verdict"], "pass", "{step}");
+        // 10 members: 50, 100, 200 msg/s offered.
+        let offered = step["offered_deliveries_per_sec"]
+            .as_f64()
+            .expect("offered");
+        assert!((offered - 500.0 * f64::from(1 << i)).abs() < 1e-6, "{step}");
+        assert_clean_window(&step["result"], 10);
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_joins_every_connection_and_reads_rss() {
+    let server = Server::start().await;
+    let url = server.url();
+    let out = chat_bench(&[
+        "idle", "--url", &url, "--conns", "60", "--rooms", "6", "--settle", "0.2", "--quiet",
+    ])
+    .await;
+    assert_eq!(count(&out, "joined"), 60, "{out}");
+    assert!(
+        out["connect_failures"]
+            .as_object()
+            .is_some_and(|f| f.is_empty()),
+        "{out}"
+    );
+    assert!(count(&out, "rss_after_bytes") > 0, "{out}");
+    server.stop().await;
+}
