@@ -159,6 +159,10 @@ pub struct RampArgs {
     /// A step is generator-bound (and stops the ramp) above this generator CPU, in %.
     #[arg(long, default_value_t = 90.0)]
     pub max_generator_cpu: f64,
+    /// A step is contended (measured again, then the ramp stops) when the generator waited
+    /// for its CPU longer than this share of the step, in %.
+    #[arg(long, default_value_t = crate::report::CONTENDED_WAIT_PCT)]
+    pub max_generator_wait: f64,
     /// Draw offered vs delivered deliveries/s and p99 per step to this SVG file.
     #[arg(long)]
     pub svg: Option<PathBuf>,

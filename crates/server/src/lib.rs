@@ -4,9 +4,11 @@
 //! # Layout
 //! - `main.rs`: the CLI (clap), loading settings, logging, signals, exit codes.
 //! - [`run`]: wires history, hub and HTTP together and shuts them down in order.
+//! - [`Background`]: [`run`] on a free loopback port in the caller's runtime (tests).
 //! - `wiring`: settings → the parts' own configurations and the history store; refuses what
 //!   is not available.
 
+mod background;
 mod wiring;
 
 use std::{future::Future, time::Duration};
@@ -18,6 +20,7 @@ use tokio::{net::TcpListener, time::timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use background::Background;
 pub use wiring::{HistoryUnusable, Unavailable};
 
 /// Histogram buckets for latencies, in seconds: 10 µs to 1 s.

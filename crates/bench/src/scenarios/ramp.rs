@@ -76,10 +76,10 @@ pub struct RampReport {
 
 /// Judges one step. The generator's own CPU is checked first: past it nothing else is
 /// evidence about the server.
-pub fn judge(r: &PhaseReport, p99_ms: f64, max_generator_cpu: f64) -> Verdict {
+pub fn judge(r: &PhaseReport, p99_ms: f64, max_generator_cpu: f64, max_wait: f64) -> Verdict {
     if r.generator_cpu_pct.is_some_and(|c| c > max_generator_cpu) {
         Verdict::GeneratorBound
-    } else if r.contended() {
+    } else if r.generator_cpu_wait_pct.is_some_and(|w| w > max_wait) {
         Verdict::Contended
     } else if r.has_loss() {
         Verdict::Loss
@@ -137,7 +137,12 @@ pub async fn run(args: RampArgs) -> anyhow::Result<ExitCode> {
                 common.show_progress(),
             )
             .await;
-            let verdict = judge(&result, args.p99_ms, args.max_generator_cpu);
+            let verdict = judge(
+                &result,
+                args.p99_ms,
+                args.max_generator_cpu,
+                args.max_generator_wait,
+            );
             if !common.json {
                 println!("{}", step_line(step, rate * members, verdict, &result));
             }
@@ -278,34 +283,34 @@ mod tests {
     #[test]
     fn verdicts() {
         assert_eq!(
-            judge(&step(1000, 0, 20.0, 100.0), 50.0, 90.0),
+            judge(&step(1000, 0, 20.0, 100.0), 50.0, 90.0, 5.0),
             Verdict::Pass
         );
         assert_eq!(
-            judge(&step(60_000, 0, 20.0, 100.0), 50.0, 90.0),
+            judge(&step(60_000, 0, 20.0, 100.0), 50.0, 90.0, 5.0),
             Verdict::P99Over
         );
         assert_eq!(
-            judge(&step(1000, 3, 20.0, 100.0), 50.0, 90.0),
+            judge(&step(1000, 3, 20.0, 100.0), 50.0, 90.0, 5.0),
             Verdict::Loss
         );
         assert_eq!(
-            judge(&step(1000, 0, 20.0, 80.0), 50.0, 90.0),
+            judge(&step(1000, 0, 20.0, 80.0), 50.0, 90.0, 5.0),
             Verdict::SendsBlocked
         );
         // A hot generator outranks everything: its step proves nothing about the server.
         assert_eq!(
-            judge(&step(60_000, 3, 95.0, 80.0), 50.0, 90.0),
+            judge(&step(60_000, 3, 95.0, 80.0), 50.0, 90.0, 5.0),
             Verdict::GeneratorBound
         );
         let mut shared = step(60_000, 0, 20.0, 100.0);
         shared.generator_cpu_wait_pct = Some(12.0);
-        assert_eq!(judge(&shared, 50.0, 90.0), Verdict::Contended);
+        assert_eq!(judge(&shared, 50.0, 90.0, 5.0), Verdict::Contended);
         let mut closed = step(1000, 0, 20.0, 100.0);
         closed.events.insert("close 4008".into(), 1);
-        assert_eq!(judge(&closed, 50.0, 90.0), Verdict::Disconnects);
+        assert_eq!(judge(&closed, 50.0, 90.0, 5.0), Verdict::Disconnects);
         let mut rate_limited = step(1000, 0, 20.0, 100.0);
         rate_limited.events.insert("error rate_limited".into(), 1);
-        assert_eq!(judge(&rate_limited, 50.0, 90.0), Verdict::Pass);
+        assert_eq!(judge(&rate_limited, 50.0, 90.0, 5.0), Verdict::Pass);
     }
 }

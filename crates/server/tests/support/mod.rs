@@ -12,9 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-    sync::oneshot,
-    task::JoinHandle,
+    net::TcpStream,
     time::timeout,
 };
 use tokio_tungstenite::{
@@ -28,8 +26,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// A server started in this process on a free port.
 pub struct TestServer {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
+    server: chat_server::Background,
 }
 
 impl TestServer {
@@ -45,16 +42,12 @@ impl TestServer {
 
     /// Starts a server with exactly these settings.
     pub async fn start_with(settings: Settings) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().expect("bound address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(chat_server::run(listener, settings, async {
-            let _ = stopped.await;
-        }));
+        let server = chat_server::Background::start(settings)
+            .await
+            .expect("bind port 0");
         Self {
-            addr,
-            stop: Some(stop),
-            task,
+            addr: server.addr(),
+            server,
         }
     }
 
@@ -74,14 +67,10 @@ impl TestServer {
     }
 
     /// Stops the server as SIGTERM would and waits for `run` to return.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        timeout(WAIT * 3, &mut self.task)
+    pub async fn shutdown(self) {
+        timeout(WAIT * 3, self.server.stop())
             .await
             .expect("server stops within the grace period")
-            .expect("server task did not panic")
             .expect("server returned Ok");
     }
 }
