@@ -91,10 +91,11 @@ pub struct PhaseReport {
 pub const CONTENDED_WAIT_PCT: f64 = 5.0;
 
 impl PhaseReport {
-    /// Whether the generator had to wait for its CPU long enough to distort the latencies.
-    pub fn contended(&self) -> bool {
+    /// Whether the generator waited for its CPU longer than `max_wait_pct` of the window
+    /// ([`CONTENDED_WAIT_PCT`] unless an operator chose otherwise): the latencies are suspect.
+    pub fn contended(&self, max_wait_pct: f64) -> bool {
         self.generator_cpu_wait_pct
-            .is_some_and(|w| w > CONTENDED_WAIT_PCT)
+            .is_some_and(|w| w > max_wait_pct)
     }
 }
 
@@ -221,7 +222,7 @@ pub fn format_phase(p: &PhaseReport) -> String {
     let wait = p
         .generator_cpu_wait_pct
         .map_or_else(String::new, |w| format!(", waited for CPU {w:.1}%"));
-    let contended = if p.contended() {
+    let contended = if p.contended(CONTENDED_WAIT_PCT) {
         " (another process shared the generator's CPU: latencies are suspect)"
     } else {
         ""

@@ -11,7 +11,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 #[derive(Debug)]
 pub struct Background {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -25,11 +25,7 @@ impl Background {
             // A dropped sender stops the server too.
             let _ = stopped.await;
         }));
-        Ok(Self {
-            addr,
-            stop: Some(stop),
-            task,
-        })
+        Ok(Self { addr, stop, task })
     }
 
     /// Where it listens.
@@ -38,10 +34,9 @@ impl Background {
     }
 
     /// Starts the shutdown and waits for [`crate::run`] to return its result.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await?
+    pub async fn stop(self) -> anyhow::Result<()> {
+        // Already stopping if the server ended on its own.
+        let _ = self.stop.send(());
+        self.task.await?
     }
 }

@@ -79,7 +79,7 @@ pub struct RampReport {
 pub fn judge(r: &PhaseReport, p99_ms: f64, max_generator_cpu: f64, max_wait: f64) -> Verdict {
     if r.generator_cpu_pct.is_some_and(|c| c > max_generator_cpu) {
         Verdict::GeneratorBound
-    } else if r.generator_cpu_wait_pct.is_some_and(|w| w > max_wait) {
+    } else if r.contended(max_wait) {
         Verdict::Contended
     } else if r.has_loss() {
         Verdict::Loss
