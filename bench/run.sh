@@ -8,7 +8,8 @@
 #      the server capped at 25% of a core (cgroup v1 cpu: period 10 ms, quota 2.5 ms); three
 #      rounds, servers interleaved, medians compared
 #   d  idle: 10,000 connections joined over 100 rooms: RSS per connection, connects per second
-#   floor: ../shared/floor, the kernel's cost per delivery, measured after every run of a
+#   floor: ../shared/floor, the kernel's cost per delivery, measured after every run of a;
+#          bench/floor-b.c the same in b's shape (1,000 rooms x 10), after every run of b
 #
 # usage: bench/run.sh [NAME...]   NAME: server (SQLite history, the default), server-memory,
 #                                 bun, node-ws, deno, go-gorilla (default: all of them)
@@ -38,6 +39,7 @@ for name in "${names[@]}"; do
   log "installing the reference peers"; "$peers/setup.sh" >"$out/peers-setup.log" 2>&1; break
 done
 gcc -O2 -o "$out/floor" "$root/../shared/floor/floor.c"
+gcc -O2 -o "$out/floor-b" "$root/bench/floor-b.c"
 { uname -r; nproc; grep -m1 'model name' /proc/cpuinfo; git -C "$root" rev-parse HEAD; } >"$out/machine.txt"
 
 # shellcheck source=bench/lib.sh
@@ -60,6 +62,12 @@ floor() {
   timeout 60 taskset -c 0 "$out/floor" 500 5 >"$out/$file.floor.txt" 2>&1 || true
 }
 
+floor_b() {
+  local file="$1"
+  echo "taskset -c 0 $out/floor-b 1000 10 1000 5" >>"$out/commands.txt"
+  timeout 120 taskset -c 0 "$out/floor-b" 1000 10 1000 5 >"$out/$file.floor.txt" 2>&1 || true
+}
+
 a_args=(--rooms 1 --clients 500 --senders 10 --size 100 --warmup "$warm")
 port=9180
 for name in "${names[@]}"; do
@@ -73,6 +81,7 @@ for name in "${names[@]}"; do
   run "$name" "$name.b" 240 fanout --url "$url" --rooms 1000 --clients 10 --senders 1 \
     --size 100 --warmup "$warm" --rate 1000 --duration "$dur"
   stop_server
+  floor_b "$name.b"
 done
 for round in $(seq "$rounds"); do
   for name in "${names[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns the results bench/run.sh left in a directory into the Markdown tables of
-docs/BENCHMARKS.md: scenarios a, b, c, d for each server, the kernel floor beside a, and each
+docs/BENCHMARKS.md: scenarios a, b, c, d for each server, the kernel floor beside a and b, and each
 figure of this server ("server", "server-memory") as a ratio to the best peer.
 
 usage: bench/summary.py DIR
@@ -21,13 +21,14 @@ def load(path):
         return None
 
 
-def floor_us(path):
-    """µs per delivery at one frame per write, from floor's output."""
+def floor_us(path, line=r"frames per write\s+1:"):
+    """µs per delivery on the output's line that starts with `line`: by default floor's one
+    frame per write; floor-b's is `send\(\) per delivery`."""
     try:
         text = path.read_text()
     except OSError:
         return None
-    m = re.search(r"frames per write\s+1:.*?([\d.]+) us per delivery", text)
+    m = re.search(line + r".*?([\d.]+) us per delivery", text)
     return float(m.group(1)) if m else None
 
 
@@ -62,6 +63,7 @@ def main():
     a = {n: fanout(load(out / f"{n}.a.json")) for n in names}
     b = {n: fanout(load(out / f"{n}.b.json")) for n in names}
     floors = {n: floor_us(out / f"{n}.a.floor.txt") for n in names}
+    floors_b = {n: floor_us(out / f"{n}.b.floor.txt", r"send\(\) per delivery") for n in names}
     c = {}
     for n in names:
         best = []
@@ -92,12 +94,13 @@ def main():
         print(f"| {n} | {r['us']:.2f} | {f if f else '-'} | {ratio(r['us'], f)} | {r['p50']:.2f} | "
               f"{r['p99']:.2f} | {r['lost']} | {r['anomalies']} | {r['gen']:.0f}% |")
     print("\n### b: 1,000 rooms × 10 clients, 1 sender each, 1,000 msg/s\n")
-    print("| server | CPU µs/delivery | p50 ms | p99 ms | lost | seq anomalies |")
-    print("|---|---|---|---|---|---|")
+    print("| server | CPU µs/delivery | floor µs (same run, b's shape) | ÷ floor | p50 ms | p99 ms | lost | seq anomalies |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in names:
-        r = b[n]
+        r, f = b[n], floors_b[n]
         if r:
-            print(f"| {n} | {r['us']:.2f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['lost']} | {r['anomalies']} |")
+            print(f"| {n} | {r['us']:.2f} | {f if f else '-'} | {ratio(r['us'], f)} | {r['p50']:.2f} | "
+                  f"{r['p99']:.2f} | {r['lost']} | {r['anomalies']} |")
     print("\n### c: capacity at 25% of a core (ramp on a's room, p99 ≤ 50 ms, loss 0)\n")
     print("| server | median deliveries/s | rounds |")
     print("|---|---|---|")
@@ -130,6 +133,7 @@ def main():
         ("a: µs/delivery ÷ floor", "≤ 1.10×", "-", lambda n: ratio(a[n]["us"] if a[n] else None, floors[n])),
         ("a: p99", "≤ 1.00×", a_p99_peer, lambda n: ratio(a[n]["p99"] if a[n] else None, a_p99)),
         ("b: µs/delivery", "≤ 0.80×", b_peer, lambda n: ratio(b[n]["us"] if b[n] else None, b_us)),
+        ("b: µs/delivery ÷ b's floor", "-", "-", lambda n: ratio(b[n]["us"] if b[n] else None, floors_b[n])),
         ("c: median capacity", "≥ 1.25×", c_peer, lambda n: ratio(statistics.median(c[n]) if c[n] else None, c_med)),
         ("d: RSS per connection", "≤ 1.00×", d_rss_peer, lambda n: ratio((d[n] or {}).get("rss_per_conn_bytes"), d_rss)),
         ("d: connections/s", "≥ 1.00×", d_cps_peer, lambda n: ratio((d[n] or {}).get("connects_per_sec"), d_cps)),
