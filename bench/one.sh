@@ -8,7 +8,9 @@
 #       PERF=secs     perf record the server (to /tmp/chat-one/perf.data); CG=... its call-graph option
 #       DELAY=secs    when STAT/PERF start (default 5 s into the run)
 #       CAP_US=us     c's CPU quota per 10 ms period (default 2500: 25% of a core; 10000: none),
-#                     for machines where a write costs so much that 25% fails the first step
+#                     for machines where a write costs so much that 25% fails the first step;
+#                     with d, caps the server too (uncapped by default), so that the connect
+#                     rate is the server's and not the generator's
 # The server runs pinned to CPU 0, chat-bench to CPU 1; only 127.0.0.1 is used; all bounded.
 set -uo pipefail
 name=$1 scenario=$2
@@ -28,7 +30,8 @@ case $scenario in
   b) args=(fanout --url "$url" --rooms 1000 --clients 10 --senders 1 --size 100 --warmup 2 --rate 1000 --duration 10) ;;
   c) cap_server "$cgroup" "${CAP_US:-2500}"
      args=(ramp --url "$url" "${a_args[@]}" --start 50 --factor 1.2 --step-secs 5 --p99-ms 50) ;;
-  d) args=(idle --url "$url" --conns 10000 --rooms 100) ;;
+  d) [[ -n "${CAP_US:-}" ]] && cap_server "$cgroup" "$CAP_US"
+     args=(idle --url "$url" --conns 10000 --rooms 100) ;;
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac
 watchers=()
@@ -44,5 +47,5 @@ timeout 600 taskset -c 1 "$bench" "${args[@]}" --pid "$pid" --quiet
 for w in "${watchers[@]}"; do wait "$w"; done
 [[ -n "${STAT:-}" ]] && grep -E 'syscalls|context' "$out/stat.txt"
 stop_server
-[[ $scenario == c ]] && rmdir "$cgroup" 2>/dev/null
+[[ -d $cgroup ]] && rmdir "$cgroup" 2>/dev/null
 true
