@@ -70,10 +70,12 @@ int main(int argc, char **argv) {
   pid_t rd = fork();
   if (rd == 0) reader(a, n);
   int *srv = calloc(n, sizeof(int)), one = 1;
+  alarm(60);  // a reader that failed to connect them all must not leave us waiting in accept
   for (int i = 0; i < n; i++) {
     if ((srv[i] = accept(lfd, 0, 0)) < 0) { perror("accept"); kill(rd, 9); return 1; }
     setsockopt(srv[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
+  alarm(0);
   pin(0);
 #ifdef URING
   struct io_uring ring;
