@@ -56,16 +56,13 @@ run() {
   timeout "$limit" "${cmd[@]}" >"$out/$file.json" || log "$name $file failed or timed out"
 }
 
+# floor FILE LIMIT PROGRAM ARGS...: a kernel floor (../shared/floor, floor-b) on CPU 0; its
+# output goes to FILE.floor.txt.
 floor() {
-  local file="$1"
-  echo "taskset -c 0 $out/floor 500 5" >>"$out/commands.txt"
-  timeout 60 taskset -c 0 "$out/floor" 500 5 >"$out/$file.floor.txt" 2>&1 || true
-}
-
-floor_b() {
-  local file="$1"
-  echo "taskset -c 0 $out/floor-b 1000 10 1000 5" >>"$out/commands.txt"
-  timeout 120 taskset -c 0 "$out/floor-b" 1000 10 1000 5 >"$out/$file.floor.txt" 2>&1 || true
+  local file="$1" limit="$2"
+  shift 2
+  echo "timeout $limit taskset -c 0 $*" >>"$out/commands.txt"
+  timeout "$limit" taskset -c 0 "$@" >"$out/$file.floor.txt" 2>&1 || true
 }
 
 a_args=(--rooms 1 --clients 500 --senders 10 --size 100 --warmup "$warm")
@@ -77,11 +74,11 @@ for name in "${names[@]}"; do
   stop_server
   start_server "$name" "$port" || continue
   run "$name" "$name.a" 120 fanout --url "$url" "${a_args[@]}" --rate 100 --duration "$dur"
-  floor "$name.a"
+  floor "$name.a" 60 "$out/floor" 500 5
   run "$name" "$name.b" 240 fanout --url "$url" --rooms 1000 --clients 10 --senders 1 \
     --size 100 --warmup "$warm" --rate 1000 --duration "$dur"
   stop_server
-  floor_b "$name.b"
+  floor "$name.b" 120 "$out/floor-b" 1000 10 1000 5
 done
 for round in $(seq "$rounds"); do
   for name in "${names[@]}"; do

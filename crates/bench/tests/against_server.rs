@@ -38,11 +38,13 @@ impl Server {
     }
 }
 
-/// Runs chat-bench with `args` (plus `--json` and this process as the server's PID) and
-/// returns its one JSON line.
-async fn chat_bench(args: &[&str]) -> Value {
+/// Runs `chat-bench SCENARIO` against `server` with `args`, plus `--json` (no progress bars)
+/// and this process as the server's PID, and returns its one JSON line.
+async fn chat_bench(server: &Server, scenario: &str, args: &[&str]) -> Value {
     let pid = std::process::id().to_string();
+    let url = server.url();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-bench"))
+        .args([scenario, "--url", &url])
         .args(args)
         .args(["--json", "--pid", &pid])
         .stdout(Stdio::piped())
@@ -94,27 +96,26 @@ fn assert_clean_window(result: &Value, members: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_counts_and_times_every_delivery() {
     let server = Server::start().await;
-    let url = server.url();
-    let out = chat_bench(&[
+    let out = chat_bench(
+        &server,
         "fanout",
-        "--url",
-        &url,
-        "--rooms",
-        "2",
-        "--clients",
-        "20",
-        "--senders",
-        "2",
-        "--warmup",
-        "0.3",
-        "--rate",
-        "200",
-        "--duration",
-        "1",
-        "--drain",
-        "3",
-        "--quiet",
-    ])
+        &[
+            "--rooms",
+            "2",
+            "--clients",
+            "20",
+            "--senders",
+            "2",
+            "--warmup",
+            "0.3",
+            "--rate",
+            "200",
+            "--duration",
+            "1",
+            "--drain",
+            "3",
+        ],
+    )
     .await;
     assert_eq!(count(&out["setup"], "joined"), 40);
     let result = &out["result"];
@@ -138,34 +139,33 @@ async fn fanout_counts_and_times_every_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_raises_the_rate_step_by_step() {
     let server = Server::start().await;
-    let url = server.url();
-    let out = chat_bench(&[
+    let out = chat_bench(
+        &server,
         "ramp",
-        "--url",
-        &url,
-        "--clients",
-        "10",
-        "--senders",
-        "2",
-        "--warmup",
-        "0.2",
-        "--start",
-        "50",
-        "--factor",
-        "2",
-        "--step-secs",
-        "0.5",
-        "--max-steps",
-        "3",
-        "--p99-ms",
-        "5000",
-        // The test's server shares this machine with other tests: only the rates are checked.
-        "--max-generator-wait",
-        "100",
-        "--drain",
-        "3",
-        "--quiet",
-    ])
+        &[
+            "--clients",
+            "10",
+            "--senders",
+            "2",
+            "--warmup",
+            "0.2",
+            "--start",
+            "50",
+            "--factor",
+            "2",
+            "--step-secs",
+            "0.5",
+            "--max-steps",
+            "3",
+            "--p99-ms",
+            "5000",
+            // The test's server shares this machine with other tests: only the rates are checked.
+            "--max-generator-wait",
+            "100",
+            "--drain",
+            "3",
+        ],
+    )
     .await;
     let steps = out["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 3, "{out}");
@@ -184,10 +184,11 @@ async fn ramp_raises_the_rate_step_by_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_joins_every_connection_and_reads_rss() {
     let server = Server::start().await;
-    let url = server.url();
-    let out = chat_bench(&[
-        "idle", "--url", &url, "--conns", "60", "--rooms", "6", "--settle", "0.2", "--quiet",
-    ])
+    let out = chat_bench(
+        &server,
+        "idle",
+        &["--conns", "60", "--rooms", "6", "--settle", "0.2"],
+    )
     .await;
     assert_eq!(count(&out, "joined"), 60, "{out}");
     assert!(
