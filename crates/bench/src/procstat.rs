@@ -1,4 +1,4 @@
-//! CPU time and resident memory of a process, read from `/proc/PID/stat` (utime + stime, in
+//! CPU time and resident memory of a process, read from `/proc/PID/stat` (utime and stime, in
 //! clock ticks) and `/proc/PID/status` (`VmRSS`). Used for the server (`--pid`) and for the
 //! generator itself, to show when the generator rather than the server was the limit.
 
@@ -38,12 +38,6 @@ impl Proc {
         std::fs::read_to_string(&path).map_err(|source| ProcError::Io { path, source })
     }
 
-    /// User + system CPU time used so far (all threads).
-    pub fn cpu_time(&self) -> Result<Duration, ProcError> {
-        let ticks = parse_stat_ticks(&self.read("stat")?)?;
-        Ok(ticks_to_duration(ticks, ticks_per_second()))
-    }
-
     /// Resident set size in bytes.
     pub fn rss_bytes(&self) -> Result<u64, ProcError> {
         Ok(parse_status_rss_kb(&self.read("status")?)? * 1024)
@@ -67,11 +61,14 @@ impl Proc {
         Ok(Duration::from_nanos(total))
     }
 
-    /// A CPU-time sample at this instant.
+    /// A CPU-time sample (all threads) at this instant.
     pub fn sample(&self) -> Result<CpuSample, ProcError> {
+        let ticks = parse_stat_ticks(&self.read("stat")?)?;
+        let per_sec = ticks_per_second();
         Ok(CpuSample {
             at: Instant::now(),
-            cpu: self.cpu_time()?,
+            cpu: ticks_to_duration(ticks.user + ticks.system, per_sec),
+            user: ticks_to_duration(ticks.user, per_sec),
             wait: self.cpu_wait().ok(),
         })
     }
@@ -84,6 +81,8 @@ pub struct CpuSample {
     pub at: Instant,
     /// utime + stime so far.
     pub cpu: Duration,
+    /// utime so far: the process's own code, the rest (stime) is the kernel working for it.
+    pub user: Duration,
     /// Time spent waiting for a CPU so far (None if schedstat is not readable).
     pub wait: Option<Duration>,
 }
@@ -92,6 +91,11 @@ impl CpuSample {
     /// CPU seconds used from `earlier` to `self`.
     pub fn cpu_secs_since(&self, earlier: &CpuSample) -> f64 {
         self.cpu.saturating_sub(earlier.cpu).as_secs_f64()
+    }
+
+    /// CPU seconds spent in user space from `earlier` to `self`.
+    pub fn user_secs_since(&self, earlier: &CpuSample) -> f64 {
+        self.user.saturating_sub(earlier.user).as_secs_f64()
     }
 
     /// CPU use from `earlier` to `self` in percent of one core (200 means two cores busy).
@@ -126,10 +130,17 @@ fn ticks_to_duration(ticks: u64, per_sec: u64) -> Duration {
         + Duration::from_nanos((ticks % per_sec) * 1_000_000_000 / per_sec)
 }
 
-/// utime + stime (fields 14 and 15) from the text of `/proc/PID/stat`. The command name
+/// Clock ticks a process spent in its own code and in the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatTicks {
+    pub user: u64,
+    pub system: u64,
+}
+
+/// utime and stime (fields 14 and 15) from the text of `/proc/PID/stat`. The command name
 /// (field 2) sits in parentheses and may itself hold spaces and parentheses, so fields are
 /// counted from the last `)`.
-pub fn parse_stat_ticks(stat: &str) -> Result<u64, ProcError> {
+pub fn parse_stat_ticks(stat: &str) -> Result<StatTicks, ProcError> {
     let bad = |detail: &str| ProcError::Format {
         what: "/proc/PID/stat",
         detail: detail.to_owned(),
@@ -146,9 +157,9 @@ pub fn parse_stat_ticks(stat: &str) -> Result<u64, ProcError> {
             .parse::<u64>()
             .map_err(|e| bad(&format!("{name}: {e}")))
     };
-    let utime = next("utime")?;
-    let stime = next("stime")?;
-    Ok(utime + stime)
+    let user = next("utime")?;
+    let system = next("stime")?;
+    Ok(StatTicks { user, system })
 }
 
 /// The run-queue wait in nanoseconds from the text of `/proc/PID/task/TID/schedstat`
@@ -194,7 +205,13 @@ mod tests {
     fn stat_fields_count_from_the_last_paren() {
         let stat = "4242 (we ird) name)) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
                     250 75 0 0 20 0 1 0 12345 1000000 200 18446744073709551615";
-        assert_eq!(parse_stat_ticks(stat).expect("valid stat"), 325);
+        assert_eq!(
+            parse_stat_ticks(stat).expect("valid stat"),
+            StatTicks {
+                user: 250,
+                system: 75
+            }
+        );
     }
 
     #[test]
@@ -235,6 +252,8 @@ mod tests {
         std::hint::black_box(x);
         let after = own.sample().expect("own stat");
         assert!(after.cpu >= before.cpu);
+        assert!(after.user >= before.user && after.user <= after.cpu);
+        assert!(after.user_secs_since(&before) <= after.cpu_secs_since(&before) + 1e-9);
         assert!(after.percent_since(&before) >= 0.0);
     }
 

@@ -49,6 +49,9 @@ pub struct ServerUsage {
     pub cpu_wait_pct: Option<f64>,
     /// Server CPU per received delivery, in microseconds (None without deliveries).
     pub us_per_delivery: Option<f64>,
+    /// The part of it spent in the server's own code (utime); the rest is the kernel's
+    /// (stime), which for the same system calls is the same whichever server makes them.
+    pub user_us_per_delivery: Option<f64>,
     /// Resident memory at the end of the window.
     pub rss_bytes: Option<u64>,
 }
@@ -202,13 +205,19 @@ pub fn format_phase(p: &PhaseReport) -> String {
             let per = sv
                 .us_per_delivery
                 .map_or_else(|| "-".to_owned(), |u| format!("{u:.2}"));
+            let user = match (sv.us_per_delivery, sv.user_us_per_delivery) {
+                (Some(all), Some(user)) => {
+                    format!(" (user {user:.2}, system {:.2})", all - user)
+                }
+                _ => String::new(),
+            };
             let rss = sv.rss_bytes.map_or_else(|| "-".to_owned(), mib);
             let wait = sv
                 .cpu_wait_pct
                 .map_or_else(String::new, |w| format!(", waited for CPU {w:.1}%"));
             let _ = writeln!(
                 s,
-                "server      pid {}: CPU {:.1}% ({:.2} s){wait}, RSS {}, {} µs CPU/delivery",
+                "server      pid {}: CPU {:.1}% ({:.2} s){wait}, RSS {}, {} µs CPU/delivery{user}",
                 sv.pid, sv.cpu_pct, sv.cpu_secs, rss, per
             );
         }
@@ -276,6 +285,7 @@ mod tests {
                 cpu_secs: 4.5,
                 cpu_wait_pct: None,
                 us_per_delivery: Some(9.01),
+                user_us_per_delivery: Some(1.25),
                 rss_bytes: Some(12 * 1024 * 1024),
             }),
         }
@@ -326,7 +336,7 @@ mod tests {
         assert_eq!(lines[4], "events      close 1000: 2");
         assert_eq!(
             lines[5],
-            "server      pid 42: CPU 45.0% (4.50 s), RSS 12.0 MiB, 9.01 µs CPU/delivery"
+            "server      pid 42: CPU 45.0% (4.50 s), RSS 12.0 MiB, 9.01 µs CPU/delivery (user 1.25, system 7.76)"
         );
         assert_eq!(
             lines[6],
@@ -341,6 +351,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json).expect("valid json");
         assert_eq!(v["latency"]["count"], 1000);
         assert_eq!(v["server"]["us_per_delivery"], 9.01);
+        assert_eq!(v["server"]["user_us_per_delivery"], 1.25);
         assert_eq!(v["events"]["close 1000"], 2);
     }
 

@@ -148,12 +148,15 @@ fn build(
     let server = match (pid, server) {
         (Some(pid), (Some(a), Some(b))) => {
             let cpu_secs = b.cpu_secs_since(&a);
+            let per_delivery =
+                |secs: f64| (snap.received > 0).then(|| secs * 1e6 / snap.received as f64);
             Some(ServerUsage {
                 pid,
                 cpu_pct: b.percent_since(&a),
                 cpu_secs,
                 cpu_wait_pct: b.wait_percent_since(&a),
-                us_per_delivery: (snap.received > 0).then(|| cpu_secs * 1e6 / snap.received as f64),
+                us_per_delivery: per_delivery(cpu_secs),
+                user_us_per_delivery: per_delivery(b.user_secs_since(&a)),
                 rss_bytes: rss,
             })
         }
