@@ -5,16 +5,17 @@
 #   a  fixed load: 1 room x 500 clients, 10 senders, 100 msg/s, 100-byte text (50,000 dlv/s)
 #   b  many rooms: 1,000 rooms x 10 clients, 1 sender each, 1,000 msg/s in all
 #   c  capacity: ramp on a's room from 50 msg/s, x1.2 per 5 s step, p99 <= 50 ms, loss 0, with
-#      the server capped at 25% of a core (cgroup v1 cpu: period 10 ms, quota 2.5 ms); three
-#      rounds, servers interleaved, medians compared
+#      the server capped at 25% of a core (cgroup v1 cpu: period 10 ms, quota 2.5 ms)
 #   d  idle: 10,000 connections joined over 100 rooms: RSS per connection, connects per second
 #   floor: ../shared/floor, the kernel's cost per delivery, measured after every run of a;
 #          bench/floor-b.c the same in b's shape (1,000 rooms x 10), after every run of b
+# Every scenario runs ROUNDS times, the servers interleaved; the summary gives each figure's
+# median and its ratio to the best peer round by round.
 #
 # usage: bench/run.sh [NAME...]   NAME: server (SQLite history, the default), server-memory,
 #                                 bun, node-ws, deno, go-gorilla (default: all of them)
 # env:   OUT=DIR    results (default bench/results/<UTC time>)
-#        ROUNDS=N   rounds of c (default 3);  QUICK=1: short runs, to test the script
+#        ROUNDS=N   rounds of every scenario (default 3);  QUICK=1: short runs, to test the script
 #        BIN=path   the chat-server binary (default target/release/chat-server)
 # Every run is bounded by `timeout`; only 127.0.0.1 is targeted.
 set -euo pipefail
@@ -67,28 +68,37 @@ floor() {
 
 a_args=(--rooms 1 --clients 500 --senders 10 --size 100 --warmup "$warm")
 port=9180
-for name in "${names[@]}"; do
+
+# measure NAME ROUND: every scenario against NAME once; files are NAME.<scenario><round>.*
+measure() {
+  local name="$1" r="$2"
   port=$((port + 1)); url="ws://127.0.0.1:$port/ws"
-  start_server "$name" "$port" || continue
-  run "$name" "$name.d" 240 idle --url "$url" --conns "$conns" --rooms 100
+  start_server "$name" "$port" || return 0
+  run "$name" "$name.d$r" 240 idle --url "$url" --conns "$conns" --rooms 100
   stop_server
-  start_server "$name" "$port" || continue
-  run "$name" "$name.a" 120 fanout --url "$url" "${a_args[@]}" --rate 100 --duration "$dur"
-  floor "$name.a" 60 "$out/floor" 500 5
-  run "$name" "$name.b" 240 fanout --url "$url" --rooms 1000 --clients 10 --senders 1 \
+  start_server "$name" "$port" || return 0
+  run "$name" "$name.a$r" 120 fanout --url "$url" "${a_args[@]}" --rate 100 --duration "$dur"
+  floor "$name.a$r" 60 "$out/floor" 500 5
+  run "$name" "$name.b$r" 240 fanout --url "$url" --rooms 1000 --clients 10 --senders 1 \
     --size 100 --warmup "$warm" --rate 1000 --duration "$dur"
   stop_server
-  floor "$name.b" 120 "$out/floor-b" 1000 10 1000 5
-done
+  floor "$name.b$r" 120 "$out/floor-b" 1000 10 1000 5
+  port=$((port + 1)); url="ws://127.0.0.1:$port/ws"
+  start_server "$name" "$port" || return 0
+  cap_server "$cgroup"
+  run "$name" "$name.c$r" 900 ramp --url "$url" "${a_args[@]}" --start 50 --factor 1.2 \
+    --step-secs "$step" --p99-ms 50 --svg "$out/$name.c$r.svg"
+  stop_server
+}
+
+# Rounds interleave the servers, in reverse order every other round, so that the machine's
+# drift (±20% within minutes here) touches them alike; summary.py compares round by round.
 for round in $(seq "$rounds"); do
-  for name in "${names[@]}"; do
-    port=$((port + 1)); url="ws://127.0.0.1:$port/ws"
-    start_server "$name" "$port" || continue
-    cap_server "$cgroup"
-    run "$name" "$name.c$round" 900 ramp --url "$url" "${a_args[@]}" --start 50 --factor 1.2 \
-      --step-secs "$step" --p99-ms 50 --svg "$out/$name.c$round.svg"
-    stop_server
-  done
+  if ((round % 2)); then
+    for ((i = 0; i < ${#names[@]}; i++)); do measure "${names[i]}" "$round"; done
+  else
+    for ((i = ${#names[@]} - 1; i >= 0; i--)); do measure "${names[i]}" "$round"; done
+  fi
 done
 rmdir "$cgroup" 2>/dev/null || true
 

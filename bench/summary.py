@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Turns the results bench/run.sh left in a directory into the Markdown tables of
-docs/BENCHMARKS.md: scenarios a, b, c, d for each server, the kernel floor beside a and b, and each
-figure of this server ("server", "server-memory") as a ratio to the best peer.
+docs/BENCHMARKS.md: scenarios a, b, c, d for each server (the median of its rounds, and the
+rounds), the kernel floor beside a and b, and each figure of this server ("server",
+"server-memory") as a ratio to the best peer, computed round by round (the servers of one round
+ran minutes apart) and given as the median ratio with the range of the rounds.
 
 usage: bench/summary.py DIR
 """
@@ -23,7 +25,7 @@ def load(path):
 
 def floor_us(path, line=r"frames per write\s+1:"):
     """µs per delivery on the output's line that starts with `line`: by default floor's one
-    frame per write; floor-b's is `send\(\) per delivery`."""
+    frame per write; floor-b's is `send\\(\\) per delivery`."""
     try:
         text = path.read_text()
     except OSError:
@@ -37,117 +39,163 @@ def fanout(r):
         return None
     res = r["result"]
     server = res.get("server") or {}
-    anomalies = res["gaps"] + res["duplicates"] + res["reorders"]
     return {
         "us": server.get("us_per_delivery"),
         "user": server.get("user_us_per_delivery"),
         "p50": res["latency"]["p50_us"] / 1000,
         "p99": res["latency"]["p99_us"] / 1000,
         "lost": res["lost"],
-        "anomalies": anomalies,
-        "dps": res["deliveries_per_sec"],
+        "anomalies": res["gaps"] + res["duplicates"] + res["reorders"],
         "gen": res.get("generator_cpu_pct") or 0,
-        "wait": res.get("generator_cpu_wait_pct") or 0,
     }
 
 
-def num(value):
-    return "-" if value is None else f"{value:.2f}"
+def ramp(r):
+    if not r:
+        return None
+    return {"dps": r["best"]["deliveries_per_sec"] if r.get("best") else 0}
 
 
-def ratio(mine, best, lower_is_better=True):
-    if mine is None or best in (None, 0):
+def idle(r):
+    if not r:
+        return None
+    return {
+        "rss": r.get("rss_per_conn_bytes"),
+        "cps": r.get("connects_per_sec"),
+        "cpu": r.get("server_cpu_us_per_conn"),
+        "gen": r.get("generator_cpu_pct"),
+    }
+
+
+def rounds(out, name, scenario, read):
+    """{round: what `read` makes of NAME.<scenario><round>.json} (round 0 for a file without
+    a number), with the floor of that round where one was measured."""
+    found = {}
+    for path in out.glob(f"{name}.{scenario}*.json"):
+        m = re.fullmatch(re.escape(f"{name}.{scenario}") + r"(\d*)\.json", path.name)
+        value = read(load(path)) if m else None
+        if value is None:
+            continue
+        if scenario in "ab":
+            line = r"frames per write\s+1:" if scenario == "a" else r"send\(\) per delivery"
+            value["floor"] = floor_us(path.with_suffix(".floor.txt"), line)
+            if value["floor"] and value["us"] is not None:
+                value["of_floor"] = value["us"] / value["floor"]
+        found[int(m.group(1) or 0)] = value
+    return dict(sorted(found.items()))
+
+
+def median(runs, key):
+    values = [v[key] for v in runs.values() if v.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def num(value, digits=2):
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def each(runs, key, digits=2):
+    return ", ".join(num(v.get(key), digits) for v in runs.values()) or "-"
+
+
+def spread(ratios):
+    """Ratios as their median with the range: `0.95× (0.89–1.03)`."""
+    if not ratios:
         return "-"
-    return f"{mine / best:.2f}×"
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}×"
+    return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def paired(mine, peer, key):
+    """mine ÷ peer in each round both have, as a spread."""
+    return spread([mine[r][key] / peer[r][key] for r in mine
+                   if r in peer and mine[r].get(key) is not None and peer[r].get(key)])
 
 
 def main():
     out = pathlib.Path(sys.argv[1])
     names = sorted({p.name.split(".")[0] for p in out.glob("*.json")},
                    key=lambda n: (n not in OURS, n))
-    a = {n: fanout(load(out / f"{n}.a.json")) for n in names}
-    b = {n: fanout(load(out / f"{n}.b.json")) for n in names}
-    floors = {n: floor_us(out / f"{n}.a.floor.txt") for n in names}
-    floors_b = {n: floor_us(out / f"{n}.b.floor.txt", r"send\(\) per delivery") for n in names}
-    c = {}
-    for n in names:
-        best = []
-        for path in sorted(out.glob(f"{n}.c*.json")):
-            r = load(path)
-            if r and r.get("best"):
-                best.append(r["best"]["deliveries_per_sec"])
-            elif r:
-                best.append(0)
-        c[n] = best
-    d = {n: load(out / f"{n}.d.json") for n in names}
+    a = {n: rounds(out, n, "a", fanout) for n in names}
+    b = {n: rounds(out, n, "b", fanout) for n in names}
+    c = {n: rounds(out, n, "c", ramp) for n in names}
+    d = {n: rounds(out, n, "d", idle) for n in names}
+    ours = [n for n in names if n in OURS]
     peers = [n for n in names if n not in OURS]
 
-    def best_peer(values, lower=True):
-        vals = [(v, n) for n, v in values.items() if n in peers and v is not None]
-        if not vals:
-            return None, None
-        return min(vals) if lower else max(vals)
+    def best_peer(runs, key, lower=True):
+        meds = [(median(runs[n], key), n) for n in peers if median(runs[n], key) is not None]
+        if not meds:
+            return None
+        return (min(meds) if lower else max(meds))[1]
 
-    print("### a: 1 room × 500 clients, 10 senders, 100 msg/s (50,000 deliveries/s)\n")
-    print("| server | CPU µs/delivery | of it user space | floor µs (same run) | ÷ floor | p50 ms | p99 ms | lost | seq anomalies | generator CPU |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for n in names:
-        r, f = a[n], floors[n]
-        if not r:
-            print(f"| {n} | no result ||||||||")
-            continue
-        print(f"| {n} | {r['us']:.2f} | {num(r['user'])} | {f if f else '-'} | {ratio(r['us'], f)} | {r['p50']:.2f} | "
-              f"{r['p99']:.2f} | {r['lost']} | {r['anomalies']} | {r['gen']:.0f}% |")
-    print("\n### b: 1,000 rooms × 10 clients, 1 sender each, 1,000 msg/s\n")
-    print("| server | CPU µs/delivery | of it user space | floor µs (same run, b's shape) | ÷ floor | p50 ms | p99 ms | lost | seq anomalies |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for n in names:
-        r, f = b[n], floors_b[n]
-        if r:
-            print(f"| {n} | {r['us']:.2f} | {num(r['user'])} | {f if f else '-'} | {ratio(r['us'], f)} | "
-                  f"{r['p50']:.2f} | {r['p99']:.2f} | {r['lost']} | {r['anomalies']} |")
-    print("\n### c: capacity at 25% of a core (ramp on a's room, p99 ≤ 50 ms, loss 0)\n")
+    print("Each figure is the median of the server's rounds; the rounds follow, in order.\n")
+    for title, runs, floor_name in [
+        ("a: 1 room × 500 clients, 10 senders, 100 msg/s (50,000 deliveries/s)", a, "floor"),
+        ("b: 1,000 rooms × 10 clients, 1 sender each, 1,000 msg/s", b, "b's floor"),
+    ]:
+        print(f"### {title}\n")
+        print(f"| server | CPU µs/delivery | of it user space | {floor_name} µs (same round) | ÷ floor "
+              "| p99 ms | lost | seq anomalies | generator CPU | rounds: µs/delivery | rounds: p99 ms |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for n in names:
+            r = runs[n]
+            if not r:
+                print(f"| {n} | no result |||||||||")
+                continue
+            lost = sum(v["lost"] for v in r.values())
+            anomalies = sum(v["anomalies"] for v in r.values())
+            print(f"| {n} | {num(median(r, 'us'))} | {num(median(r, 'user'))} | "
+                  f"{num(median(r, 'floor'))} | {num(median(r, 'of_floor'))}× | "
+                  f"{num(median(r, 'p99'))} | {lost} | {anomalies} | "
+                  f"{num(max(v['gen'] for v in r.values()), 0)}% max | "
+                  f"{each(r, 'us')} | {each(r, 'p99')} |")
+        print()
+    print("### c: capacity at 25% of a core (ramp on a's room, p99 ≤ 50 ms, loss 0)\n")
     print("| server | median deliveries/s | rounds |")
     print("|---|---|---|")
     for n in names:
         if c[n]:
-            rounds = ", ".join(f"{v:,.0f}" for v in c[n])
-            print(f"| {n} | {statistics.median(c[n]):,.0f} | {rounds} |")
+            print(f"| {n} | {num(median(c[n], 'dps'), 0)} | {each(c[n], 'dps', 0)} |")
     print("\n### d: 10,000 idle connections joined over 100 rooms\n")
-    print("| server | RSS per connection | connections/s | server CPU µs per connect | generator CPU |")
-    print("|---|---|---|---|---|")
+    print("| server | RSS per connection KiB | connections/s | server CPU µs per connect "
+          "| generator CPU | rounds: connections/s |")
+    print("|---|---|---|---|---|---|")
     for n in names:
         r = d[n]
         if r:
-            per = r.get("rss_per_conn_bytes")
-            cpu = r.get("server_cpu_us_per_conn")
-            gen = r.get("generator_cpu_pct")
-            print(f"| {n} | {'-' if per is None else f'{per / 1024:.1f} KiB'} | {r['connects_per_sec']:,.0f} "
-                  f"| {'-' if cpu is None else f'{cpu:.0f}'} | {'-' if gen is None else f'{gen:.0f}%'} |")
-    print("\n### This server against the best peer of this run\n")
-    a_us, a_peer = best_peer({n: a[n]["us"] if a[n] else None for n in names})
-    a_p99, a_p99_peer = best_peer({n: a[n]["p99"] if a[n] else None for n in names})
-    b_us, b_peer = best_peer({n: b[n]["us"] if b[n] else None for n in names})
-    c_med, c_peer = best_peer({n: statistics.median(c[n]) if c[n] else None for n in names}, lower=False)
-    d_rss, d_rss_peer = best_peer({n: (d[n] or {}).get("rss_per_conn_bytes") for n in names})
-    d_cps, d_cps_peer = best_peer({n: (d[n] or {}).get("connects_per_sec") for n in names}, lower=False)
-    print("| figure | target | best peer | " + " | ".join(n for n in names if n in OURS) + " |")
-    print("|---|---|---|" + "---|" * len([n for n in names if n in OURS]))
+            rss = median(r, "rss")
+            gens = [v["gen"] for v in r.values() if v["gen"] is not None]
+            print(f"| {n} | {num(rss and rss / 1024, 1)} | {num(median(r, 'cps'), 0)} | "
+                  f"{num(median(r, 'cpu'), 0)} | {num(max(gens) if gens else None, 0)}% max | "
+                  f"{each(r, 'cps', 0)} |")
+
+    print("\n### This server against the best peer, round by round: median ratio (range)\n")
+    print("| figure | target | best peer | " + " | ".join(ours) + " |")
+    print("|---|---|---|" + "---|" * len(ours))
     rows = [
-        ("a: µs/delivery", "≤ 1.00×", a_peer, lambda n: ratio(a[n]["us"] if a[n] else None, a_us)),
-        ("a: µs/delivery ÷ floor", "≤ 1.10×", "-", lambda n: ratio(a[n]["us"] if a[n] else None, floors[n])),
-        ("a: p99", "≤ 1.00×", a_p99_peer, lambda n: ratio(a[n]["p99"] if a[n] else None, a_p99)),
-        ("b: µs/delivery", "≤ 0.80×", b_peer, lambda n: ratio(b[n]["us"] if b[n] else None, b_us)),
-        ("b: µs/delivery ÷ b's floor", "-", "-", lambda n: ratio(b[n]["us"] if b[n] else None, floors_b[n])),
-        ("c: median capacity", "≥ 1.25×", c_peer, lambda n: ratio(statistics.median(c[n]) if c[n] else None, c_med)),
-        ("d: RSS per connection", "≤ 1.00×", d_rss_peer, lambda n: ratio((d[n] or {}).get("rss_per_conn_bytes"), d_rss)),
-        ("d: connections/s", "≥ 1.00×", d_cps_peer, lambda n: ratio((d[n] or {}).get("connects_per_sec"), d_cps)),
+        ("a: µs/delivery", "≤ 1.00×", a, "us", True),
+        ("a: of it user space", "-", a, "user", True),
+        ("a: p99", "≤ 1.00×", a, "p99", True),
+        ("b: µs/delivery", "≤ 0.80×", b, "us", True),
+        ("b: of it user space", "-", b, "user", True),
+        ("c: capacity", "≥ 1.25×", c, "dps", False),
+        ("d: RSS per connection", "≤ 1.00×", d, "rss", True),
+        ("d: connections/s", "≥ 1.00×", d, "cps", False),
+        ("d: server CPU per connect", "-", d, "cpu", True),
     ]
-    for label, target, peer, fn in rows:
-        print(f"| {label} | {target} | {peer or '-'} | " + " | ".join(fn(n) for n in names if n in OURS) + " |")
+    for label, target, runs, key, lower in rows:
+        peer = best_peer(runs, key, lower)
+        cells = [paired(runs[n], runs[peer], key) if peer else "-" for n in ours]
+        print(f"| {label} | {target} | {peer or '-'} | " + " | ".join(cells) + " |")
+    for label, target, runs in [("a ÷ floor", "≤ 1.10×", a), ("b ÷ b's floor", "-", b)]:
+        cells = [spread([v["of_floor"] for v in runs[n].values() if v.get("of_floor")])
+                 for n in ours]
+        print(f"| {label} | {target} | - | " + " | ".join(cells) + " |")
     if a.get("server") and a.get("server-memory"):
-        print(f"\nDurable history's cost in a: {ratio(a['server']['us'], a['server-memory']['us'])} "
-              "the memory backend's CPU per delivery (target ≤ 1.10×).")
+        print(f"\nDurable history's cost in a: {paired(a['server'], a['server-memory'], 'us')} "
+              "the memory backend's CPU per delivery, round by round (target ≤ 1.10×).")
 
 
 if __name__ == "__main__":
