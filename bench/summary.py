@@ -23,9 +23,13 @@ def load(path):
         return None
 
 
-def floor_us(path, line=r"frames per write\s+1:"):
-    """µs per delivery on the output's line that starts with `line`: by default floor's one
-    frame per write; floor-b's is `send\\(\\) per delivery`."""
+# The line of each floor's output that holds its figure: floor's one frame per write (a),
+# floor-b's one send() per delivery (b).
+FLOOR_LINE = {"a": r"frames per write\s+1:", "b": r"send\(\) per delivery"}
+
+
+def floor_us(path, line):
+    """µs per delivery on the floor output's line that starts with `line`."""
     try:
         text = path.read_text()
     except OSError:
@@ -76,9 +80,8 @@ def rounds(out, name, scenario, read):
         value = read(load(path)) if m else None
         if value is None:
             continue
-        if scenario in "ab":
-            line = r"frames per write\s+1:" if scenario == "a" else r"send\(\) per delivery"
-            value["floor"] = floor_us(path.with_suffix(".floor.txt"), line)
+        if scenario in FLOOR_LINE:
+            value["floor"] = floor_us(path.with_suffix(".floor.txt"), FLOOR_LINE[scenario])
             if value["floor"] and value["us"] is not None:
                 value["of_floor"] = value["us"] / value["floor"]
         found[int(m.group(1) or 0)] = value
@@ -125,7 +128,7 @@ def main():
     peers = [n for n in names if n not in OURS]
 
     def best_peer(runs, key, lower=True):
-        meds = [(median(runs[n], key), n) for n in peers if median(runs[n], key) is not None]
+        meds = [(m, n) for n in peers if (m := median(runs[n], key)) is not None]
         if not meds:
             return None
         return (min(meds) if lower else max(meds))[1]
