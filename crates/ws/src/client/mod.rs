@@ -53,12 +53,11 @@ pub fn serve(
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let ws_config = websocket_config(config.max_frame_bytes);
     hub.metrics().connections.increment(1.0);
-    let (read, write) = tcp.into_split();
-    let sender = Sender::new(Outlet::new(write, config.outbound_queue));
+    let sender = Sender::new(Outlet::new(tcp, config.outbound_queue));
     let peer = Arc::new(Peer::new(conn, user, sender.clone()));
     debug!(conn, user = %peer.user.id, name = %peer.user.name, "connected");
 
-    let read_side = socket::ReadSide::new(read, sender.clone());
+    let read_side = socket::ReadSide::new(sender.clone());
     let context = reader::Context {
         peer,
         hub,

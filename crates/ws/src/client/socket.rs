@@ -1,33 +1,29 @@
 use std::{
-    io,
+    io::{self, Read},
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
 };
 
 use bytes::BytesMut;
-use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::tcp::OwnedReadHalf,
-};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 use crate::{hub::Sender, protocol::Frame};
 
-/// The reading half of a connection, as the WebSocket library sees it.
+/// The reading side of a connection, as the WebSocket library sees it.
 ///
-/// The library parses client frames and answers pings and closes by itself; those answers are
+/// It reads from the socket the connection's outlet owns (one socket in one place, the one
+/// the hub's writes reach first). The library parses client frames and answers pings and closes by itself; those answers are
 /// the only bytes it ever writes. They are collected here and, on flush, sent like any frame
 /// (so frames never interleave on the socket); a close answer goes through the writer task,
 /// which ends the connection after it.
 pub(super) struct ReadSide {
-    read: OwnedReadHalf,
     replies: BytesMut,
     sender: Sender,
 }
 
 impl ReadSide {
-    pub(super) fn new(read: OwnedReadHalf, sender: Sender) -> Self {
+    pub(super) fn new(sender: Sender) -> Self {
         Self {
-            read,
             replies: BytesMut::new(),
             sender,
         }
@@ -36,11 +32,35 @@ impl ReadSide {
 
 impl AsyncRead for ReadSide {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.read).poll_read(cx, buf)
+        let tcp = self.sender.outlet().socket();
+        // The library reads into initialized memory: nothing to zero here.
+        let into = buf.initialize_unfilled();
+        let mut read = 0;
+        loop {
+            ready!(tcp.poll_read_ready(cx))?;
+            // A short read drained the socket. Like tokio's own read half, it then forgets the
+            // readiness, so the next read waits for data instead of calling recv for nothing:
+            // `try_io` does that when its closure says `WouldBlock`, so a short read says so.
+            let result = tcp.try_io(Interest::READABLE, || {
+                read = (&*socket2::SockRef::from(tcp)).read(&mut *into)?;
+                if read > 0 && read < into.len() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && read > 0 => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        buf.advance(read);
+        Poll::Ready(Ok(()))
     }
 }
 

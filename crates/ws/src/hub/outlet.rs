@@ -26,7 +26,7 @@ use std::{
 use smallvec::SmallVec;
 use tokio::{
     io::Interest,
-    net::{TcpStream, tcp::OwnedWriteHalf},
+    net::TcpStream,
     sync::{Notify, mpsc},
 };
 
@@ -41,17 +41,20 @@ const WRITER: u8 = 2;
 /// Most frames handed to one `sendmsg` (Linux accepts 1024 slices).
 const MAX_SLICES: usize = 256;
 
-/// The socket's write half and the state that orders writes to it.
+/// The connection's socket and the state that orders writes to it.
 ///
-/// `repr(C, align(64))` keeps what a direct write reads (the first six fields, 40 bytes) in
-/// one cache line: a fan-out touches every member's outlet once, after the previous member's
-/// write has pushed it out of the cache, and each line it needs is a miss. The whole outlet
-/// fits in two lines (128 bytes; the `Arc` puts one more in front for its counts), which is
-/// why the counts below are 32-bit and the flags sit in the first line's spare bytes.
+/// `repr(C, align(64))` keeps what a direct write reads (the socket's descriptor, the
+/// counters and the flags) in one cache line: a fan-out touches every member's outlet once,
+/// after the previous member's write has pushed it out of the cache, and each line it needs
+/// is a miss. That is why the outlet owns the socket itself rather than a write half (which
+/// points to the socket elsewhere: one more miss per delivery), and the reader reads through
+/// it. The whole outlet takes three lines (192 bytes; the `Arc` puts one more in front for
+/// its counts), the first holding what a direct write reads, which is why the counts below
+/// are 32-bit.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Outlet {
-    socket: OwnedWriteHalf,
+    socket: TcpStream,
     /// WebSocket frames ever put in the queue, and those the writer task has written.
     queued: AtomicU64,
     written: AtomicU64,
@@ -76,8 +79,10 @@ pub struct Outlet {
     reader_wake: Notify,
 }
 
-// Two cache lines, as said above; a field added must keep it so or change the comment.
-const _: () = assert!(std::mem::size_of::<Outlet>() == 128);
+// Three cache lines, the direct write's fields in the first, as said above; a field added must
+// keep it so or change the comment.
+const _: () = assert!(std::mem::size_of::<Outlet>() == 192);
+const _: () = assert!(std::mem::offset_of!(Outlet, closed) < 64);
 
 /// Where a connection's frames go: straight to its socket, or into its queue.
 #[derive(Debug)]
@@ -90,9 +95,8 @@ const WRITER_RUNNING: u8 = 1;
 const WRITER_DONE: u8 = 2;
 
 impl Outlet {
-    /// The outlet of a socket whose write half is `socket`, queueing at most `capacity`
-    /// frames.
-    pub fn new(socket: OwnedWriteHalf, capacity: usize) -> Arc<Self> {
+    /// The outlet of `socket`, queueing at most `capacity` frames.
+    pub fn new(socket: TcpStream, capacity: usize) -> Arc<Self> {
         Arc::new(Self {
             socket,
             token: AtomicU8::new(IDLE),
@@ -174,8 +178,8 @@ impl Outlet {
         self.closed.store(true, SeqCst);
     }
 
-    /// The write half, for the writer task.
-    pub(crate) fn socket(&self) -> &OwnedWriteHalf {
+    /// The socket, for the writer task and the reader.
+    pub(crate) fn socket(&self) -> &TcpStream {
         &self.socket
     }
 
@@ -312,7 +316,7 @@ impl Drop for Sender {
 /// take: `Ok(true)` and an empty vector when all went out; `Ok(false)` when the socket is full,
 /// the first frame left possibly the unwritten end of one the kernel took in part (a
 /// continuation, which must go out next). Never waits, so no progress is lost to a cancel.
-pub(crate) fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io::Result<bool> {
+pub(crate) fn write_now(socket: &TcpStream, frames: &mut Vec<Frame>) -> io::Result<bool> {
     let mut done = 0;
     while done < frames.len() {
         // Inline for the usual few frames: nothing to initialize or allocate per call.
@@ -357,8 +361,7 @@ pub(crate) fn write_now(socket: &OwnedWriteHalf, frames: &mut Vec<Frame>) -> io:
 /// cold cache line per member of a fan-out (a third of the hub's own time in scenario a). Only
 /// a refusal goes through `try_io`, which tries again and, on `WouldBlock`, clears tokio's
 /// readiness so that `writable()` then waits for room.
-fn send_vectored(socket: &OwnedWriteHalf, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    let tcp: &TcpStream = socket.as_ref();
+fn send_vectored(tcp: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     let send = || {
         let socket = socket2::SockRef::from(tcp);
         match slices {

@@ -72,8 +72,7 @@ pub(super) async fn peer_as(conn: u64, user: User) -> (Arc<Peer>, TcpStream) {
         .await
         .expect("connect");
     let (server, _) = listener.accept().await.expect("accept");
-    let (_read, write) = server.into_split();
-    let sender = Sender::new(Outlet::new(write, 16));
+    let sender = Sender::new(Outlet::new(server, 16));
     let peer = Arc::new(Peer::new(conn, user, sender));
     // The read half may go: this test only reads what the hub writes.
     (peer, client)
