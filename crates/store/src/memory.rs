@@ -1,7 +1,6 @@
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-};
+use std::{collections::VecDeque, sync::Arc};
+
+use foldhash::{HashMap, HashMapExt};
 
 use chat_ws::{
     history::{Appended, History, HistoryError, Page, Retention, Since, now_ms},

@@ -1,7 +1,6 @@
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-};
+use std::{collections::VecDeque, sync::Arc};
+
+use foldhash::HashMap;
 
 /// The resend rule's window: a `send` id repeats a message among the room's last
 /// `WINDOW_MESSAGES` messages or sent within the last `WINDOW_MS`.

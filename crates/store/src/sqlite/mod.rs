@@ -42,12 +42,9 @@ mod room;
 mod schema;
 mod writer;
 
-use std::{
-    collections::{HashMap, hash_map::Entry},
-    path::PathBuf,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::hash_map::Entry, path::PathBuf, sync::Arc, time::Duration};
+
+use foldhash::{HashMap, HashMapExt};
 
 use chat_ws::{
     history::{Appended, Commit, History, HistoryError, Page, Retention, Since, now_ms},

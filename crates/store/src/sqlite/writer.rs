@@ -5,7 +5,7 @@
 //! its own so that the hub never waits for the disk.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::BTreeSet,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -14,6 +14,8 @@ use std::{
     thread::JoinHandle,
     time::{Duration, Instant},
 };
+
+use foldhash::{HashMap, HashMapExt};
 
 use chat_ws::{
     history::{Commit, HistoryError, Retention, now_ms},

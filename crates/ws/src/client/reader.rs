@@ -1,4 +1,6 @@
-use std::{collections::HashSet, pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use foldhash::{HashSet, HashSetExt};
 
 use futures_util::{FutureExt, StreamExt};
 use tokio::{

@@ -1,8 +1,10 @@
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::hash_map::Entry,
     sync::Arc,
     time::{Duration, Instant},
 };
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::{
     ConnId, Peer, Sender,
@@ -435,7 +437,7 @@ impl Room {
         if self.member_list_stale {
             self.member_list.clear();
             // Without auth every connection is its own user: nothing to deduplicate.
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::new();
             let dedupe = self.users.len() != self.members.len();
             for member in &self.members {
                 let user = &member.peer.user;

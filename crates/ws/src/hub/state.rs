@@ -1,8 +1,10 @@
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     sync::Arc,
     time::{Duration, Instant},
 };
+
+use foldhash::{HashMap, HashMapExt};
 
 use tokio::sync::mpsc;
 use tracing::{error, info};
