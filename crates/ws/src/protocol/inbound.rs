@@ -1,7 +1,7 @@
 use std::{borrow::Cow, sync::Arc};
 
-use serde::{Deserialize, de::IgnoredAny};
-use serde_json::error::Category;
+use serde::Deserialize;
+use serde_json::{error::Category, value::RawValue};
 
 use super::{ErrorCode, RoomName};
 
@@ -75,17 +75,25 @@ const HISTORY_DEFAULT_LIMIT: usize = 50;
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
+    /// Of any JSON type; only a string one can be echoed as `ref`. Kept raw, as serde would
+    /// otherwise buffer it to try each type in turn.
     #[serde(default, borrow)]
-    id: Option<AnyId<'a>>,
+    id: Option<&'a RawValue>,
 }
 
-/// An `id` of any JSON type; only a string one can be echoed as `ref`.
+/// A JSON string, borrowed from the frame unless it has escapes. serde borrows a `Cow` only
+/// as a field of its own: an `Option<Cow<str>>` would copy every time.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum AnyId<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Other(IgnoredAny),
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The text of a JSON string, borrowed when it has no escapes; `None` for any other value.
+fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<&str>(raw.get())
+        .map(Cow::Borrowed)
+        .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
+        .ok()
 }
 
 #[derive(Deserialize)]
@@ -108,7 +116,7 @@ struct SendBody<'a> {
     #[serde(borrow)]
     text: Cow<'a, str>,
     #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -136,10 +144,8 @@ pub fn parse_client_frame(json: &str, max_text_bytes: usize) -> Result<ClientFra
         ),
         _ => FrameError::new(ErrorCode::BadJson, format!("not valid JSON: {e}"), None),
     })?;
-    let reference = match &head.id {
-        Some(AnyId::Text(id)) => Some(id.as_ref()),
-        _ => None,
-    };
+    let id = head.id.and_then(string_of);
+    let reference = id.as_deref();
     let bad_body = |e: serde_json::Error| {
         FrameError::new(ErrorCode::BadRequest, body_error_message(&e), reference)
     };
@@ -147,7 +153,7 @@ pub fn parse_client_frame(json: &str, max_text_bytes: usize) -> Result<ClientFra
         RoomName::parse(name)
             .map_err(|e| FrameError::new(ErrorCode::BadRoom, e.to_string(), reference))
     };
-    let Some(kind) = head.kind else {
+    let Some(Text(kind)) = head.kind else {
         return Err(FrameError::new(
             ErrorCode::BadRequest,
             "missing string field \"type\"",
@@ -171,7 +177,7 @@ pub fn parse_client_frame(json: &str, max_text_bytes: usize) -> Result<ClientFra
         "send" => {
             let body: SendBody<'_> = serde_json::from_str(json).map_err(bad_body)?;
             let room = room(&body.room)?;
-            let id = body.id.filter(|id| !id.is_empty());
+            let id = body.id.map(|Text(id)| id).filter(|id| !id.is_empty());
             if id
                 .as_ref()
                 .is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS)
@@ -303,6 +309,14 @@ mod tests {
     }
 
     #[test]
+    fn optional_strings_are_borrowed_unless_escaped() {
+        let head: Head<'_> = serde_json::from_str(r#"{"type":"send"}"#).expect("a head");
+        assert!(matches!(head.kind, Some(Text(Cow::Borrowed("send")))));
+        let head: Head<'_> = serde_json::from_str(r#"{"type":"s\u0065nd"}"#).expect("a head");
+        assert!(matches!(head.kind, Some(Text(Cow::Owned(kind))) if kind == "send"));
+    }
+
+    #[test]
     fn empty_id_counts_as_none() {
         let frame = parse(r#"{"type":"send","room":"a","text":"hi","id":""}"#);
         assert!(matches!(frame, Ok(ClientFrame::Send { id: None, .. })));
@@ -360,7 +374,15 @@ mod tests {
         let err =
             parse(r#"{"type":"send","room":"a b","text":"x","id":"c9"}"#).expect_err("bad room");
         assert_eq!(err.reference.as_deref(), Some("c9"));
+        let err = parse(r#"{"type":"nope","id":"c\"9\u00e9"}"#).expect_err("unknown type");
+        assert_eq!(
+            err.reference.as_deref(),
+            Some("c\"9é"),
+            "an id with escapes"
+        );
         let err = parse(r#"{"type":"nope","id":42}"#).expect_err("unknown type");
+        assert_eq!(err.reference, None);
+        let err = parse(r#"{"type":"nope","id":{"a":[1]}}"#).expect_err("unknown type");
         assert_eq!(err.reference, None);
     }
 }
