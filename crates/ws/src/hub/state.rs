@@ -453,7 +453,9 @@ impl Hub {
                 // Round robin: a big room that keeps getting frames holds no other room back.
                 None => self.corked_rooms.push_back(name.clone()),
             }
-            self.evict(&name, failed);
+            if !failed.is_empty() {
+                self.evict(&name, failed);
+            }
         }
         !self.corked_rooms.is_empty()
     }
