@@ -12,10 +12,10 @@ use crate::{hub::Sender, protocol::Frame};
 /// The reading side of a connection, as the WebSocket library sees it.
 ///
 /// It reads from the socket the connection's outlet owns (one socket in one place, the one
-/// the hub's writes reach first). The library parses client frames and answers pings and closes by itself; those answers are
-/// the only bytes it ever writes. They are collected here and, on flush, sent like any frame
-/// (so frames never interleave on the socket); a close answer goes through the writer task,
-/// which ends the connection after it.
+/// the hub's writes reach first). The library parses client frames and answers pings and
+/// closes by itself; those answers are the only bytes it ever writes. They are collected here
+/// and, on flush, sent like any frame (so frames never interleave on the socket); a close
+/// answer goes through the writer task, which ends the connection after it.
 pub(super) struct ReadSide {
     replies: BytesMut,
     sender: Sender,
