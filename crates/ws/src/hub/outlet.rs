@@ -319,14 +319,18 @@ impl Drop for Sender {
 pub(crate) fn write_now(socket: &TcpStream, frames: &mut Vec<Frame>) -> io::Result<bool> {
     let mut done = 0;
     while done < frames.len() {
-        // Inline for the usual few frames: nothing to initialize or allocate per call.
-        let sent = {
-            let slices: SmallVec<[IoSlice<'_>; 16]> = frames[done..]
-                .iter()
-                .take(MAX_SLICES)
-                .map(|frame| IoSlice::new(frame.wire()))
-                .collect();
-            send_vectored(socket, &slices)
+        let sent = match &frames[done..] {
+            // The usual fan-out write: one frame, or one slice of a room's laid-out frames.
+            [one] => send_vectored(socket, &[IoSlice::new(one.wire())]),
+            // Inline for a few frames: nothing to allocate per call.
+            several => {
+                let slices: SmallVec<[IoSlice<'_>; 16]> = several
+                    .iter()
+                    .take(MAX_SLICES)
+                    .map(|frame| IoSlice::new(frame.wire()))
+                    .collect();
+                send_vectored(socket, &slices)
+            }
         };
         match sent {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
