@@ -74,7 +74,7 @@ pub(super) async fn peer_as(conn: u64, user: User) -> (Arc<Peer>, TcpStream) {
     let (server, _) = listener.accept().await.expect("accept");
     let sender = Sender::new(Outlet::new(server, 16));
     let peer = Arc::new(Peer::new(conn, user, sender));
-    // The read half may go: this test only reads what the hub writes.
+    // Nothing reads the server's side: this test only reads what the hub writes.
     (peer, client)
 }
 
