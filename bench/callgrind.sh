@@ -10,9 +10,10 @@
 # env:  BIN=path   the chat-server binary (default target/release/chat-server)
 #       RATE=n     messages/s instead of the default;  WIN=secs  the counted window (10)
 #       OUT=dir    where callgrind.out.* and the logs go (default /tmp/chat-callgrind/<scenario>)
-# The memory server runs under valgrind on CPU 0, chat-bench on CPU 1; once every client has
-# joined and a few seconds have passed, callgrind counts WIN seconds (callgrind_control -i),
-# and /metrics gives the messages and deliveries of that window. Read the profile with
+#       BACKEND=sqlite   the default durable history (in OUT/data) instead of memory
+# The server runs under valgrind on CPU 0, chat-bench on CPU 1; once every client has joined
+# and a few seconds have passed, callgrind counts WIN seconds (callgrind_control -i), and
+# /metrics gives the messages and deliveries of that window. Read the profile with
 # `callgrind_annotate --inclusive=yes OUT/callgrind.out.<pid>`. Bounded: the generator stops by
 # itself, every wait has a limit.
 set -uo pipefail
@@ -26,9 +27,10 @@ case $scenario in
 esac
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed" >&2; exit 1; }
 ulimit -n 20000
-mkdir -p "$out" && rm -f "$out"/callgrind.out.*
+mkdir -p "$out" && rm -rf "$out"/callgrind.out.* "$out/data"
 
-CHAT__HISTORY__BACKEND=memory CHAT__LIMITS__MESSAGES_PER_SEC=1000000 CHAT__LIMITS__BURST=1000000 \
+CHAT__HISTORY__BACKEND=${BACKEND:-memory} CHAT__HISTORY__PATH="$out/data/chat.db" \
+  CHAT__LIMITS__MESSAGES_PER_SEC=1000000 CHAT__LIMITS__BURST=1000000 \
   CHAT__SERVER__MAX_CONNECTIONS=20000 CHAT__LOG__LEVEL=warn \
   taskset -c 0 valgrind --tool=callgrind --cache-sim=yes --instr-atstart=no \
   --callgrind-out-file="$out/callgrind.out.%p" "${BIN:-$root/target/release/chat-server}" \
