@@ -245,6 +245,49 @@ fn a_failed_write_fails_its_senders_and_the_seq_is_taken_again() {
 }
 
 #[test]
+fn a_write_that_fails_inside_its_transaction_is_rolled_back() {
+    for commit_thread in COMMIT_THREAD {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.db");
+        let mut h = open_with(&path, keep(100), commit_thread);
+        let mut commits = h.take_commits().expect("a commit channel");
+        append(&mut h, "r", "first", now_ms());
+        h.end_batch();
+        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+
+        // A row this history does not know of takes seq 2: the insert fails after BEGIN.
+        let other = Connection::open(&path).expect("open the file");
+        other
+            .execute(
+                "INSERT INTO messages (room, seq, ts, user_id, user_name, text)
+                 VALUES ('r', 2, 0, 'u', 'n', 'intruder')",
+                [],
+            )
+            .expect("insert");
+        append(&mut h, "r", "clash", now_ms());
+        h.end_batch();
+        match next_report(&mut commits) {
+            Commit::Failed { count, error } => {
+                assert_eq!(count, 1);
+                assert!(error.0.contains("UNIQUE"), "{error}");
+            }
+            Commit::Durable(_) => panic!("seq 2 was taken"),
+        }
+        assert!(h.flush().is_err(), "flush reports the failure");
+
+        // Rolled back: the writer can open its next transaction.
+        append(&mut h, "s", "next", now_ms());
+        h.end_batch();
+        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+        let texts: Vec<String> = other
+            .prepare("SELECT text FROM messages ORDER BY room, seq")
+            .and_then(|mut rows| rows.query_map([], |row| row.get(0))?.collect())
+            .expect("read back");
+        assert_eq!(texts, ["first", "intruder", "next"]);
+    }
+}
+
+#[test]
 fn messages_waiting_for_the_disk_stay_readable_from_memory() {
     for commit_thread in COMMIT_THREAD {
         let dir = tempfile::tempdir().expect("temp dir");
