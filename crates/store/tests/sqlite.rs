@@ -65,6 +65,17 @@ fn wait_durable(commits: &mut UnboundedReceiver<Commit>, count: usize) {
     assert_eq!(durable, count);
 }
 
+/// Expects the next report to fail one message with an error that mentions `cause`.
+fn expect_one_failed(commits: &mut UnboundedReceiver<Commit>, cause: &str) {
+    match next_report(commits) {
+        Commit::Failed { count, error } => {
+            assert_eq!(count, 1);
+            assert!(error.0.contains(cause), "{error}");
+        }
+        Commit::Durable(_) => panic!("the write cannot have been committed"),
+    }
+}
+
 /// Waits until `check` holds on a fresh connection to the file, for at most [`WAIT`], ending
 /// a batch of `h` between looks, as the hub does after each batch of commands.
 fn eventually(h: &mut SqliteHistory, path: &Path, what: &str, check: impl Fn(&Connection) -> bool) {
@@ -222,13 +233,7 @@ fn a_failed_write_fails_its_senders_and_the_seq_is_taken_again() {
         blocker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
         assert_eq!(append(&mut h, "r", "lost", now_ms()).seq, 2);
         h.end_batch();
-        match next_report(&mut commits) {
-            Commit::Failed { count, error } => {
-                assert_eq!(count, 1);
-                assert!(error.0.contains("locked"), "{error}");
-            }
-            Commit::Durable(_) => panic!("the write cannot have been committed"),
-        }
+        expect_one_failed(&mut commits, "locked");
         blocker.execute_batch("ROLLBACK").expect("unlock");
 
         // Nobody saw seq 2, so the next message takes it.
@@ -266,13 +271,7 @@ fn a_write_that_fails_inside_its_transaction_is_rolled_back() {
             .expect("insert");
         append(&mut h, "r", "clash", now_ms());
         h.end_batch();
-        match next_report(&mut commits) {
-            Commit::Failed { count, error } => {
-                assert_eq!(count, 1);
-                assert!(error.0.contains("UNIQUE"), "{error}");
-            }
-            Commit::Durable(_) => panic!("seq 2 was taken"),
-        }
+        expect_one_failed(&mut commits, "UNIQUE");
         assert!(h.flush().is_err(), "flush reports the failure");
 
         // Rolled back: the writer can open its next transaction.
