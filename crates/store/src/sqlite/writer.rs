@@ -349,10 +349,10 @@ impl Writer {
 /// and its newest message, so the row need not move with every message. That saves a page
 /// write per commit, a fifth of a single message's commit.
 ///
-/// The transaction is opened and committed by statements prepared once, like the inserts:
-/// rusqlite's `Transaction` parses `BEGIN` and `COMMIT` again for every transaction: with a
-/// commit per message (many quiet rooms), 1,500 of a commit's 25,600 instructions and a fifth
-/// of its instruction-cache misses (`bench/callgrind.sh b` with `BACKEND=sqlite`).
+/// The transaction is opened and committed by statements prepared once, like the inserts.
+/// rusqlite's `Transaction` parses `BEGIN` and `COMMIT` again for every transaction, which
+/// with a commit per message (many quiet rooms) cost 1,500 of a commit's 25,600 instructions
+/// and a fifth of its instruction-cache misses (`bench/callgrind.sh b` with `BACKEND=sqlite`).
 fn insert(
     conn: &Connection,
     writes: &[Write],

@@ -90,10 +90,9 @@ struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// The text of a JSON string, borrowed when it has no escapes; `None` for any other value.
 fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<&str>(raw.get())
-        .map(Cow::Borrowed)
-        .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
+    serde_json::from_str::<Text<'_>>(raw.get())
         .ok()
+        .map(|Text(text)| text)
 }
 
 #[derive(Deserialize)]
