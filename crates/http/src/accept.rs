@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::{App, routes};
+use crate::{App, cork::UpgradeCork, routes};
 
 /// Pause after a failed `accept` (typically out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -44,7 +44,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(UpgradeCork::new(stream)), service)
                 .with_upgrades();
             tokio::pin!(connection);
             let result = tokio::select! {

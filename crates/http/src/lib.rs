@@ -6,6 +6,7 @@
 //! - `accept`: the accept loop on hyper-util, with graceful shutdown of HTTP connections.
 //! - `routes`: path → handler, `/healthz`, `/readyz`, `/metrics`, 404.
 //! - `upgrade`: `/ws` refusals (426, 403, 503) and the 101 that hands off to [`chat_ws`].
+//! - `cork`: holds the 101 back so that it leaves in one write with the first frame.
 //! - `origin`, `identity`, `static_files`: one check each.
 //!
 //! This crate knows HTTP and nothing of the chat protocol: after the upgrade it passes the
@@ -13,6 +14,7 @@
 
 mod accept;
 mod app;
+mod cork;
 mod identity;
 mod origin;
 mod response;

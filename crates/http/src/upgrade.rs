@@ -7,12 +7,15 @@ use hyper::{
     upgrade::Upgraded,
 };
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tracing::{debug, warn};
 
+use chat_ws::client::Handoff;
+
 use crate::{
-    App, identity, origin,
+    App,
+    cork::UpgradeCork,
+    identity, origin,
     response::{Reply, text},
 };
 
@@ -48,12 +51,11 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
     let on_upgrade = hyper::upgrade::on(request);
     let task_app = app.clone();
     app.sockets.spawn(async move {
-        let Some((tcp, early)) = take_socket(on_upgrade.await) else {
+        let Some(socket) = take_socket(on_upgrade.await) else {
             return;
         };
         chat_ws::client::serve(
-            tcp,
-            early,
+            socket,
             user,
             task_app.hub.clone(),
             task_app.client.clone(),
@@ -74,11 +76,12 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
     reply
 }
 
-/// The TCP stream of a finished upgrade, with any bytes hyper read past the request.
+/// The TCP stream of a finished upgrade, with any bytes hyper read past the request and the
+/// held 101 response.
 ///
 /// The chat core writes to the TCP socket itself (one socket write per batch of frames), so it
 /// takes the socket back from hyper.
-fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<(TcpStream, Vec<u8>)> {
+fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<Handoff> {
     let upgraded = match upgraded {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -86,14 +89,20 @@ fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<(TcpStream, Vec<u8>)
             return None;
         }
     };
-    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) = upgraded.downcast::<TokioIo<TcpStream>>()
+    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) =
+        upgraded.downcast::<TokioIo<UpgradeCork>>()
     else {
         warn!("upgraded connection is not a TCP stream");
         return None;
     };
-    // A copy: `read_buf` shares hyper's whole 8 KiB read buffer, which would otherwise stay
-    // allocated for the life of the connection.
-    Some((io.into_inner(), read_buf.to_vec()))
+    let (tcp, unsent) = io.into_inner().into_parts();
+    Some(Handoff {
+        tcp,
+        // A copy: `read_buf` shares hyper's whole 8 KiB read buffer, which would otherwise
+        // stay allocated for the life of the connection.
+        early: read_buf.to_vec(),
+        unsent,
+    })
 }
 
 /// The `Sec-WebSocket-Key` of a valid WebSocket upgrade request, or `None` for anything else.

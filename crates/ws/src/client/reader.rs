@@ -83,7 +83,6 @@ pub(super) fn run(session: Session, opening: Opening) -> impl Future<Output = ()
 fn read_frames(mut session: Session, opening: Opening) -> impl Future<Output = Session> + Send {
     async move {
         let mut stream = opening.await;
-        session.welcome();
         let outlet = session.ctx.sender.outlet().clone();
         let start = Instant::now();
         let mut silence_at = start + session.ctx.config.idle_timeout;
@@ -171,17 +170,6 @@ fn finish(session: Session) -> impl Future<Output = ()> + Send {
 }
 
 impl Session {
-    fn welcome(&self) {
-        let limits = self.ctx.config.limits();
-        let frame = ServerFrame::Welcome {
-            user: &self.ctx.peer.user,
-            server: &self.ctx.config.server_name,
-            limits: &limits,
-        }
-        .encode();
-        self.reply(frame);
-    }
-
     /// Answers what the connection can answer itself; returns what the hub must do.
     fn on_message(&mut self, message: Message) -> Option<Command> {
         self.ctx.hub.metrics().frames_in.increment(1);
