@@ -113,19 +113,6 @@ fn value_after<'a>(frame: &'a str, key: &Finder<'_>) -> Option<&'a str> {
         .map(|at| &frame[at + key.needle().len()..])
 }
 
-/// The starts of the frames a joined client only skips (`presence`, `typing`), as this server
-/// and the peers serialise them.
-const SKIPPED_STARTS: [&[u8]; 2] = [br#"{"type":"presence","#, br#"{"type":"typing","#];
-
-/// Whether `frame` is one a joined client skips, told by its first bytes: in `idle`, 10,000
-/// clients filling 100 rooms read half a million `presence` frames, and parsing each with serde
-/// was a tenth of the generator's CPU. A frame written otherwise goes through [`parse`].
-pub fn is_skipped(frame: &str) -> bool {
-    SKIPPED_STARTS
-        .iter()
-        .any(|start| frame.as_bytes().starts_with(start))
-}
-
 /// Parses one text frame. Fails on anything that is not a JSON object with a string `type`.
 pub fn parse(frame: &str) -> Result<Incoming<'_>, serde_json::Error> {
     serde_json::from_str(frame)
@@ -264,26 +251,6 @@ mod tests {
             r#"{"type":"message","room":"r1","text":"1 x"}"#,
         ] {
             assert_eq!(scan_message(frame), None, "{frame}");
-        }
-    }
-
-    #[test]
-    fn skips_presence_and_typing_by_their_start() {
-        for frame in [
-            r#"{"type":"presence","room":"r1","event":"join","user":{"id":"u_1","name":"a"}}"#,
-            r#"{"type":"typing","room":"r1","user":{"id":"u_1","name":"a"},"active":true}"#,
-        ] {
-            assert!(is_skipped(frame), "{frame}");
-            let kind = parse(frame).expect("parses").kind;
-            assert!(kind == "presence" || kind == "typing", "{frame}");
-        }
-        for frame in [
-            r#"{"type":"message","room":"r1","seq":1,"text":"presence"}"#,
-            r#"{"type":"presenceish","room":"r1"}"#,
-            r#"{"room":"r1","type":"presence"}"#,
-            r#"{"type":"joined","room":"r1","seq":0,"members":[]}"#,
-        ] {
-            assert!(!is_skipped(frame), "{frame}");
         }
     }
 
