@@ -30,7 +30,7 @@ pub(super) struct Context {
     pub(super) peer: Arc<Peer>,
     pub(super) hub: HubHandle,
     pub(super) config: Arc<ClientConfig>,
-    /// This connection's own sending side, for direct answers (welcome, errors, pings, closes).
+    /// This connection's own sending side, for direct answers (errors, pings, closes).
     pub(super) sender: Sender,
     /// The server is shutting down: queue a 1001 close behind what is queued.
     pub(super) shutdown: CancellationToken,
