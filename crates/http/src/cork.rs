@@ -98,10 +98,12 @@ impl AsyncWrite for UpgradeCork {
             .find(|b| !b.is_empty())
             .map_or(&[][..], |b| &b[..]);
         if this.holds(first) {
+            let len = bufs.iter().map(|buf| buf.len()).sum();
+            this.held.reserve(len);
             for buf in bufs {
                 this.held.extend_from_slice(buf);
             }
-            return Poll::Ready(Ok(this.held.len()));
+            return Poll::Ready(Ok(len));
         }
         ready!(this.poll_release(cx))?;
         Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
