@@ -49,10 +49,20 @@ async fn a_client_that_never_reads_is_cut_off_while_the_others_keep_receiving() 
     let big = "x".repeat(4000);
     let total = 8000; // 32 MB: far more than the socket buffers and the queue hold for `stuck`.
     let stuck_id = stuck.id.clone();
-    // The sender reads its own echoes as it goes, or it would be a slow consumer too.
+    // The sender reads its own echoes as it goes, or it would be a slow consumer too; and it
+    // stays at most `AHEAD` messages ahead of what it and the reader have read, so that the
+    // test's own scheduling (one task reads for both) never lets them fall a queue behind.
+    const AHEAD: usize = 256;
+    let (echoed_tx, mut echoed_rx) = tokio::sync::watch::channel(0usize);
+    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0usize);
     let (mut outgoing, mut incoming) = sender.ws.split();
     let drive = async {
         for i in 0..total {
+            for read in [&mut echoed_rx, &mut seen_rx] {
+                read.wait_for(|&n| n + AHEAD > i)
+                    .await
+                    .expect("the readers run until every message is read");
+            }
             let frame = json!({"type": "send", "room": "r", "text": big, "id": i.to_string()});
             outgoing
                 .send(Message::text(frame.to_string()))
@@ -65,7 +75,8 @@ async fn a_client_that_never_reads_is_cut_off_while_the_others_keep_receiving() 
         while echoed < total {
             match tokio::time::timeout(support::WAIT, incoming.next()).await {
                 Ok(Some(Ok(Message::Text(text)))) if text.contains("\"type\":\"message\"") => {
-                    echoed += 1
+                    echoed += 1;
+                    echoed_tx.send_replace(echoed);
                 }
                 Ok(Some(Ok(_))) => {}
                 other => panic!("sender lost its connection: {other:?}"),
@@ -82,6 +93,7 @@ async fn a_client_that_never_reads_is_cut_off_while_the_others_keep_receiving() 
                 Some("message") => {
                     seq += 1;
                     assert_eq!(frame["seq"], seq, "the reader misses nothing");
+                    seen_tx.send_replace(seq);
                 }
                 Some("presence") if frame["event"] == "leave" => {
                     assert_eq!(frame["user"]["id"], stuck_id.as_str());
