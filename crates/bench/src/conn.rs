@@ -5,7 +5,7 @@
 //! (skipping `presence`/`typing`). Every stage has a timeout, so a connect always ends.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use crate::stages::StageTimes;
 use crate::wire::{self, Limits};
 
 /// Clients per loopback source address: below the ~28k ephemeral ports of one address.
@@ -164,6 +165,8 @@ pub struct Joined {
     pub seq: u64,
     /// The limits the server announced in `welcome`, if any.
     pub limits: Option<Limits>,
+    /// How long each stage took.
+    pub stages: StageTimes,
 }
 
 impl std::fmt::Debug for Joined {
@@ -181,10 +184,18 @@ pub async fn connect_and_join(
     opts: ConnectOptions,
 ) -> Result<Joined, ConnError> {
     let t = opts.stage_timeout;
+    let mut stages = StageTimes::default();
+    let mut lap = Instant::now();
+    // The time since the previous stage ended.
+    let mut took = || {
+        let now = Instant::now();
+        now.duration_since(std::mem::replace(&mut lap, now))
+    };
     let stream = tokio::time::timeout(t, tcp_connect(target.addr, source))
         .await
         .map_err(|_| ConnError::Timeout("tcp connect"))?
         .map_err(ConnError::Tcp)?;
+    stages.tcp = took();
     // Sends are single small frames whose latency we measure: no Nagle delay.
     stream.set_nodelay(true).map_err(ConnError::Tcp)?;
     let request = target
@@ -200,11 +211,13 @@ pub async fn connect_and_join(
     .await
     .map_err(|_| ConnError::Timeout("upgrade"))?
     .map_err(ConnError::Upgrade)?;
+    stages.upgrade = took();
 
     let limits = tokio::time::timeout(t, wait_for(&mut ws, "welcome", None))
         .await
         .map_err(|_| ConnError::Timeout("welcome"))??
         .limits;
+    stages.welcome = took();
     ws.send(Message::text(wire::join(room)))
         .await
         .map_err(ConnError::Ws)?;
@@ -212,7 +225,13 @@ pub async fn connect_and_join(
         .await
         .map_err(|_| ConnError::Timeout("joined"))??
         .seq;
-    Ok(Joined { ws, seq, limits })
+    stages.joined = took();
+    Ok(Joined {
+        ws,
+        seq,
+        limits,
+        stages,
+    })
 }
 
 async fn tcp_connect(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{self, ClientCtx, SendTurn};
 use crate::conn::{self, ConnectOptions, Target};
 use crate::progress;
+use crate::stages::ConnectStages;
 use crate::stats::Live;
 use crate::wire::Limits;
 
@@ -57,6 +58,8 @@ pub struct Fleet {
     pub connect_time: Duration,
     /// The limits announced in the first `welcome` that had any.
     pub limits: Option<Limits>,
+    /// How long each connect stage took, over the clients that joined.
+    pub stages: ConnectStages,
     tasks: JoinSet<()>,
     /// Ends each joined client's loop (it then sends its close frame).
     stops: Vec<AbortHandle>,
@@ -126,7 +129,7 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
             match result {
                 Ok(joined) => {
                     ctx.live.add_member(ctx.room);
-                    let _ = ready.send(Ok(joined.limits));
+                    let _ = ready.send(Ok((joined.limits, joined.stages)));
                     // Dropped now, so a task that dies before reporting cannot keep the
                     // connect loop waiting for a report that never comes.
                     drop(ready);
@@ -147,6 +150,7 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
         failures: BTreeMap::new(),
         connect_time: Duration::ZERO,
         limits: None,
+        stages: ConnectStages::default(),
         tasks,
         stops,
         cancel,
@@ -171,8 +175,9 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
             }
         };
         match result {
-            Ok(limits) => {
+            Ok((limits, stages)) => {
                 fleet.joined += 1;
+                fleet.stages.record(stages);
                 fleet.connect_time = started.elapsed();
                 if fleet.limits.is_none() {
                     fleet.limits = limits;

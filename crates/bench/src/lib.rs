@@ -36,6 +36,7 @@ pub mod progress;
 pub mod report;
 pub mod scenarios;
 pub mod seqcheck;
+pub mod stages;
 pub mod stats;
 pub mod sys;
 pub mod wire;

@@ -74,7 +74,7 @@ pub struct Snapshot {
     pub events: BTreeMap<String, u64>,
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // Holds: the bounds are constants that hdrhistogram accepts (low 1, high >= 2 * low,
     // significant figures <= 5); the unit tests build one.
     Histogram::new_with_bounds(1, MAX_LATENCY_US, SIG_FIGS).expect("constant histogram bounds")

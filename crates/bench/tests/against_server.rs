@@ -203,5 +203,16 @@ async fn idle_joins_every_connection_and_reads_rss() {
         "{out}"
     );
     assert!(count(&out, "rss_after_bytes") > 0, "{out}");
+    // Every stage is timed; a join waits at least for the server's answer.
+    let stages = &out["connect_stages"];
+    for stage in ["tcp", "upgrade", "welcome", "joined"] {
+        assert!(stages[stage]["p99_us"].is_u64(), "{stage}: {out}");
+    }
+    assert!(
+        stages["joined"]["mean_us"]
+            .as_f64()
+            .is_some_and(|m| m > 0.0),
+        "{out}"
+    );
     server.stop().await;
 }

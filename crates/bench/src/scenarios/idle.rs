@@ -17,6 +17,7 @@ use crate::fleet::{self, FleetSpec};
 use crate::procstat::Proc;
 use crate::report;
 use crate::scenarios::setup;
+use crate::stages::{StageSummary, StagesReport};
 use crate::stats::Live;
 
 /// The `--json` line of an idle run.
@@ -30,6 +31,8 @@ pub struct IdleReport {
     pub connect_failures: BTreeMap<String, u64>,
     pub connect_secs: f64,
     pub connects_per_sec: f64,
+    /// How long each stage of a connect took (mean, p50, p99), over the joined clients.
+    pub connect_stages: Option<StagesReport>,
     pub server_pid: Option<u32>,
     pub rss_before_bytes: Option<u64>,
     pub rss_after_bytes: Option<u64>,
@@ -82,6 +85,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     let joined = fleet.joined;
     let failures = fleet.failures.clone();
     let connect_secs = fleet.connect_time.as_secs_f64();
+    let connect_stages = fleet.stages.report();
     fleet.close().await;
 
     let per_conn = |total: f64| (joined > 0).then(|| total / joined as f64);
@@ -98,6 +102,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
         } else {
             0.0
         },
+        connect_stages,
         server_pid: common.pid,
         rss_before_bytes: rss_before,
         rss_after_bytes: rss_after,
@@ -142,6 +147,23 @@ fn format_idle(r: &IdleReport) -> String {
             format!("; failed: {}", report::events(&r.connect_failures))
         }
     );
+    if let Some(st) = &r.connect_stages {
+        let stage = |name: &str, x: &StageSummary| {
+            format!(
+                "{name} {:.0}/{}/{}",
+                x.mean_us,
+                report::group(x.p50_us),
+                report::group(x.p99_us)
+            )
+        };
+        s.push_str(&format!(
+            "stages      µs mean/p50/p99: {}, {}, {}, {}\n",
+            stage("tcp", &st.tcp),
+            stage("upgrade", &st.upgrade),
+            stage("welcome", &st.welcome),
+            stage("joined", &st.joined),
+        ));
+    }
     match r.server_pid {
         Some(pid) => s.push_str(&format!(
             "server      pid {pid}: RSS {} -> {} = {} per connection, {} µs CPU per connect\n",
