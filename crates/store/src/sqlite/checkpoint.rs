@@ -6,6 +6,7 @@
 use std::{
     sync::mpsc::{self, Receiver, SyncSender},
     thread::JoinHandle,
+    time::Duration,
 };
 
 use rusqlite::Connection;
@@ -29,49 +30,90 @@ const CATCH_UP_TRIES: usize = 8;
 /// while it empties the log, a stall of tens of milliseconds, so only as a last resort.
 const RESTART_FRAMES: i64 = 16_000;
 
-/// The writer's side of the checkpoint thread. Dropping it ends the thread.
+/// How long the checkpoint thread waits for a nudge before it ends. A process with a second
+/// live thread pays for it on every socket call (the kernel then counts references on the
+/// shared file table): 10,000 connects took 0.47 s against 0.42 with one parked thread
+/// (docs/BENCHMARKS.md, run 17), so a server that writes nothing keeps none.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// The writer's side of the checkpoint thread, which runs while nudges come and ends after
+/// [`IDLE`] without one. Dropping it ends the thread.
 #[derive(Debug)]
 pub(super) struct Checkpointer {
-    nudges: Option<SyncSender<()>>,
-    thread: Option<JoinHandle<()>>,
+    nudges: SyncSender<()>,
+    state: State,
+}
+
+/// Where the checkpoint connection and the nudge receiver are.
+#[derive(Debug)]
+enum State {
+    Parked(Connection, Receiver<()>),
+    Running(JoinHandle<(Connection, Receiver<()>)>),
+    /// A thread could not be started or panicked; checkpoints are then SQLite's own.
+    Gone,
 }
 
 impl Checkpointer {
-    /// Starts the thread over `conn`, a read-write connection with the writer's `synchronous`.
-    pub(super) fn spawn(conn: Connection) -> std::io::Result<Self> {
+    /// Keeps `conn`, a read-write connection with the writer's `synchronous`, for the thread
+    /// the first nudge starts.
+    pub(super) fn new(conn: Connection) -> Self {
         let (nudges, asked) = mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name("history-checkpoint".into())
-            .spawn(move || run(&conn, &asked))?;
-        Ok(Self {
-            nudges: Some(nudges),
-            thread: Some(thread),
-        })
+        Self {
+            nudges,
+            state: State::Parked(conn, asked),
+        }
     }
 
-    /// Asks for a checkpoint. Never blocks: one already asked for covers this one.
-    pub(super) fn nudge(&self) {
-        if let Some(nudges) = &self.nudges {
-            let _ = nudges.try_send(());
+    /// Asks for a checkpoint, starting the thread when it is not running. Never blocks: one
+    /// already asked for covers this one, and a nudge sent as the thread ends stays in the
+    /// channel for the next thread.
+    pub(super) fn nudge(&mut self) {
+        let _ = self.nudges.try_send(());
+        let (conn, asked) = match std::mem::replace(&mut self.state, State::Gone) {
+            State::Running(thread) if !thread.is_finished() => {
+                self.state = State::Running(thread);
+                return;
+            }
+            State::Running(thread) => match thread.join() {
+                Ok(parts) => parts,
+                Err(_) => return error!("the history checkpoint thread panicked"),
+            },
+            State::Parked(conn, asked) => (conn, asked),
+            State::Gone => return,
+        };
+        // The closure owns the parts; a failed spawn drops them with it.
+        match std::thread::Builder::new()
+            .name("history-checkpoint".into())
+            .spawn(move || run(conn, asked))
+        {
+            Ok(thread) => self.state = State::Running(thread),
+            Err(e) => error!(error = %e, "cannot start the history checkpoint thread"),
         }
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.nudges.take();
-        if self.thread.take().is_some_and(|t| t.join().is_err()) {
+        // Disconnects the channel, so a running thread ends at once.
+        let (nudges, _) = mpsc::sync_channel(1);
+        drop(std::mem::replace(&mut self.nudges, nudges));
+        if let State::Running(thread) = std::mem::replace(&mut self.state, State::Gone)
+            && thread.join().is_err()
+        {
             error!("the history checkpoint thread panicked");
         }
     }
 }
 
-fn run(conn: &Connection, asked: &Receiver<()>) {
-    while asked.recv().is_ok() {
-        if let Err(e) = catch_up(conn) {
+/// Checkpoints on every nudge until none came for [`IDLE`] (or the writer is gone), then
+/// hands the connection and the receiver back.
+fn run(conn: Connection, asked: Receiver<()>) -> (Connection, Receiver<()>) {
+    while asked.recv_timeout(IDLE).is_ok() {
+        if let Err(e) = catch_up(&conn) {
             warn!(error = %e, "cannot checkpoint the history database; will retry");
         }
     }
+    (conn, asked)
 }
 
 /// Copies the log into the database file until a checkpoint finds nothing new, so that the

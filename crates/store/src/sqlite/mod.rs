@@ -14,7 +14,8 @@
 //!   (`history-writer`) instead, so that the hub never waits for the disk's sync.
 //! - The checkpoint thread (`history-checkpoint`) copies the WAL into the database file when
 //!   the writer has written about 1,000 pages, on its own connection, so the writer never
-//!   waits for the disk's sync.
+//!   waits for the disk's sync. It starts with the first checkpoint and ends after 10 s
+//!   without one: a live second thread costs a server every socket call.
 //! - Reads (`since`, `page`, `find_resend`) run on the hub's task. They are served from the
 //!   room's cache of recent messages (see [`SqliteOptions::cache_per_room`]) and, for what is
 //!   older, from an indexed range query on a read-only connection owned by the store. That
@@ -145,7 +146,7 @@ pub enum OpenError {
     TooNew { found: u32, known: u32 },
     #[error("{0}")]
     Sqlite(String),
-    #[error("cannot start the writer or checkpoint thread: {0}")]
+    #[error("cannot start the writer thread: {0}")]
     Thread(std::io::Error),
 }
 
@@ -179,12 +180,11 @@ impl SqliteHistory {
     pub fn open(options: SqliteOptions) -> Result<Self, OpenError> {
         let conn = schema::open_writer(&options.path, options.fsync, options.busy_timeout)?;
         let reader = schema::open_reader(&options.path, options.busy_timeout)?;
-        let checkpointer = Checkpointer::spawn(schema::open_checkpointer(
+        let checkpointer = Checkpointer::new(schema::open_checkpointer(
             &options.path,
             options.fsync,
             options.busy_timeout,
-        )?)
-        .map_err(OpenError::Thread)?;
+        )?);
         let (report, commits) = mpsc::unbounded_channel();
         let on_thread = options.commit_thread || options.fsync == Fsync::Full;
         let writer = WriterHandle::start(conn, checkpointer, options.retention, report, on_thread)
