@@ -44,12 +44,16 @@ pub(super) struct Checkpointer {
     state: State,
 }
 
+/// What the checkpoint thread works with, handed back when it ends.
+type Parts = (Connection, Receiver<()>);
+
 /// Where the checkpoint connection and the nudge receiver are.
 #[derive(Debug)]
 enum State {
-    Parked(Connection, Receiver<()>),
-    Running(JoinHandle<(Connection, Receiver<()>)>),
-    /// A thread could not be started or panicked; checkpoints are then SQLite's own.
+    Parked(Parts),
+    Running(JoinHandle<Option<Parts>>),
+    /// The thread failed with the connection: no more checkpoints (the writer has turned
+    /// SQLite's own off), so the log grows; logged as an error.
     Gone,
 }
 
@@ -60,7 +64,7 @@ impl Checkpointer {
         let (nudges, asked) = mpsc::sync_channel(1);
         Self {
             nudges,
-            state: State::Parked(conn, asked),
+            state: State::Parked((conn, asked)),
         }
     }
 
@@ -69,25 +73,33 @@ impl Checkpointer {
     /// channel for the next thread.
     pub(super) fn nudge(&mut self) {
         let _ = self.nudges.try_send(());
-        let (conn, asked) = match std::mem::replace(&mut self.state, State::Gone) {
+        let parts = match std::mem::replace(&mut self.state, State::Gone) {
             State::Running(thread) if !thread.is_finished() => {
                 self.state = State::Running(thread);
                 return;
             }
             State::Running(thread) => match thread.join() {
-                Ok(parts) => parts,
-                Err(_) => return error!("the history checkpoint thread panicked"),
+                Ok(Some(parts)) => parts,
+                Ok(None) | Err(_) => return error!("the history checkpoint thread failed"),
             },
-            State::Parked(conn, asked) => (conn, asked),
+            State::Parked(parts) => parts,
             State::Gone => return,
         };
-        // The closure owns the parts; a failed spawn drops them with it.
-        match std::thread::Builder::new()
+        // The parts go over only once the thread exists, so a failed start keeps them for
+        // the next nudge.
+        let (handoff, handed) = mpsc::sync_channel(1);
+        let started = std::thread::Builder::new()
             .name("history-checkpoint".into())
-            .spawn(move || run(conn, asked))
-        {
-            Ok(thread) => self.state = State::Running(thread),
-            Err(e) => error!(error = %e, "cannot start the history checkpoint thread"),
+            .spawn(move || handed.recv().ok().map(run));
+        match started {
+            Ok(thread) => {
+                let _ = handoff.send(parts);
+                self.state = State::Running(thread);
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot start the history checkpoint thread; will retry");
+                self.state = State::Parked(parts);
+            }
         }
     }
 }
@@ -107,7 +119,7 @@ impl Drop for Checkpointer {
 
 /// Checkpoints on every nudge until none came for [`IDLE`] (or the writer is gone), then
 /// hands the connection and the receiver back.
-fn run(conn: Connection, asked: Receiver<()>) -> (Connection, Receiver<()>) {
+fn run((conn, asked): Parts) -> Parts {
     while asked.recv_timeout(IDLE).is_ok() {
         if let Err(e) = catch_up(&conn) {
             warn!(error = %e, "cannot checkpoint the history database; will retry");
