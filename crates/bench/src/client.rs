@@ -213,9 +213,6 @@ fn on_text(text: &str, ctx: &ClientCtx, state: &mut State) {
     if let Some(message) = wire::scan_message(text) {
         return on_message(Some(message.seq), message.stamp, ctx, state);
     }
-    if wire::is_ignored(text) {
-        return;
-    }
     let Ok(frame) = wire::parse(text) else {
         ctx.live.event("unparseable frame");
         return;
