@@ -42,6 +42,8 @@ const IDLE: Duration = Duration::from_secs(10);
 pub(super) struct Checkpointer {
     nudges: SyncSender<()>,
     state: State,
+    /// [`IDLE`], shorter in tests.
+    idle: Duration,
 }
 
 /// What the checkpoint thread works with, handed back when it ends.
@@ -61,10 +63,15 @@ impl Checkpointer {
     /// Keeps `conn`, a read-write connection with the writer's `synchronous`, for the thread
     /// the first nudge starts.
     pub(super) fn new(conn: Connection) -> Self {
+        Self::with_idle(conn, IDLE)
+    }
+
+    fn with_idle(conn: Connection, idle: Duration) -> Self {
         let (nudges, asked) = mpsc::sync_channel(1);
         Self {
             nudges,
             state: State::Parked((conn, asked)),
+            idle,
         }
     }
 
@@ -88,9 +95,10 @@ impl Checkpointer {
         // The parts go over only once the thread exists, so a failed start keeps them for
         // the next nudge.
         let (handoff, handed) = mpsc::sync_channel(1);
+        let idle = self.idle;
         let started = std::thread::Builder::new()
             .name("history-checkpoint".into())
-            .spawn(move || handed.recv().ok().map(run));
+            .spawn(move || handed.recv().ok().map(|parts| run(parts, idle)));
         match started {
             Ok(thread) => {
                 let _ = handoff.send(parts);
@@ -117,10 +125,10 @@ impl Drop for Checkpointer {
     }
 }
 
-/// Checkpoints on every nudge until none came for [`IDLE`] (or the writer is gone), then
+/// Checkpoints on every nudge until none came for `idle` (or the writer is gone), then
 /// hands the connection and the receiver back.
-fn run((conn, asked): Parts) -> Parts {
-    while asked.recv_timeout(IDLE).is_ok() {
+fn run((conn, asked): Parts, idle: Duration) -> Parts {
+    while asked.recv_timeout(idle).is_ok() {
         if let Err(e) = catch_up(&conn) {
             warn!(error = %e, "cannot checkpoint the history database; will retry");
         }
@@ -151,4 +159,70 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
         Ok((row.get(1)?, row.get(2)?))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Far past a test's idle time: a thread still running then would never end on its own.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    impl Checkpointer {
+        /// Waits up to `limit` for the running thread to end on its own; true if it did and
+        /// handed the connection back.
+        fn ended_within(&mut self, limit: Duration) -> bool {
+            let State::Running(thread) = std::mem::replace(&mut self.state, State::Gone) else {
+                return false;
+            };
+            let (done, ended) = mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = done.send(thread.join());
+            });
+            match ended.recv_timeout(limit) {
+                Ok(Ok(Some(parts))) => {
+                    self.state = State::Parked(parts);
+                    true
+                }
+                _ => false,
+            }
+        }
+    }
+
+    #[test]
+    fn the_thread_ends_when_idle_and_the_next_nudge_starts_another_with_the_same_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.db");
+        let writer = Connection::open(&path).expect("open the writer");
+        writer
+            .pragma_update(None, "journal_mode", "wal")
+            .expect("WAL mode");
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .expect("no automatic checkpoints");
+        writer
+            .execute("CREATE TABLE t (body BLOB)", [])
+            .expect("create a table");
+        let conn = Connection::open(&path).expect("open the checkpointer's connection");
+        let mut checkpointer = Checkpointer::with_idle(conn, Duration::from_millis(50));
+        let file_size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+        for round in 0..2 {
+            let before = file_size();
+            // 20 pages of 4 KB: they stay in the log until a checkpoint copies them.
+            for _ in 0..20 {
+                writer
+                    .execute("INSERT INTO t VALUES (zeroblob(4000))", [])
+                    .expect("insert");
+            }
+            checkpointer.nudge();
+            assert!(
+                checkpointer.ended_within(WAIT),
+                "round {round}: the checkpoint thread did not end when idle"
+            );
+            assert!(
+                file_size() >= before + 20 * 4000,
+                "round {round}: no checkpoint copied the log into the file"
+            );
+        }
+    }
 }
