@@ -17,9 +17,7 @@ use tracing::debug;
 use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
     hub::{Command, ConnId, HubHandle, Peer, Sender},
-    protocol::{
-        ClientFrame, ErrorCode, Frame, FrameError, RoomName, ServerFrame, parse_client_frame,
-    },
+    protocol::{ErrorCode, Frame, FrameError, Request, RoomName, ServerFrame, parse_request},
 };
 
 /// How long a shutdown waits for room in a full queue before the close becomes a 4008.
@@ -189,7 +187,7 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &Utf8Bytes) -> Option<Command> {
-        let request = match parse_client_frame(text, self.ctx.config.max_text_bytes) {
+        let request = match parse_request(text, self.ctx.config.max_text_bytes) {
             Ok(request) => request,
             Err(e) => {
                 self.error(&e);
@@ -198,7 +196,7 @@ impl Session {
         };
         let conn = self.ctx.peer.conn;
         let command = match request {
-            ClientFrame::Join { room, since } => {
+            Request::Join { room, since } => {
                 if !self.rooms.contains(&room) && self.rooms.len() >= self.ctx.config.max_rooms {
                     let message = format!(
                         "a connection may be in at most {} rooms",
@@ -214,7 +212,7 @@ impl Session {
                     since,
                 }
             }
-            ClientFrame::Leave { room } => {
+            Request::Leave { room } => {
                 if !self.rooms.remove(&room) {
                     // Leaving a room one is not in already holds: say so, as a join would.
                     self.reply(ServerFrame::Left { room: &room }.encode());
@@ -226,7 +224,7 @@ impl Session {
                     reply: true,
                 }
             }
-            ClientFrame::Send { room, text, id } => {
+            Request::Send { room, text, id } => {
                 if let Err(e) = self.check_send(&room, id.as_deref()) {
                     self.error(&e);
                     return None;
@@ -238,14 +236,14 @@ impl Session {
                     client_id: id,
                 }
             }
-            ClientFrame::Typing { room, active } => {
+            Request::Typing { room, active } => {
                 if let Err(e) = self.check_send(&room, None) {
                     self.error(&e);
                     return None;
                 }
                 Command::Typing { conn, room, active }
             }
-            ClientFrame::History {
+            Request::History {
                 room,
                 before,
                 limit,

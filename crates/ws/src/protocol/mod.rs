@@ -11,7 +11,7 @@ mod user;
 
 pub use error_code::ErrorCode;
 pub use frame::Frame;
-pub use inbound::{ClientFrame, FrameError, parse_client_frame};
+pub use inbound::{FrameError, Request, parse_request};
 pub use message::{ChatMessage, MessageDraft};
 pub use outbound::{Joined, Limits, PresenceEvent, ServerFrame};
 pub use room::{RoomError, RoomName};

@@ -1,0 +1,227 @@
+//! What clients send: [`parse_request`] reads a text frame into a [`Request`].
+//!
+//! The parse takes two passes over the frame. The first reads only `type` and `id`, so a bad
+//! body can still be answered with the right code and `ref`; the second reads the body of
+//! that verb, in the verb's own file, which also holds the verb's validation rules. Strings
+//! are borrowed from the frame until a `Request` needs them. A new verb is its own file, one
+//! line in [`parse_request`] and one variant of [`Request`].
+
+mod history;
+mod join;
+mod leave;
+mod send;
+mod typing;
+
+use std::{borrow::Cow, sync::Arc};
+
+use serde::Deserialize;
+use serde_json::{error::Category, value::RawValue};
+
+use super::{ErrorCode, RoomName};
+
+/// A valid request from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Join {
+        room: RoomName,
+        since: Option<u64>,
+    },
+    Leave {
+        room: RoomName,
+    },
+    Send {
+        room: RoomName,
+        text: Arc<str>,
+        id: Option<Arc<str>>,
+    },
+    Typing {
+        room: RoomName,
+        active: bool,
+    },
+    History {
+        room: RoomName,
+        before: Option<u64>,
+        limit: usize,
+    },
+}
+
+impl Request {
+    /// The room the request is about (every request names one).
+    pub fn room(&self) -> &RoomName {
+        match self {
+            Self::Join { room, .. }
+            | Self::Leave { room }
+            | Self::Send { room, .. }
+            | Self::Typing { room, .. }
+            | Self::History { room, .. } => room,
+        }
+    }
+}
+
+/// Why a frame was refused: becomes an `error` frame, never a disconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The offending frame's `id`, when it had a string one.
+    pub reference: Option<String>,
+}
+
+impl FrameError {
+    /// An error about a frame whose `id` (if any) is `reference`.
+    pub fn new(code: ErrorCode, message: impl Into<String>, reference: Option<&str>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            reference: reference.map(str::to_owned),
+        }
+    }
+}
+
+/// First pass: only the fields every frame may carry, so a bad body can still be answered
+/// with the right code and `ref`.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    /// Of any JSON type; only a string one can be echoed as `ref`. Kept raw, as serde would
+    /// otherwise buffer it to try each type in turn.
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+}
+
+/// A JSON string, borrowed from the frame unless it has escapes. serde borrows a `Cow` only
+/// as a field of its own: an `Option<Cow<str>>` would copy every time.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The text of a JSON string, borrowed when it has no escapes; `None` for any other value.
+fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Text<'_>>(raw.get())
+        .ok()
+        .map(|Text(text)| text)
+}
+
+/// Parses and validates one text frame. `max_text_bytes` bounds a `send`'s text.
+pub fn parse_request(json: &str, max_text_bytes: usize) -> Result<Request, FrameError> {
+    let head: Head<'_> = serde_json::from_str(json).map_err(|e| match e.classify() {
+        Category::Data => FrameError::new(
+            ErrorCode::BadRequest,
+            "a frame must be a JSON object with a string field \"type\"",
+            None,
+        ),
+        _ => FrameError::new(ErrorCode::BadJson, format!("not valid JSON: {e}"), None),
+    })?;
+    let id = head.id.and_then(string_of);
+    let frame = Incoming {
+        json,
+        reference: id.as_deref(),
+        max_text_bytes,
+    };
+    let Some(Text(kind)) = head.kind else {
+        return Err(frame.error(ErrorCode::BadRequest, "missing string field \"type\""));
+    };
+    match kind.as_ref() {
+        "join" => join::parse(&frame),
+        "leave" => leave::parse(&frame),
+        "send" => send::parse(&frame),
+        "typing" => typing::parse(&frame),
+        "history" => history::parse(&frame),
+        other => Err(frame.error(
+            ErrorCode::UnknownType,
+            format!("unknown frame type {other:?}"),
+        )),
+    }
+}
+
+/// A frame whose head has been read, as each verb's parser gets it.
+struct Incoming<'a> {
+    /// The whole frame, which the verb reads its body from.
+    json: &'a str,
+    /// The frame's string `id`, echoed as `ref` by every error about the frame.
+    reference: Option<&'a str>,
+    /// The longest text a `send` may carry, in bytes.
+    max_text_bytes: usize,
+}
+
+impl<'a> Incoming<'a> {
+    /// The verb's body, its strings borrowed from the frame.
+    fn body<T: Deserialize<'a>>(&self) -> Result<T, FrameError> {
+        serde_json::from_str(self.json)
+            .map_err(|e| self.error(ErrorCode::BadRequest, body_error_message(&e)))
+    }
+
+    /// `name` as a room name, or the `bad_room` error that says why not.
+    fn room(&self, name: &str) -> Result<RoomName, FrameError> {
+        RoomName::parse(name).map_err(|e| self.error(ErrorCode::BadRoom, e.to_string()))
+    }
+
+    /// An error about this frame.
+    fn error(&self, code: ErrorCode, message: impl Into<String>) -> FrameError {
+        FrameError::new(code, message, self.reference)
+    }
+}
+
+/// serde's message names the field and the expected type; drop its position suffix.
+fn body_error_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at line ") {
+        Some(cut) => text[..cut].to_owned(),
+        None => text,
+    }
+}
+
+/// What the verbs' tests share: a text limit small enough to cross.
+#[cfg(test)]
+mod testing {
+    use super::{ErrorCode, FrameError, Request, parse_request};
+
+    pub(super) fn parse(json: &str) -> Result<Request, FrameError> {
+        parse_request(json, 10)
+    }
+
+    pub(super) fn code(json: &str) -> ErrorCode {
+        parse(json).expect_err("frame should be refused").code
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{code, parse};
+    use super::*;
+
+    #[test]
+    fn optional_strings_are_borrowed_unless_escaped() {
+        let head: Head<'_> = serde_json::from_str(r#"{"type":"send"}"#).expect("a head");
+        assert!(matches!(head.kind, Some(Text(Cow::Borrowed("send")))));
+        let head: Head<'_> = serde_json::from_str(r#"{"type":"s\u0065nd"}"#).expect("a head");
+        assert!(matches!(head.kind, Some(Text(Cow::Owned(kind))) if kind == "send"));
+    }
+
+    #[test]
+    fn maps_each_mistake_to_its_code() {
+        assert_eq!(code("{not json"), ErrorCode::BadJson);
+        assert_eq!(code(""), ErrorCode::BadJson);
+        assert_eq!(code("[1,2]"), ErrorCode::BadRequest);
+        assert_eq!(code(r#"{"room":"a"}"#), ErrorCode::BadRequest);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+    }
+
+    #[test]
+    fn ref_echoes_a_string_id_only() {
+        let err =
+            parse(r#"{"type":"send","room":"a b","text":"x","id":"c9"}"#).expect_err("bad room");
+        assert_eq!(err.reference.as_deref(), Some("c9"));
+        let err = parse(r#"{"type":"nope","id":"c\"9\u00e9"}"#).expect_err("unknown type");
+        assert_eq!(
+            err.reference.as_deref(),
+            Some("c\"9é"),
+            "an id with escapes"
+        );
+        let err = parse(r#"{"type":"nope","id":42}"#).expect_err("unknown type");
+        assert_eq!(err.reference, None);
+        let err = parse(r#"{"type":"nope","id":{"a":[1]}}"#).expect_err("unknown type");
+        assert_eq!(err.reference, None);
+    }
+}

@@ -1,0 +1,106 @@
+//! `send`: a message to a room. The client's optional `id` makes a resend safe: the hub
+//! answers a repeated one with the stored message instead of storing it twice.
+
+use std::{borrow::Cow, sync::Arc};
+
+use serde::Deserialize;
+
+use super::{ErrorCode, FrameError, Incoming, Request, Text};
+
+/// Longest client `id` on a `send`, in characters.
+const MAX_CLIENT_ID_CHARS: usize = 64;
+
+#[derive(Deserialize)]
+struct SendBody<'a> {
+    #[serde(borrow)]
+    room: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+    #[serde(default, borrow)]
+    id: Option<Text<'a>>,
+}
+
+pub(super) fn parse(frame: &Incoming<'_>) -> Result<Request, FrameError> {
+    let body: SendBody<'_> = frame.body()?;
+    let room = frame.room(&body.room)?;
+    let id = body.id.map(|Text(id)| id).filter(|id| !id.is_empty());
+    if id
+        .as_ref()
+        .is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS)
+    {
+        return Err(frame.error(
+            ErrorCode::BadRequest,
+            format!("id is longer than {MAX_CLIENT_ID_CHARS} characters"),
+        ));
+    }
+    if body.text.is_empty() {
+        return Err(frame.error(ErrorCode::BadRequest, "text must not be empty"));
+    }
+    let max_text_bytes = frame.max_text_bytes;
+    if body.text.len() > max_text_bytes {
+        return Err(frame.error(
+            ErrorCode::TooLarge,
+            format!(
+                "text is {} bytes, the limit is {max_text_bytes}",
+                body.text.len()
+            ),
+        ));
+    }
+    Ok(Request::Send {
+        room,
+        text: Arc::from(body.text.as_ref()),
+        id: id.map(|id| Arc::from(id.as_ref())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{code, parse};
+    use crate::protocol::{ErrorCode, Request, RoomName};
+
+    #[test]
+    fn parses_a_send() {
+        let general = RoomName::parse("general").expect("valid");
+        assert_eq!(
+            parse(r#"{"type":"send","room":"general","text":"hi","id":"c1"}"#),
+            Ok(Request::Send {
+                room: general,
+                text: "hi".into(),
+                id: Some("c1".into())
+            })
+        );
+    }
+
+    #[test]
+    fn empty_id_counts_as_none() {
+        let frame = parse(r#"{"type":"send","room":"a","text":"hi","id":""}"#);
+        assert!(matches!(frame, Ok(Request::Send { id: None, .. })));
+    }
+
+    #[test]
+    fn maps_each_mistake_to_its_code() {
+        assert_eq!(
+            code(r#"{"type":"send","room":"a","text":""}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code(r#"{"type":"send","room":"a","text":"01234567890"}"#),
+            ErrorCode::TooLarge
+        );
+        let long_id = format!(
+            r#"{{"type":"send","room":"a","text":"x","id":"{}"}}"#,
+            "i".repeat(65)
+        );
+        assert_eq!(code(&long_id), ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn text_limit_counts_utf8_bytes() {
+        // Four two-byte characters are 8 bytes: under 10. Six are 12: over.
+        assert!(parse(r#"{"type":"send","room":"a","text":"éééé"}"#).is_ok());
+        assert_eq!(
+            code(r#"{"type":"send","room":"a","text":"éééééé"}"#),
+            ErrorCode::TooLarge
+        );
+    }
+}
