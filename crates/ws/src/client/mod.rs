@@ -97,7 +97,7 @@ fn welcome(sender: &Sender, unsent: Vec<u8>, user: &User, config: &ClientConfig,
     .encode();
     let mut frames = Vec::with_capacity(2);
     if !unsent.is_empty() {
-        frames.push(Frame::raw(unsent.into()));
+        frames.push(Frame::opaque(unsent.into()));
     }
     frames.push(welcome);
     hub.metrics().frames_out.increment(1);

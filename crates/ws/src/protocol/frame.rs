@@ -28,6 +28,45 @@ const PING: u8 = 0x89;
 /// The longest header the server writes: 2 bytes and a 64-bit length.
 const MAX_HEADER: usize = 10;
 
+/// The bits of a frame's first byte that hold its opcode.
+const OPCODE: u8 = 0x0f;
+
+/// How many frames lie end to end in `wire`, and whether one of them is a close. A frame cut
+/// short at the end still counts.
+fn walk(wire: &[u8]) -> (u32, bool) {
+    let mut frames = 0u32;
+    let mut close = false;
+    let mut at = 0;
+    while let Some(&first) = wire.get(at) {
+        frames = frames.saturating_add(1);
+        close |= first & OPCODE == CLOSE & OPCODE;
+        match frame_len(&wire[at..]).and_then(|len| at.checked_add(len)) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    (frames, close)
+}
+
+/// The length, header included, of the frame that starts `wire`, as its header says; `None`
+/// when the header itself is cut short.
+fn frame_len(wire: &[u8]) -> Option<usize> {
+    let second = *wire.get(1)?;
+    // The server's frames are never masked; a client's would carry a 4-byte key.
+    let mask_key = if second & 0x80 == 0 { 0 } else { 4 };
+    let (header, payload) = match second & 0x7f {
+        126 => (
+            4,
+            u64::from(u16::from_be_bytes(wire.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (10, u64::from_be_bytes(wire.get(2..10)?.try_into().ok()?)),
+        len => (2, u64::from(len)),
+    };
+    usize::try_from(payload)
+        .ok()?
+        .checked_add(header + mask_key)
+}
+
 /// The header of an unmasked frame with `opcode` and a payload of `len` bytes, and its length.
 fn header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
     let mut header = [0; MAX_HEADER];
@@ -77,22 +116,36 @@ impl Frame {
         }
     }
 
-    /// Bytes already framed elsewhere (the WebSocket library's control replies).
+    /// Control frames the WebSocket library wrote, one or more end to end (a pong and a close
+    /// can share one flush): their headers are walked to count them and to find a close.
     pub(crate) fn raw(wire: Bytes) -> Self {
-        Self {
-            payload_at: 0,
-            close: wire.first() == Some(&CLOSE),
-            continuation: false,
-            frames: 1,
-            wire,
-        }
+        let (frames, close) = walk(&wire);
+        Self::unencoded(wire, frames, close)
     }
 
-    /// `frames` WebSocket frames laid end to end in `wire`.
+    /// `frames` WebSocket frames laid end to end in `wire`, none of them a close (a room's
+    /// frames; a close goes to one connection). The caller counted them, so the headers are
+    /// not walked again for each member the run goes to.
     pub(crate) fn several(wire: Bytes, frames: usize) -> Self {
+        let frames = u32::try_from(frames).unwrap_or(u32::MAX);
+        debug_assert_eq!(walk(&wire), (frames, false), "a room's frames, counted");
+        Self::unencoded(wire, frames, false)
+    }
+
+    /// Bytes that are not WebSocket frames (the HTTP layer's held 101 response), written as
+    /// they are: walked as frames, they could read as a close. One entry in the queue.
+    pub(crate) fn opaque(wire: Bytes) -> Self {
+        Self::unencoded(wire, 1, false)
+    }
+
+    /// Bytes framed elsewhere, written as they are (no payload told apart from the header).
+    fn unencoded(wire: Bytes, frames: u32, close: bool) -> Self {
         Self {
-            frames: u32::try_from(frames).unwrap_or(u32::MAX),
-            ..Self::raw(wire)
+            wire,
+            payload_at: 0,
+            close,
+            continuation: false,
+            frames,
         }
     }
 
@@ -234,5 +287,38 @@ mod tests {
             "the unwritten end of a close is still a close"
         );
         assert_eq!(close.tail(3).wire(), &close.wire()[3..]);
+    }
+
+    #[test]
+    fn raw_bytes_are_walked_frame_by_frame() {
+        const PONG: &[u8] = &[0x8a, 2, b'h', b'i'];
+        let lone = Frame::raw(Bytes::from_static(PONG));
+        assert!(!lone.is_close());
+        assert_eq!(lone.frames(), 1);
+        let pong_then_close = [PONG, Frame::close(1000, "bye").wire()].concat();
+        let both = Frame::raw(pong_then_close.into());
+        assert!(both.is_close(), "a close behind a pong");
+        assert_eq!(both.frames(), 2);
+    }
+
+    #[test]
+    fn the_walk_follows_16_and_64_bit_lengths() {
+        let medium = Frame::from_json("x".repeat(126));
+        let large = Frame::from_json("x".repeat(65_536));
+        let close = Frame::close(1000, "bye");
+        let wire = [medium.wire(), large.wire(), close.wire()].concat();
+        let all = Frame::raw(wire.into());
+        assert!(all.is_close());
+        assert_eq!(all.frames(), 3);
+    }
+
+    #[test]
+    fn opaque_bytes_are_one_entry_and_never_a_close() {
+        // 'H' is 0x48: walked as a frame header, its low bits would read as a close.
+        let response = Frame::opaque(Bytes::from_static(
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        ));
+        assert!(!response.is_close());
+        assert_eq!(response.frames(), 1);
     }
 }
