@@ -337,7 +337,7 @@ async fn the_default_backend_is_sqlite_in_data_chat_db() {
     let db = rusqlite::Connection::open(dir.path().join("data/chat.db")).expect("the default file");
     let text: String = db
         .query_row(
-            "SELECT text FROM messages WHERE room = 'r' AND seq = 1",
+            "SELECT text FROM events WHERE room = 'r' AND seq = 1",
             [],
             |row| row.get(0),
         )

@@ -137,12 +137,12 @@ fn flush_makes_everything_durable_and_drop_commits_what_is_queued() {
     }
     h.flush().expect("flush");
     let conn = Connection::open(&path).expect("open the file");
-    assert_eq!(count(&conn, "SELECT count(*) FROM messages"), 1_000);
+    assert_eq!(count(&conn, "SELECT count(*) FROM events"), 1_000);
     for _ in 0..100 {
         append(&mut h, "r", "y", now_ms());
     }
     drop(h);
-    assert_eq!(count(&conn, "SELECT count(*) FROM messages"), 1_100);
+    assert_eq!(count(&conn, "SELECT count(*) FROM events"), 1_100);
     let mut reopened = SqliteHistory::open(SqliteOptions::new(&path, keep(10_000))).expect("open");
     assert_eq!(reopened.last_seq(&room("r")).ok(), Some(1_100));
 }
@@ -153,7 +153,7 @@ fn a_new_file_gets_the_current_schema_in_wal_mode() {
     let path = dir.path().join("s.db");
     let h = SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect("open");
     let conn = Connection::open(&path).expect("open the file");
-    assert_eq!(count(&conn, "PRAGMA user_version"), 1);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 2);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .expect("journal mode");
@@ -182,7 +182,7 @@ fn a_restart_continues_each_room_even_after_retention_deleted_everything() {
     append(&mut h, "s", "kept", now_ms());
     h.flush().expect("flush");
     eventually(&mut h, &path, "deleting the expired messages", |conn| {
-        count(conn, "SELECT count(*) FROM messages WHERE room = 'r'") == 0
+        count(conn, "SELECT count(*) FROM events WHERE room = 'r'") == 0
     });
     drop(h);
     let mut h = SqliteHistory::open(SqliteOptions::new(&path, retention)).expect("reopen");
@@ -205,10 +205,10 @@ fn retention_deletes_old_rows_in_the_background() {
         h.flush().expect("flush");
         // The writer lets a room grow a little past its limit before it deletes (64 rows).
         eventually(&mut h, &path, "trimming to about max_per_room", |conn| {
-            count(conn, "SELECT count(*) FROM messages") < 10 + 64
+            count(conn, "SELECT count(*) FROM events") < 10 + 64
         });
         let conn = Connection::open(&path).expect("open the file");
-        assert!(count(&conn, "SELECT min(seq) FROM messages") > 1_900);
+        assert!(count(&conn, "SELECT min(seq) FROM events") > 1_900);
         let page = h.page(&room("r"), u64::MAX, 50).expect("page");
         assert_eq!((page.messages.len(), page.has_more), (10, false));
     }
@@ -264,7 +264,7 @@ fn a_write_that_fails_inside_its_transaction_is_rolled_back() {
         let other = Connection::open(&path).expect("open the file");
         other
             .execute(
-                "INSERT INTO messages (room, seq, ts, user_id, user_name, text)
+                "INSERT INTO events (room, seq, ts, user_id, user_name, text)
                  VALUES ('r', 2, 0, 'u', 'n', 'intruder')",
                 [],
             )
@@ -279,7 +279,7 @@ fn a_write_that_fails_inside_its_transaction_is_rolled_back() {
         h.end_batch();
         assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
         let texts: Vec<String> = other
-            .prepare("SELECT text FROM messages ORDER BY room, seq")
+            .prepare("SELECT text FROM events ORDER BY room, seq")
             .and_then(|mut rows| rows.query_map([], |row| row.get(0))?.collect())
             .expect("read back");
         assert_eq!(texts, ["first", "intruder", "next"]);
@@ -352,7 +352,7 @@ fn a_schema_from_a_newer_version_is_refused() {
             err,
             OpenError::TooNew {
                 found: 99,
-                known: 1
+                known: 2
             }
         ),
         "{err}"

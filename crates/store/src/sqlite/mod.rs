@@ -39,6 +39,7 @@
 //! no delivered message ever has a gap before it or shares its seq.
 
 mod checkpoint;
+mod event;
 mod room;
 mod schema;
 mod writer;

@@ -5,10 +5,11 @@ use std::{collections::VecDeque, sync::Arc};
 
 use chat_ws::{
     history::Retention,
-    protocol::{ChatMessage, RoomName, User},
+    protocol::{ChatMessage, RoomName},
 };
 use rusqlite::{Connection, params};
 
+use super::event::{event_columns, message_from_row};
 use crate::resend::{ResendIndex, in_window};
 
 /// What retention keeps of a room right now. Reads apply it exactly, so what they return does
@@ -74,17 +75,18 @@ impl RoomState {
             .prepare_cached(
                 "SELECT max(
                      coalesce((SELECT last_seq FROM rooms WHERE room = ?1), 0),
-                     coalesce((SELECT max(seq) FROM messages WHERE room = ?1), 0))",
+                     coalesce((SELECT max(seq) FROM events WHERE room = ?1), 0))",
             )?
             .query_row([room.as_str()], |row| row.get(0))?;
         let kept = Kept::new(retention, last_seq, now_ms);
         let mut recent = Vec::new();
         let mut ids = Vec::new();
         let mut caching = true;
-        let mut stmt = reader.prepare_cached(
-            "SELECT seq, ts, user_id, user_name, text, client_id
-             FROM messages WHERE room = ?1 ORDER BY seq DESC",
-        )?;
+        let mut stmt = reader.prepare_cached(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE room = ?1 ORDER BY seq DESC"
+        ))?;
         let mut rows = stmt.query([room.as_str()])?;
         while let Some(row) = rows.next()? {
             let (seq, ts): (u64, u64) = (row.get(0)?, row.get(1)?);
@@ -227,10 +229,11 @@ fn read_range(
     from: u64,
     to: u64,
 ) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
-    let mut stmt = reader.prepare_cached(
-        "SELECT seq, ts, user_id, user_name, text, client_id FROM messages
-         WHERE room = ?1 AND seq >= ?2 AND seq < ?3 AND ts >= ?4 ORDER BY seq",
-    )?;
+    let mut stmt = reader.prepare_cached(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE room = ?1 AND seq >= ?2 AND seq < ?3 AND ts >= ?4 ORDER BY seq"
+    ))?;
     let from = from.max(kept.floor + 1);
     let rows = stmt.query_map(params![room.as_str(), from, to, kept.cutoff], |row| {
         message_from_row(room, row)
@@ -246,10 +249,12 @@ fn read_newest(
     before: u64,
     n: usize,
 ) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
-    let mut stmt = reader.prepare_cached(
-        "SELECT seq, ts, user_id, user_name, text, client_id FROM messages
-         WHERE room = ?1 AND seq > ?2 AND seq < ?3 AND ts >= ?4 ORDER BY seq DESC LIMIT ?5",
-    )?;
+    let mut stmt = reader.prepare_cached(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE room = ?1 AND seq > ?2 AND seq < ?3 AND ts >= ?4",
+        " ORDER BY seq DESC LIMIT ?5"
+    ))?;
     let rows = stmt.query_map(
         params![room.as_str(), kept.floor, before, kept.cutoff, n as u64],
         |row| message_from_row(room, row),
@@ -257,23 +262,4 @@ fn read_newest(
     let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     messages.reverse();
     Ok(messages)
-}
-
-/// A message from a row of `seq, ts, user_id, user_name, text, client_id`.
-fn message_from_row(
-    room: &RoomName,
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Arc<ChatMessage>> {
-    let user_id: String = row.get(2)?;
-    let user_name: String = row.get(3)?;
-    let text: String = row.get(4)?;
-    let client_id: Option<String> = row.get(5)?;
-    Ok(Arc::new(ChatMessage {
-        room: room.clone(),
-        seq: row.get(0)?,
-        from: User::new(user_id, user_name),
-        text: text.into(),
-        ts: row.get(1)?,
-        client_id: client_id.map(Into::into),
-    }))
 }

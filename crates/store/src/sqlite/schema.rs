@@ -7,7 +7,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use super::{Fsync, OpenError};
 
 /// The schema this build writes, kept in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: u32 = 1;
+pub(super) const SCHEMA_VERSION: u32 = 2;
 
 /// `MIGRATIONS[v]` takes a database from version `v` to `v + 1`. Append, never edit: a file
 /// written by an older build runs every step it has not run yet, in one transaction.
@@ -29,6 +29,13 @@ const MIGRATIONS: &[&str] = &[
          client_id TEXT,
          PRIMARY KEY (room, seq)
      ) WITHOUT ROWID;",
+    // 1 → 2. A room's history becomes a log of events with a kind; the kinds after 'message'
+    // will name the event they apply to in `target`. A rename keeps the table's primary key
+    // (room, seq), so every read stays one range of it, and adding columns rewrites no row:
+    // rows written before read back as kind 'message' with no target.
+    "ALTER TABLE messages RENAME TO events;
+     ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
+     ALTER TABLE events ADD COLUMN target INTEGER;",
 ];
 
 /// Opens (creating it and its folder when missing) the file for the one writer: WAL mode, the

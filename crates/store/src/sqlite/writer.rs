@@ -377,8 +377,8 @@ fn insert_in_transaction(
 ) -> rusqlite::Result<Vec<(RoomName, u64)>> {
     let mut latest: HashMap<&RoomName, u64> = HashMap::new();
     let mut message = conn.prepare_cached(
-        "INSERT INTO messages (room, seq, ts, user_id, user_name, text, client_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (room, seq, ts, user_id, user_name, text, client_id, kind, target)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'message', NULL)",
     )?;
     for Write { message: m, .. } in writes {
         message.execute(params![
@@ -528,7 +528,7 @@ impl Trim {
         let mut scanned = 0;
         {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, ts FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                "SELECT seq, ts FROM events WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
             let mut rows = stmt.query(params![name.as_str(), from, TRIM_CHUNK])?;
             while let Some(row) = rows.next()? {
@@ -546,7 +546,7 @@ impl Trim {
             // The row keeps the room's latest seq once its newest messages are gone too.
             let tx = conn.unchecked_transaction()?;
             record_last_seq(&tx, name, room.last_seq)?;
-            tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND seq > ?2 AND seq <= ?3")?
+            tx.prepare_cached("DELETE FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3")?
                 .execute(params![name.as_str(), from, upto])?;
             tx.commit()?;
         }
