@@ -90,6 +90,10 @@ pub struct WsSettings {
     /// Frames queued for one client before it is cut with 4008; a slow reader never stalls a room.
     #[serde(deserialize_with = "value::count")]
     pub outbound_queue: usize,
+    /// Bytes queued for one client before it is cut with 4008: frames alone do not bound
+    /// memory when frames are large.
+    #[serde(deserialize_with = "value::count")]
+    pub outbound_queue_bytes: usize,
     /// How often the server pings, to keep NATs open and notice dead peers.
     #[serde(with = "value::duration")]
     pub ping_interval: Duration,
@@ -105,6 +109,7 @@ impl Default for WsSettings {
             max_text_bytes: 4_096,
             max_rooms: 32,
             outbound_queue: 1_024,
+            outbound_queue_bytes: 4 * 1024 * 1024,
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
         }

@@ -64,6 +64,8 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
     }
     at_least("ws.max_rooms", ws.max_rooms, 1)?;
     at_least("ws.outbound_queue", ws.outbound_queue, 1)?;
+    // One answer of the largest kind must fit, or a client could never join a busy room.
+    at_least("ws.outbound_queue_bytes", ws.outbound_queue_bytes, 65_536)?;
     if ws.ping_interval.is_zero() {
         return Err(ConfigError::invalid(
             "ws.ping_interval",

@@ -82,6 +82,7 @@ fn defaults_match_the_contract() {
     assert_eq!(s.ws.max_text_bytes, 4_096);
     assert_eq!(s.ws.max_rooms, 32);
     assert_eq!(s.ws.outbound_queue, 1_024);
+    assert_eq!(s.ws.outbound_queue_bytes, 4_194_304);
     assert_eq!(s.ws.ping_interval, Duration::from_secs(25));
     assert_eq!(s.ws.idle_timeout, Duration::from_secs(60));
     assert_eq!(s.limits.messages_per_sec, 10);

@@ -58,6 +58,11 @@ fn ws_sizes() {
     rejects("[ws]\nmax_text_bytes = 65537", "ws.max_text_bytes", "65537");
     rejects("[ws]\nmax_rooms = 0", "ws.max_rooms", "0");
     rejects("[ws]\noutbound_queue = 0", "ws.outbound_queue", "0");
+    rejects(
+        "[ws]\noutbound_queue_bytes = 65535",
+        "ws.outbound_queue_bytes",
+        "65535",
+    );
     let edge =
         Settings::from_toml_str("[ws]\nmax_frame_bytes = 1024\nmax_text_bytes = 1024").unwrap();
     assert_eq!(

@@ -39,13 +39,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     wiring::check_available(&settings)?;
-    let history = wiring::history(&settings)?;
     // A recorder of this server's own (not the process-global one), so servers started side
     // by side in one process, as the tests do, count separately.
     let recorder = PrometheusBuilder::new()
         .set_buckets(LATENCY_BUCKETS)?
         .build_recorder();
     let metrics = Metrics::register(&recorder);
+    let broker = wiring::broker(&settings, &metrics)?;
     let exporter = recorder.handle();
     let upkeep = tokio::spawn({
         // Histogram samples pile up until drained: drain them whether or not anyone scrapes.
@@ -58,7 +58,7 @@ pub async fn run(
             }
         }
     });
-    let (hub, hub_task) = HubHandle::spawn(history, wiring::hub_config(&settings), metrics);
+    let (hub, hub_task) = HubHandle::spawn(broker, wiring::hub_config(&settings), metrics);
     let stop = CancellationToken::new();
     let app = chat_http::App::new(
         wiring::http_config(&settings),

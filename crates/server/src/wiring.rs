@@ -4,9 +4,11 @@ use chat_config::{AuthMode, BrokerKind, FsyncPolicy, HistoryBackend, Settings};
 use chat_http::HttpConfig;
 use chat_store::{Fsync, MemoryHistory, OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
+    broker::{Broker, LocalBroker},
     client::ClientConfig,
     history::{History, Retention},
     hub::HubConfig,
+    metrics::Metrics,
 };
 use tracing::info;
 
@@ -60,9 +62,21 @@ pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
     Ok(())
 }
 
+/// The broker the settings ask for: this process's own, over the history they ask for.
+pub(crate) fn broker(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<Box<dyn Broker>, HistoryUnusable> {
+    Ok(Box::new(LocalBroker::new(
+        history(settings)?,
+        settings.history.on_join,
+        metrics.history_append_seconds.clone(),
+    )))
+}
+
 /// The history the settings ask for: SQLite opened (and migrated) now, so a bad file stops
 /// the start, or memory.
-pub(crate) fn history(settings: &Settings) -> Result<Box<dyn History>, HistoryUnusable> {
+fn history(settings: &Settings) -> Result<Box<dyn History>, HistoryUnusable> {
     let history = &settings.history;
     let retention = Retention {
         max_per_room: history.max_per_room,
@@ -91,7 +105,8 @@ pub(crate) fn history(settings: &Settings) -> Result<Box<dyn History>, HistoryUn
 
 pub(crate) fn hub_config(settings: &Settings) -> HubConfig {
     HubConfig {
-        on_join: settings.history.on_join,
+        max_rooms: settings.ws.max_rooms,
+        queue: client_config(settings).queue_limits(),
     }
 }
 
@@ -108,6 +123,7 @@ pub(crate) fn client_config(settings: &Settings) -> ClientConfig {
         max_text_bytes: settings.ws.max_text_bytes,
         max_rooms: settings.ws.max_rooms,
         outbound_queue: settings.ws.outbound_queue,
+        outbound_queue_bytes: settings.ws.outbound_queue_bytes,
         ping_interval: settings.ws.ping_interval,
         idle_timeout: settings.ws.idle_timeout,
         messages_per_sec: settings.limits.messages_per_sec,

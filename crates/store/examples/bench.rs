@@ -25,7 +25,8 @@ use std::{
 use chat_store::{Fsync, MemoryHistory, SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, Commit, History, Retention, now_ms},
-    protocol::{MessageDraft, RoomName, User},
+    log::Draft,
+    protocol::{RoomName, User},
 };
 
 fn main() {
@@ -97,9 +98,9 @@ fn run(label: &str, fsync: Option<Fsync>, messages: usize, rooms: usize, rate: O
             let mut seen = Vec::new();
             while let Some(commit) = commits.blocking_recv() {
                 match commit {
-                    Commit::Durable(n) => {
-                        seen.push((Instant::now(), n));
-                        counted.fetch_add(n, Ordering::Release);
+                    Commit::Durable(events) => {
+                        seen.push((Instant::now(), events.len()));
+                        counted.fetch_add(events.len(), Ordering::Release);
                     }
                     Commit::Failed { error, .. } => panic!("write failed: {error}"),
                 }
@@ -126,12 +127,12 @@ fn run(label: &str, fsync: Option<Fsync>, messages: usize, rooms: usize, rate: O
         while reports.is_some() && i - committed.load(Ordering::Acquire) >= IN_FLIGHT {
             thread::sleep(Duration::from_micros(50));
         }
-        let draft = MessageDraft {
-            room: names[i % rooms].clone(),
-            from: user.clone(),
-            text: text.clone(),
-            client_id: Some(format!("c{i}").into()),
-        };
+        let draft = Draft::message(
+            names[i % rooms].clone(),
+            user.clone(),
+            text.clone(),
+            Some(format!("c{i}").into()),
+        );
         let before = Instant::now();
         appended_at.push(before);
         match history.append(draft, now_ms()) {

@@ -4,7 +4,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use chat_ws::{
     history::{Appended, History, HistoryError, Page, Retention, Since, now_ms},
-    protocol::{ChatMessage, MessageDraft, RoomName},
+    log::{Draft, Event},
+    protocol::RoomName,
 };
 
 use crate::resend::ResendIndex;
@@ -21,7 +22,7 @@ pub struct MemoryHistory {
 #[derive(Debug, Default)]
 struct RoomLog {
     last_seq: u64,
-    messages: VecDeque<Arc<ChatMessage>>,
+    messages: VecDeque<Arc<Event>>,
     resend: ResendIndex,
 }
 
@@ -68,7 +69,7 @@ impl History for MemoryHistory {
         Ok(self.rooms.get(room.as_str()).map_or(0, |log| log.last_seq))
     }
 
-    fn append(&mut self, draft: MessageDraft, ts: u64) -> Result<Appended, HistoryError> {
+    fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
         let log = self.rooms.entry(draft.room.clone()).or_default();
         log.last_seq += 1;
         let message = Arc::new(draft.sequence(log.last_seq, ts));
@@ -116,7 +117,7 @@ impl History for MemoryHistory {
         room: &RoomName,
         id: &str,
         now_ms: u64,
-    ) -> Result<Option<Arc<ChatMessage>>, HistoryError> {
+    ) -> Result<Option<Arc<Event>>, HistoryError> {
         let Some(log) = self.rooms.get_mut(room.as_str()) else {
             return Ok(None);
         };

@@ -11,7 +11,8 @@ use support::{draft, keep, room};
 use chat_store::{MemoryHistory, SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, History, Retention, now_ms},
-    protocol::{ChatMessage, MessageDraft, User},
+    log::{Draft, Event},
+    protocol::User,
 };
 
 /// A history under test, and what happens between writing and reading.
@@ -116,7 +117,7 @@ contract!(
     messages_keep_every_field,
 );
 
-fn append(h: &mut dyn History, draft: MessageDraft, ts: u64) -> Arc<ChatMessage> {
+fn append(h: &mut dyn History, draft: Draft, ts: u64) -> Arc<Event> {
     match h.append(draft, ts).expect("append") {
         Appended::Stored(m) | Appended::Queued(m) => m,
     }
@@ -128,7 +129,12 @@ fn fill(h: &mut dyn History, n: u64) {
     }
 }
 
-fn seqs(messages: &[Arc<ChatMessage>]) -> Vec<u64> {
+/// The text of a message event.
+fn text(m: &Event) -> String {
+    m.text().map(ToString::to_string).unwrap_or_default()
+}
+
+fn seqs(messages: &[Arc<Event>]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
 }
 
@@ -140,7 +146,7 @@ fn append_numbers_from_one(make: Make<'_>) {
     f.settle();
     assert_eq!(f.history().last_seq(&room("r")).ok(), Some(3));
     let p = f.history().page(&room("r"), u64::MAX, 10).expect("page");
-    let texts: Vec<_> = p.messages.iter().map(|m| m.text.to_string()).collect();
+    let texts: Vec<_> = p.messages.iter().map(|m| text(m)).collect();
     assert_eq!(
         (seqs(&p.messages), texts),
         (vec![1, 2, 3], vec!["m1".into(), "m2".into(), "m3".into()])
@@ -266,10 +272,7 @@ fn resend_finds_the_stored_message(make: Make<'_>) {
     f.settle();
     let h = f.history();
     let found = h.find_resend(&room("r"), "c1", now_ms()).expect("lookup");
-    assert_eq!(
-        found.map(|m| (m.seq, m.text.to_string())),
-        Some((1, "hello".into()))
-    );
+    assert_eq!(found.map(|m| (m.seq, text(&m))), Some((1, "hello".into())));
     assert!(
         h.find_resend(&room("r"), "c2", now_ms())
             .expect("lookup")
@@ -326,14 +329,11 @@ fn rooms_are_independent(make: Make<'_>) {
     assert_eq!(h.last_seq(&room("b")).ok(), Some(1));
     let p = h.page(&room("b"), u64::MAX, 10).expect("page");
     assert_eq!(
-        p.messages
-            .iter()
-            .map(|m| m.text.to_string())
-            .collect::<Vec<_>>(),
+        p.messages.iter().map(|m| text(m)).collect::<Vec<_>>(),
         ["b1"]
     );
     let found = h.find_resend(&room("b"), "x", now_ms()).expect("lookup");
-    assert_eq!(found.map(|m| m.text.to_string()), Some("b1".into()));
+    assert_eq!(found.map(|m| text(&m)), Some("b1".into()));
 }
 
 fn an_unknown_room_is_empty(make: Make<'_>) {
@@ -356,12 +356,12 @@ fn messages_keep_every_field(make: Make<'_>) {
     let mut f = make(keep(100));
     let first = append(
         f.history(),
-        MessageDraft {
-            room: room("r"),
-            from: User::new("u_7f3a", "Zoë"),
-            text: "héllo ✓ \"quoted\"\n".into(),
-            client_id: Some("c-1".into()),
-        },
+        Draft::message(
+            room("r"),
+            User::new("u_7f3a", "Zoë"),
+            "héllo ✓ \"quoted\"\n".into(),
+            Some("c-1".into()),
+        ),
         1_763_800_000_000,
     );
     let second = append(f.history(), draft("r", "plain", None), 1_763_800_000_001);

@@ -21,7 +21,8 @@ use support::{draft, keep, room};
 use chat_store::{SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, History, now_ms},
-    protocol::{ChatMessage, User},
+    log::{Draft, Event},
+    protocol::User,
 };
 use rusqlite::Connection;
 
@@ -69,19 +70,20 @@ fn open(path: &Path, cache_per_room: usize) -> SqliteHistory {
 }
 
 /// The fixture's messages in `room_name`, oldest first.
-fn expected(room_name: &str) -> Vec<Arc<ChatMessage>> {
+fn expected(room_name: &str) -> Vec<Arc<Event>> {
     FIXTURE
         .iter()
         .filter(|m| m.0 == room_name)
         .map(|&(r, seq, ts, user_id, user_name, text, client_id)| {
-            Arc::new(ChatMessage {
-                room: room(r),
-                seq,
-                from: User::new(user_id, user_name),
-                text: text.into(),
-                ts,
-                client_id: client_id.map(Into::into),
-            })
+            Arc::new(
+                Draft::message(
+                    room(r),
+                    User::new(user_id, user_name),
+                    text.into(),
+                    client_id.map(Into::into),
+                )
+                .sequence(seq, ts),
+            )
         })
         .collect()
 }

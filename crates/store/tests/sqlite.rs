@@ -14,7 +14,7 @@ use support::{draft, keep, room};
 use chat_store::{OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, Commit, History, Retention, now_ms},
-    protocol::ChatMessage,
+    log::Event,
 };
 use rusqlite::Connection;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -32,7 +32,7 @@ fn open_with(path: &Path, retention: Retention, commit_thread: bool) -> SqliteHi
     SqliteHistory::open(options).expect("open")
 }
 
-fn append(h: &mut SqliteHistory, room_name: &str, text: &str, ts: u64) -> Arc<ChatMessage> {
+fn append(h: &mut SqliteHistory, room_name: &str, text: &str, ts: u64) -> Arc<Event> {
     match h.append(draft(room_name, text, None), ts).expect("append") {
         Appended::Queued(m) => m,
         Appended::Stored(_) => panic!("the SQLite history queues every append"),
@@ -58,7 +58,7 @@ fn wait_durable(commits: &mut UnboundedReceiver<Commit>, count: usize) {
     let mut durable = 0;
     while durable < count {
         match next_report(commits) {
-            Commit::Durable(n) => durable += n,
+            Commit::Durable(events) => durable += events.len(),
             Commit::Failed { error, .. } => panic!("write failed: {error}"),
         }
     }
@@ -68,8 +68,8 @@ fn wait_durable(commits: &mut UnboundedReceiver<Commit>, count: usize) {
 /// Expects the next report to fail one message with an error that mentions `cause`.
 fn expect_one_failed(commits: &mut UnboundedReceiver<Commit>, cause: &str) {
     match next_report(commits) {
-        Commit::Failed { count, error } => {
-            assert_eq!(count, 1);
+        Commit::Failed { events, error } => {
+            assert_eq!(events.len(), 1);
             assert!(error.0.contains(cause), "{error}");
         }
         Commit::Durable(_) => panic!("the write cannot have been committed"),
@@ -124,7 +124,7 @@ fn in_the_callers_thread_a_batch_is_reported_when_it_ends() {
     }
     assert!(commits.try_recv().is_err(), "nothing committed mid-batch");
     h.end_batch();
-    assert!(matches!(commits.try_recv(), Ok(Commit::Durable(3))));
+    assert!(matches!(commits.try_recv(), Ok(Commit::Durable(events)) if events.len() == 3));
 }
 
 #[test]
@@ -226,7 +226,7 @@ fn a_failed_write_fails_its_senders_and_the_seq_is_taken_again() {
         let mut commits = h.take_commits().expect("a commit channel");
         append(&mut h, "r", "first", now_ms());
         h.end_batch();
-        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+        assert!(matches!(next_report(&mut commits), Commit::Durable(events) if events.len() == 1));
 
         // Another process holding the write lock makes the next commit fail.
         let blocker = Connection::open(&path).expect("open the file");
@@ -240,11 +240,15 @@ fn a_failed_write_fails_its_senders_and_the_seq_is_taken_again() {
         let kept = append(&mut h, "r", "kept", now_ms());
         assert_eq!(kept.seq, 2);
         h.end_batch();
-        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+        assert!(matches!(next_report(&mut commits), Commit::Durable(events) if events.len() == 1));
         assert!(h.flush().is_err(), "flush reports the failure once");
         h.flush().expect("then nothing failed since");
         let page = h.page(&room("r"), u64::MAX, 10).expect("page");
-        let texts: Vec<_> = page.messages.iter().map(|m| m.text.to_string()).collect();
+        let texts: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| m.text().map(ToString::to_string).unwrap_or_default())
+            .collect();
         assert_eq!(texts, ["first", "kept"]);
     }
 }
@@ -258,7 +262,7 @@ fn a_write_that_fails_inside_its_transaction_is_rolled_back() {
         let mut commits = h.take_commits().expect("a commit channel");
         append(&mut h, "r", "first", now_ms());
         h.end_batch();
-        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+        assert!(matches!(next_report(&mut commits), Commit::Durable(events) if events.len() == 1));
 
         // A row this history does not know of takes seq 2: the insert fails after BEGIN.
         let other = Connection::open(&path).expect("open the file");
@@ -277,7 +281,7 @@ fn a_write_that_fails_inside_its_transaction_is_rolled_back() {
         // Rolled back: the writer can open its next transaction.
         append(&mut h, "s", "next", now_ms());
         h.end_batch();
-        assert!(matches!(next_report(&mut commits), Commit::Durable(1)));
+        assert!(matches!(next_report(&mut commits), Commit::Durable(events) if events.len() == 1));
         let texts: Vec<String> = other
             .prepare("SELECT text FROM events ORDER BY room, seq")
             .and_then(|mut rows| rows.query_map([], |row| row.get(0))?.collect())

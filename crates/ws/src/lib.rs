@@ -2,20 +2,24 @@
 //!
 //! # Layout
 //! - [`protocol`]: the frames of `PROTOCOL.md` (parse, validate, encode once).
-//! - [`history`]: the seam where messages get their seq and are kept (the stores behind it live
-//!   in `chat-store`).
-//! - [`hub`]: the actor that owns rooms, members and delivery; reached only through
-//!   [`hub::HubHandle`]. `hub::outlet` is a connection's sending side: corked frames go out
-//!   in one socket write, what must wait goes to the connection's bounded queue.
-//! - [`client`]: one connection's reader and writer tasks, its rate limit.
+//! - [`log`]: a room's log of events, apart from their wire form.
+//! - [`broker`]: the seam between the hub and storage (jobs out, tagged outcomes back), and
+//!   the in-process broker over a [`history::History`] (the stores live in `chat-store`).
+//! - [`conn`]: a connection's sending side (its transport and what waits for it), owned by
+//!   the hub.
+//! - [`hub`]: the actor that owns rooms, members, outboxes and delivery; reached only
+//!   through [`hub::HubHandle`].
+//! - [`client`]: one connection's reader task and its rate limit.
 //! - [`metrics`]: the counters and histograms, registered once.
 //!
-//! This crate never sees HTTP or hyper: it is handed the TCP stream of a connection whose
-//! upgrade is done. It takes no locks: shared state lives in the hub task and travels
-//! over channels; a connection's sending side is ordered by atomics (`hub::outlet`).
+//! This crate never sees HTTP or hyper: it is handed the stream of a connection whose upgrade
+//! is done. It takes no locks: shared state lives in the hub task and travels over channels.
 
+pub mod broker;
 pub mod client;
+pub mod conn;
 pub mod history;
 pub mod hub;
+pub mod log;
 pub mod metrics;
 pub mod protocol;

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use chat_ws::protocol::{ChatMessage, RoomName, User};
+use chat_ws::{
+    log::{Event, EventKind},
+    protocol::{RoomName, User},
+};
 use rusqlite::{
     Row,
     types::{FromSql, FromSqlError, FromSqlResult, ValueRef},
@@ -36,23 +39,20 @@ impl FromSql for Kind {
 }
 
 /// The message in a row of [`event_columns`]; a row of any other kind is an error.
-pub(super) fn message_from_row(
-    room: &RoomName,
-    row: &Row<'_>,
-) -> rusqlite::Result<Arc<ChatMessage>> {
+pub(super) fn message_from_row(room: &RoomName, row: &Row<'_>) -> rusqlite::Result<Arc<Event>> {
     // Irrefutable while messages are the only kind: a new kind stops compiling here.
     let Kind::Message = row.get(6)?;
     let user_id: String = row.get(2)?;
     let user_name: String = row.get(3)?;
     let text: String = row.get(4)?;
     let client_id: Option<String> = row.get(5)?;
-    Ok(Arc::new(ChatMessage {
+    Ok(Arc::new(Event {
         room: room.clone(),
         seq: row.get(0)?,
         from: User::new(user_id, user_name),
-        text: text.into(),
         ts: row.get(1)?,
         client_id: client_id.map(Into::into),
+        kind: EventKind::Message { text: text.into() },
     }))
 }
 
@@ -63,7 +63,7 @@ mod tests {
     use rusqlite::Connection;
 
     /// One row of [`event_columns`] with the given kind, mapped.
-    fn map(kind: &str) -> rusqlite::Result<Arc<ChatMessage>> {
+    fn map(kind: &str) -> rusqlite::Result<Arc<Event>> {
         let conn = Connection::open_in_memory()?;
         let room = RoomName::parse("r").expect("a valid room");
         conn.query_row(
@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn a_message_row_becomes_the_message() {
         let m = map("message").expect("a message");
-        assert_eq!((m.seq, m.ts, &*m.text), (7, 1000, "hi"));
+        assert_eq!((m.seq, m.ts, m.text().map(|t| &**t)), (7, 1000, Some("hi")));
         assert_eq!((&*m.from.id, &*m.from.name), ("u_1", "alice"));
         assert_eq!(m.client_id.as_deref(), Some("c-1"));
     }

@@ -50,7 +50,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use chat_ws::{
     history::{Appended, Commit, History, HistoryError, Page, Retention, Since, now_ms},
-    protocol::{ChatMessage, MessageDraft, RoomName},
+    log::{Draft, Event},
+    protocol::RoomName,
 };
 use rusqlite::Connection;
 use tokio::sync::mpsc;
@@ -264,7 +265,7 @@ impl History for SqliteHistory {
         Ok(self.room(room, now_ms())?.state.last_seq)
     }
 
-    fn append(&mut self, draft: MessageDraft, ts: u64) -> Result<Appended, HistoryError> {
+    fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
         if self.appended - self.writer.resolved() >= MAX_QUEUED {
             return Err(HistoryError(format!(
                 "{MAX_QUEUED} messages are waiting for the disk; refusing more"
@@ -346,7 +347,7 @@ impl History for SqliteHistory {
         room: &RoomName,
         id: &str,
         now_ms: u64,
-    ) -> Result<Option<Arc<ChatMessage>>, HistoryError> {
+    ) -> Result<Option<Arc<Event>>, HistoryError> {
         let Touched {
             state,
             kept,

@@ -3,10 +3,7 @@
 
 use std::{collections::VecDeque, sync::Arc};
 
-use chat_ws::{
-    history::Retention,
-    protocol::{ChatMessage, RoomName},
-};
+use chat_ws::{history::Retention, log::Event, protocol::RoomName};
 use rusqlite::{Connection, params};
 
 use super::event::{event_columns, message_from_row};
@@ -41,7 +38,7 @@ impl Kept {
 #[derive(Debug)]
 struct Cached {
     write: u64,
-    message: Arc<ChatMessage>,
+    message: Arc<Event>,
 }
 
 /// One room in memory.
@@ -120,7 +117,7 @@ impl RoomState {
     }
 
     /// Adds the message just sequenced as write number `write`.
-    pub(super) fn push(&mut self, write: u64, message: Arc<ChatMessage>) {
+    pub(super) fn push(&mut self, write: u64, message: Arc<Event>) {
         self.last_seq = message.seq;
         self.recent.push_back(Cached { write, message });
     }
@@ -160,7 +157,7 @@ impl RoomState {
         kept: Kept,
         from: u64,
         to: u64,
-    ) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
+    ) -> rusqlite::Result<Vec<Arc<Event>>> {
         let first = self.first_cached();
         let mut messages = if from < first && self.older_in_file {
             read_range(reader, room, kept, from, to.min(first))?
@@ -185,7 +182,7 @@ impl RoomState {
         kept: Kept,
         before: u64,
         n: usize,
-    ) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
+    ) -> rusqlite::Result<Vec<Arc<Event>>> {
         let end = self.position(before);
         let start = end.saturating_sub(n);
         let cached = self.recent.range(start..end).map(|c| c.message.clone());
@@ -206,7 +203,7 @@ impl RoomState {
         room: &RoomName,
         kept: Kept,
         seq: u64,
-    ) -> rusqlite::Result<Option<Arc<ChatMessage>>> {
+    ) -> rusqlite::Result<Option<Arc<Event>>> {
         if seq >= self.first_cached() {
             return Ok(self
                 .recent
@@ -228,7 +225,7 @@ fn read_range(
     kept: Kept,
     from: u64,
     to: u64,
-) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
+) -> rusqlite::Result<Vec<Arc<Event>>> {
     let mut stmt = reader.prepare_cached(concat!(
         "SELECT ",
         event_columns!(),
@@ -248,7 +245,7 @@ fn read_newest(
     kept: Kept,
     before: u64,
     n: usize,
-) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
+) -> rusqlite::Result<Vec<Arc<Event>>> {
     let mut stmt = reader.prepare_cached(concat!(
         "SELECT ",
         event_columns!(),

@@ -19,7 +19,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use chat_ws::{
     history::{Commit, HistoryError, Retention, now_ms},
-    protocol::{ChatMessage, RoomName},
+    log::{Event, EventKind},
+    protocol::RoomName,
 };
 use rusqlite::{Connection, params};
 use tokio::sync::mpsc::UnboundedSender;
@@ -48,7 +49,7 @@ const MAX_SWEEP: Duration = Duration::from_secs(60);
 pub(super) struct Write {
     /// The store's epoch when it was sequenced; see [`WriterHandle::failed_epoch`].
     pub(super) epoch: u64,
-    pub(super) message: Arc<ChatMessage>,
+    pub(super) message: Arc<Event>,
 }
 
 enum Job {
@@ -308,14 +309,15 @@ impl Writer {
             .fetch_add(batch.len() as u64, Ordering::Release);
         if tainted > 0 {
             self.fail(
-                tainted,
+                &batch[..tainted],
                 HistoryError("not stored: an earlier message of the history failed".into()),
             );
         }
         match result {
             Ok(rooms) => {
                 if !fresh.is_empty() {
-                    let _ = self.commits.send(Commit::Durable(fresh.len()));
+                    let events = fresh.iter().map(|w| w.message.clone()).collect();
+                    let _ = self.commits.send(Commit::Durable(events));
                 }
                 self.unchecked_pages += rooms.len() as u64;
                 if self.unchecked_pages >= CHECKPOINT_PAGES {
@@ -327,7 +329,7 @@ impl Writer {
             Err(e) => {
                 error!(messages = fresh.len(), error = %e, "cannot write the history database");
                 self.fail(
-                    fresh.len(),
+                    fresh,
                     HistoryError(format!("cannot write the history database: {e}")),
                 );
             }
@@ -335,10 +337,11 @@ impl Writer {
         batch.clear();
     }
 
-    fn fail(&mut self, count: usize, error: HistoryError) {
+    fn fail(&mut self, writes: &[Write], error: HistoryError) {
         self.unflushed_error.get_or_insert_with(|| error.clone());
+        let events = writes.iter().map(|w| w.message.clone()).collect();
         // The hub may be gone (at shutdown): then nobody waits for the outcome.
-        let _ = self.commits.send(Commit::Failed { count, error });
+        let _ = self.commits.send(Commit::Failed { events, error });
     }
 }
 
@@ -378,17 +381,19 @@ fn insert_in_transaction(
     let mut latest: HashMap<&RoomName, u64> = HashMap::new();
     let mut message = conn.prepare_cached(
         "INSERT INTO events (room, seq, ts, user_id, user_name, text, client_id, kind, target)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'message', NULL)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)",
     )?;
     for Write { message: m, .. } in writes {
+        let EventKind::Message { text } = &m.kind;
         message.execute(params![
             m.room.as_str(),
             m.seq,
             m.ts,
             &*m.from.id,
             &*m.from.name,
-            &*m.text,
+            &**text,
             m.client_id.as_deref(),
+            m.kind.name(),
         ])?;
         latest.insert(&m.room, m.seq);
     }

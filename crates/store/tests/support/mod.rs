@@ -2,7 +2,8 @@
 
 use chat_ws::{
     history::Retention,
-    protocol::{MessageDraft, RoomName, User},
+    log::Draft,
+    protocol::{RoomName, User},
 };
 
 /// Retention by count only.
@@ -18,11 +19,11 @@ pub(crate) fn room(name: &str) -> RoomName {
 }
 
 /// A message from alice, with the client id `id` when given.
-pub(crate) fn draft(room_name: &str, text: &str, id: Option<&str>) -> MessageDraft {
-    MessageDraft {
-        room: room(room_name),
-        from: User::new("u_1", "alice"),
-        text: text.into(),
-        client_id: id.map(Into::into),
-    }
+pub(crate) fn draft(room_name: &str, text: &str, id: Option<&str>) -> Draft {
+    Draft::message(
+        room(room_name),
+        User::new("u_1", "alice"),
+        text.into(),
+        id.map(Into::into),
+    )
 }

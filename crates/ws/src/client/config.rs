@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::protocol::Limits;
+use crate::{conn::QueueLimits, protocol::Limits};
 
 /// Per-connection settings, shared by every connection.
 #[derive(Debug, Clone)]
@@ -11,8 +11,10 @@ pub struct ClientConfig {
     pub max_text_bytes: usize,
     /// Rooms one connection may be in.
     pub max_rooms: usize,
-    /// Frames queued for one client before it is cut off as a slow consumer.
+    /// Frames waiting for one client before it is cut off as a slow consumer.
     pub outbound_queue: usize,
+    /// Bytes waiting for one client before it is cut off as a slow consumer.
+    pub outbound_queue_bytes: usize,
     /// How often the server pings, so idle but healthy clients show they are alive.
     pub ping_interval: Duration,
     /// Silence after which a connection is closed.
@@ -28,6 +30,14 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// What may wait for one connection.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            frames: self.outbound_queue as u64,
+            bytes: self.outbound_queue_bytes as u64,
+        }
+    }
+
     /// The limits announced in `welcome`.
     pub fn limits(&self) -> Limits {
         Limits {

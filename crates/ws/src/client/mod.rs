@@ -1,32 +1,32 @@
-//! One WebSocket connection: a reader task that turns frames into hub commands and, only
-//! when something must wait for the socket, a writer task that drains the connection's
-//! bounded outbound queue onto it.
+//! One WebSocket connection's reading side: a task that turns the client's frames into hub
+//! commands. Its sending side (an [`Outbox`]) belongs to the hub once the connection is
+//! attached; before that, `serve` writes `welcome` with it.
 //!
-//! The server's frames, already framed once for all recipients, go out with vectored
-//! `sendmsg`: straight from whoever sends them (the hub, the reader) when the socket takes
-//! them, else through the queue. The reader parses client frames with tungstenite; the few
-//! bytes tungstenite itself writes (pong and close answers) take the same way. Everything about
-//! one connection (its rooms, its rate bucket, its user) is a local variable of the reader;
-//! only the hub sees more than one connection.
+//! Everything about one connection that only it needs (its rate buckets, whether it is
+//! closing) is a local variable of its reader; the hub keeps the rest (its rooms, its
+//! outbox).
 
 mod config;
 mod rate;
 mod reader;
 mod socket;
-pub(crate) mod writer;
 
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
 };
 
-use tokio::net::TcpStream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::{
-    hub::{HubHandle, Outlet, Peer, Sender},
+    conn::{ConnId, Outbound, Outbox, TcpReader},
+    hub::{Command, HubHandle},
     protocol::{Frame, ServerFrame, User},
 };
 
@@ -46,13 +46,12 @@ pub struct Handoff {
     pub unsent: Vec<u8>,
 }
 
-/// Serves one upgraded connection until it closes, the hub evicts it, or `shutdown` fires
-/// (then it is closed with 1001 after what is queued has been written). Writes `welcome`
-/// (behind the handoff's unsent bytes) before it returns.
+/// Serves one upgraded TCP connection until it closes or the hub cuts it off; on `shutdown`
+/// it is closed with 1001 after what waits for it. Writes `welcome` (behind the handoff's
+/// unsent bytes) in one write before it returns, then hands the sending side to the hub.
 ///
-/// Starts the connection's writer task at once (so it must be called inside the runtime) and
-/// returns the reader, to be awaited. Not an `async fn`: its arguments would stay in the
-/// connection's future for its whole life; the reader keeps only what it uses.
+/// Not an `async fn`: its arguments would stay in the connection's future for its whole
+/// life; the reader keeps only what it uses.
 pub fn serve(
     socket: Handoff,
     user: User,
@@ -61,33 +60,99 @@ pub fn serve(
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
     let Handoff { tcp, early, unsent } = socket;
-    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let ws_config = websocket_config(config.max_frame_bytes);
-    hub.metrics().connections.increment(1.0);
-    let sender = Sender::new(Outlet::new(tcp, config.outbound_queue));
-    let peer = Arc::new(Peer::new(conn, user, sender.clone()));
-    debug!(conn, user = %peer.user.id, name = %peer.user.name, "connected");
-    welcome(&sender, unsent, &peer.user, &config, &hub);
-
-    let read_side = socket::ReadSide::new(sender.clone());
-    let context = reader::Context {
-        peer,
+    let tcp = Arc::new(tcp);
+    let outbox = Outbox::tcp(tcp.clone());
+    start(
+        TcpReader(tcp),
+        early,
+        unsent,
+        outbox,
+        None,
+        user,
         hub,
         config,
-        sender,
         shutdown,
+    )
+}
+
+/// Serves a connection over any stream (TLS, or an in-memory one in tests), as [`serve`]
+/// does: its task owns the stream, reads the client's frames from it and writes the frames
+/// the hub hands it.
+pub fn serve_stream<S>(
+    stream: S,
+    early: Vec<u8>,
+    user: User,
+    hub: HubHandle,
+    config: Arc<ClientConfig>,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (outbox, outbound) = Outbox::channel(config.queue_limits());
+    start(
+        stream,
+        early,
+        Vec::new(),
+        outbox,
+        Some(outbound),
+        user,
+        hub,
+        config,
+        shutdown,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start<R>(
+    read: R,
+    early: Vec<u8>,
+    unsent: Vec<u8>,
+    mut outbox: Outbox,
+    outbound: Option<Outbound>,
+    user: User,
+    hub: HubHandle,
+    config: Arc<ClientConfig>,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    R: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn: ConnId = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    hub.metrics().connections.increment(1.0);
+    debug!(conn, user = %user.id, name = %user.name, "connected");
+    // The connection is this task's alone until it is attached.
+    welcome(&mut outbox, unsent, &user, &config, &hub);
+    let attach = Command::Attach {
+        conn,
+        user,
+        outbox: Box::new(outbox),
     };
+    let ws_config = websocket_config(config.max_frame_bytes);
+    let read_side = socket::ReadSide::new(read, conn, hub.clone());
     let opening = Box::pin(WebSocketStream::from_partially_read(
         read_side,
         early,
         Role::Server,
         Some(ws_config),
     ));
-    reader::run(reader::Session::new(context), opening)
+    let session = reader::Session::new(reader::Context {
+        conn,
+        hub,
+        config,
+        shutdown,
+    });
+    reader::run(session, attach, opening, outbound)
 }
 
 /// Writes `welcome`, behind `unsent`, in one write.
-fn welcome(sender: &Sender, unsent: Vec<u8>, user: &User, config: &ClientConfig, hub: &HubHandle) {
+fn welcome(
+    outbox: &mut Outbox,
+    unsent: Vec<u8>,
+    user: &User,
+    config: &ClientConfig,
+    hub: &HubHandle,
+) {
     let limits = config.limits();
     let welcome = ServerFrame::Welcome {
         user,
@@ -101,5 +166,6 @@ fn welcome(sender: &Sender, unsent: Vec<u8>, user: &User, config: &ClientConfig,
     }
     frames.push(welcome);
     hub.metrics().frames_out.increment(1);
-    sender.send(&mut frames);
+    // What the socket does not take now waits in the outbox: the hub writes it once attached.
+    outbox.send(&mut frames, config.queue_limits());
 }

@@ -1,9 +1,8 @@
-use std::{pin::Pin, sync::Arc, time::Duration};
-
-use foldhash::{HashSet, HashSetExt};
+use std::{pin::Pin, sync::Arc};
 
 use futures_util::{FutureExt, StreamExt};
 use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc::error::TrySendError,
     time::{Instant, sleep_until},
 };
@@ -16,29 +15,23 @@ use tracing::debug;
 
 use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
-    hub::{Command, ConnId, HubHandle, Peer, Sender},
-    protocol::{ErrorCode, Frame, FrameError, Request, RoomName, ServerFrame, parse_request},
+    conn::{ConnId, Outbound},
+    hub::{Command, HubHandle},
+    protocol::{ErrorCode, Frame, FrameError, Request, ServerFrame, parse_request},
 };
-
-/// How long a shutdown waits for room in a full queue before the close becomes a 4008.
-const SHUTDOWN_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// What the reader needs besides its stream.
 pub(super) struct Context {
-    pub(super) peer: Arc<Peer>,
+    pub(super) conn: ConnId,
     pub(super) hub: HubHandle,
     pub(super) config: Arc<ClientConfig>,
-    /// This connection's own sending side, for direct answers (errors, pings, closes).
-    pub(super) sender: Sender,
-    /// The server is shutting down: queue a 1001 close behind what is queued.
+    /// The server is shutting down: close with 1001 after what waits.
     pub(super) shutdown: CancellationToken,
 }
 
 /// One connection's own state: a local variable of its reader, seen by nobody else.
 pub(super) struct Session {
     ctx: Context,
-    /// Rooms this connection asked to be in (the hub confirms each with `joined`).
-    rooms: HashSet<RoomName>,
     bucket: TokenBucket,
     /// Set once a close was requested: later data frames are ignored.
     closing: bool,
@@ -53,7 +46,6 @@ impl Session {
         );
         Self {
             ctx,
-            rooms: HashSet::new(),
             bucket,
             closing: false,
         }
@@ -61,57 +53,88 @@ impl Session {
 }
 
 /// The WebSocket stream being set up (boxed: the library builds it in a future).
-pub(super) type Opening = Pin<Box<dyn Future<Output = WebSocketStream<ReadSide>> + Send>>;
+pub(super) type Opening<R> = Pin<Box<dyn Future<Output = WebSocketStream<ReadSide<R>>> + Send>>;
 
-/// Reads frames until the client leaves, goes silent for `idle_timeout`, or the writer stops;
-/// then takes the connection out of its rooms and waits for the writer.
+/// Attaches the connection to the hub, then reads frames until the client leaves, goes silent
+/// for `idle_timeout`, or the hub cuts the connection off; then detaches it.
 ///
 /// This future lives as long as the connection, so it is kept small: two phases chained with
-/// `then` (the second's state takes the first's place; one `async` block holding both would
-/// keep the reading phase's stream and timers beside the closing phase's locals), not an
-/// `async fn` (whose arguments would be stored twice), one timer for both the pings and the
-/// idle timeout, and the rare waits (opening, a full hub queue, shutdown, leaving) boxed.
-pub(super) fn run(session: Session, opening: Opening) -> impl Future<Output = ()> + Send {
-    read_frames(session, opening).then(finish)
+/// `then`, not an `async fn` (whose arguments would be stored twice), one timer for both the
+/// pings and the idle timeout, and the rare waits (opening, a full hub queue) boxed.
+pub(super) fn run<R>(
+    session: Session,
+    attach: Command,
+    opening: Opening<R>,
+    outbound: Option<Outbound>,
+) -> impl Future<Output = ()> + Send
+where
+    R: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    read_frames(session, attach, opening, outbound).then(finish)
 }
 
 /// The reading phase: frames become hub commands until the connection is done.
 // An `async fn` would copy its arguments into a second slot of the future.
 #[allow(clippy::manual_async_fn)]
-fn read_frames(mut session: Session, opening: Opening) -> impl Future<Output = Session> + Send {
+fn read_frames<R>(
+    mut session: Session,
+    attach: Command,
+    opening: Opening<R>,
+    mut outbound: Option<Outbound>,
+) -> impl Future<Output = Session> + Send
+where
+    R: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     async move {
+        if !tell(&session.ctx.hub, attach).await {
+            return session;
+        }
         let mut stream = opening.await;
-        let outlet = session.ctx.sender.outlet().clone();
         let start = Instant::now();
         let mut silence_at = start + session.ctx.config.idle_timeout;
         let mut ping_at = start + session.ctx.config.ping_interval;
         // Set up once and polled in place: a wake-up costs no allocation.
         let timer = sleep_until(silence_at.min(ping_at));
         let shutdown = session.ctx.shutdown.clone();
-        let stopped = outlet.reader_stopped();
         let shutting_down = shutdown.cancelled();
-        tokio::pin!(timer, stopped, shutting_down);
+        tokio::pin!(timer, shutting_down);
+        let conn = session.ctx.conn;
         loop {
             let command = tokio::select! {
                 biased;
-                () = &mut stopped => break,
                 () = &mut shutting_down, if !session.closing => {
-                    Box::pin(session.close_for_shutdown()).await;
-                    continue;
+                    session.closing = true;
+                    Command::Close { conn, frame: Frame::close(1001, "server shutting down") }
                 }
                 () = &mut timer => {
                     let now = Instant::now();
+                    let mut command = None;
                     if now >= silence_at {
-                        debug!(conn = session.ctx.peer.conn, "idle timeout");
-                        session.request_close(Frame::close(1000, "idle timeout"));
                         silence_at = now + session.ctx.config.idle_timeout;
+                        if !session.closing {
+                            debug!(conn, "idle timeout");
+                            session.closing = true;
+                            command = Some(Command::Close { conn, frame: Frame::close(1000, "idle timeout") });
+                        }
                     }
                     if now >= ping_at {
-                        // The client's pong (or any frame) pushes `silence_at` back.
-                        session.reply(Frame::ping());
                         ping_at = now + session.ctx.config.ping_interval;
+                        // The client's pong (or any frame) pushes `silence_at` back.
+                        if command.is_none() {
+                            command = Some(Command::Write { conn, frame: Frame::ping() });
+                        }
                     }
                     timer.as_mut().reset(silence_at.min(ping_at));
+                    match command {
+                        Some(command) => command,
+                        None => continue,
+                    }
+                }
+                frame = next_out(outbound.as_mut()) => {
+                    let Some(frame) = frame else { break };
+                    if !write_out(&mut stream, outbound.as_ref(), &frame).await {
+                        break;
+                    }
                     continue;
                 }
                 next = stream.next() => {
@@ -120,11 +143,14 @@ fn read_frames(mut session: Session, opening: Opening) -> impl Future<Output = S
                     match next {
                         None => break,
                         Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                            session.request_close(Frame::close(1009, "frame too large"));
-                            continue;
+                            if session.closing {
+                                continue;
+                            }
+                            session.closing = true;
+                            Command::Close { conn, frame: Frame::close(1009, "frame too large") }
                         }
                         Some(Err(e)) => {
-                            debug!(conn = session.ctx.peer.conn, error = %e, "read failed");
+                            debug!(conn, error = %e, "read failed");
                             break;
                         }
                         Some(Ok(message)) => match session.on_message(message) {
@@ -134,12 +160,7 @@ fn read_frames(mut session: Session, opening: Opening) -> impl Future<Output = S
                     }
                 }
             };
-            let wait = match session.ctx.hub.try_send(command) {
-                Ok(()) => continue,
-                Err(TrySendError::Full(command)) => Box::pin(session.ctx.hub.send(command)),
-                Err(TrySendError::Closed(_)) => break,
-            };
-            if wait.await.is_err() {
+            if !tell(&session.ctx.hub, command).await {
                 break;
             }
         }
@@ -147,24 +168,58 @@ fn read_frames(mut session: Session, opening: Opening) -> impl Future<Output = S
     }
 }
 
-/// The closing phase: out of every room, then wait for the writer.
+/// The closing phase: the hub forgets the connection.
 // An `async fn` would copy its argument into a second slot of the future.
 #[allow(clippy::manual_async_fn)]
 fn finish(session: Session) -> impl Future<Output = ()> + Send {
     async move {
-        let Session { ctx, rooms, .. } = session;
-        let outlet = ctx.sender.outlet().clone();
-        let (conn, metrics) = (ctx.peer.conn, Arc::clone(ctx.hub.metrics()));
-        Box::pin(leave_all(ctx.hub, conn, rooms)).await;
-        drop(ctx.sender);
-        drop(ctx.peer);
-        // A writer ends on its own once the reader is gone and the hub has forgotten the
-        // connection (every sender is gone); waiting for it keeps the connection counted until
-        // the socket is really done.
-        outlet.writer_finished().await;
+        let Context { conn, hub, .. } = session.ctx;
+        let metrics = Arc::clone(hub.metrics());
+        tell(&hub, Command::Detach { conn }).await;
         metrics.connections.decrement(1.0);
         debug!(conn, "disconnected");
     }
+}
+
+/// Queues a command for the hub, waiting (boxed: rare) while its queue is full. False once
+/// the hub has stopped.
+async fn tell(hub: &HubHandle, command: Command) -> bool {
+    match hub.try_send(command) {
+        Ok(()) => true,
+        Err(TrySendError::Full(command)) => Box::pin(hub.send(command)).await.is_ok(),
+        Err(TrySendError::Closed(_)) => false,
+    }
+}
+
+/// The next frame the hub handed a connection that writes its own stream (`None`: the hub
+/// cut it off); pending forever for a TCP connection, whose frames the hub writes itself.
+async fn next_out(outbound: Option<&mut Outbound>) -> Option<Frame> {
+    match outbound {
+        Some(outbound) => outbound.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a frame the hub handed over to the stream; false when the stream failed or the hub
+/// cut the connection off meanwhile.
+async fn write_out<R>(
+    stream: &mut WebSocketStream<ReadSide<R>>,
+    outbound: Option<&Outbound>,
+    frame: &Frame,
+) -> bool
+where
+    R: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(outbound) = outbound else {
+        return false;
+    };
+    let inner = stream.get_mut().inner_mut();
+    let written = tokio::select! {
+        written = async { inner.write_all(frame.wire()).await?; inner.flush().await } => written.is_ok(),
+        () = outbound.cut() => false,
+    };
+    outbound.written(frame);
+    written
 }
 
 impl Session {
@@ -173,14 +228,11 @@ impl Session {
         self.ctx.hub.metrics().frames_in.increment(1);
         match message {
             Message::Text(text) if !self.closing => self.on_text(&text),
-            Message::Binary(_) if !self.closing => {
-                self.error(&FrameError::new(
-                    ErrorCode::Unsupported,
-                    "binary frames are not supported; send JSON text frames",
-                    None,
-                ));
-                None
-            }
+            Message::Binary(_) if !self.closing => Some(self.error(&FrameError::new(
+                ErrorCode::Unsupported,
+                "binary frames are not supported; send JSON text frames",
+                None,
+            ))),
             // Pings are answered by the library; every frame, pongs included, proves life.
             _ => None,
         }
@@ -189,152 +241,42 @@ impl Session {
     fn on_text(&mut self, text: &Utf8Bytes) -> Option<Command> {
         let request = match parse_request(text, self.ctx.config.max_text_bytes) {
             Ok(request) => request,
-            Err(e) => {
-                self.error(&e);
-                return None;
-            }
+            Err(e) => return Some(self.error(&e)),
         };
-        let conn = self.ctx.peer.conn;
-        let command = match request {
-            Request::Join { room, since } => {
-                if !self.rooms.contains(&room) && self.rooms.len() >= self.ctx.config.max_rooms {
-                    let message = format!(
-                        "a connection may be in at most {} rooms",
-                        self.ctx.config.max_rooms
-                    );
-                    self.error(&FrameError::new(ErrorCode::TooManyRooms, message, None));
-                    return None;
-                }
-                self.rooms.insert(room.clone());
-                Command::Join {
-                    peer: self.ctx.peer.clone(),
-                    room,
-                    since,
-                }
-            }
-            Request::Leave { room } => {
-                if !self.rooms.remove(&room) {
-                    // Leaving a room one is not in already holds: say so, as a join would.
-                    self.reply(ServerFrame::Left { room: &room }.encode());
-                    return None;
-                }
-                Command::Leave {
-                    conn,
-                    room,
-                    reply: true,
-                }
-            }
-            Request::Send { room, text, id } => {
-                if let Err(e) = self.check_send(&room, id.as_deref()) {
-                    self.error(&e);
-                    return None;
-                }
-                Command::Send {
-                    conn,
-                    room,
-                    text,
-                    client_id: id,
-                }
-            }
-            Request::Typing { room, active } => {
-                if let Err(e) = self.check_send(&room, None) {
-                    self.error(&e);
-                    return None;
-                }
-                Command::Typing { conn, room, active }
-            }
-            Request::History {
-                room,
-                before,
-                limit,
-            } => {
-                if !self.rooms.contains(&room) {
-                    self.error(&not_joined(&room, None));
-                    return None;
-                }
-                Command::History {
-                    conn,
-                    room,
-                    before,
-                    limit,
-                }
-            }
+        let limited = match &request {
+            Request::Send { id, .. } => Some(id.as_deref()),
+            Request::Typing { .. } => Some(None),
+            Request::Join { .. } | Request::Leave { .. } | Request::History { .. } => None,
         };
-        Some(command)
+        if let Some(reference) = limited
+            && !self.bucket.try_take(Instant::now())
+        {
+            let message = format!(
+                "more than {} messages per second; this one was dropped",
+                self.ctx.config.messages_per_sec
+            );
+            return Some(self.error(&FrameError::new(ErrorCode::RateLimited, message, reference)));
+        }
+        Some(Command::Request {
+            conn: self.ctx.conn,
+            request,
+        })
     }
 
-    /// Membership and rate limit, the checks `send` and `typing` share.
-    fn check_send(&mut self, room: &RoomName, id: Option<&str>) -> Result<(), FrameError> {
-        if !self.rooms.contains(room) {
-            return Err(not_joined(room, id));
-        }
-        if !self.bucket.try_take(Instant::now()) {
-            return Err(FrameError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "more than {} messages per second; this one was dropped",
-                    self.ctx.config.messages_per_sec
-                ),
-                id,
-            ));
-        }
-        Ok(())
-    }
-
-    fn error(&self, e: &FrameError) {
-        self.ctx.hub.metrics().error(e.code).increment(1);
+    /// The `error` frame answering a refused frame, for the hub to write.
+    fn error(&self, e: &FrameError) -> Command {
+        let metrics = self.ctx.hub.metrics();
+        metrics.error(e.code).increment(1);
+        metrics.frames_out.increment(1);
         let frame = ServerFrame::Error {
             code: e.code,
             message: &e.message,
             reference: e.reference.as_deref(),
         }
         .encode();
-        self.reply(frame);
-    }
-
-    /// Sends a direct answer, straight to the socket when nothing waits before it; a
-    /// connection whose queue is full is a slow consumer (the sender marks it so).
-    fn reply(&self, frame: Frame) {
-        self.ctx.hub.metrics().frames_out.increment(1);
-        self.ctx.sender.send_one(frame);
-    }
-
-    /// Queues a close frame behind what is queued; the writer sends nothing after it, and the
-    /// reader keeps reading until the client answers (or the writer gives up on it).
-    fn request_close(&mut self, frame: Frame) {
-        if !self.closing {
-            self.closing = true;
-            self.ctx.hub.metrics().frames_out.increment(1);
-            self.ctx.sender.queue(frame);
+        Command::Write {
+            conn: self.ctx.conn,
+            frame,
         }
     }
-
-    /// Shutdown: 1001 goes out after everything already queued, waiting for room in the
-    /// queue a little, since the server is going away anyway.
-    async fn close_for_shutdown(&mut self) {
-        self.closing = true;
-        let close = Frame::close(1001, "server shutting down");
-        self.ctx
-            .sender
-            .queue_timeout(close, SHUTDOWN_QUEUE_WAIT)
-            .await;
-    }
-}
-
-/// Takes the connection out of every room it is in (no `left` answers: it is gone).
-async fn leave_all(hub: HubHandle, conn: ConnId, rooms: HashSet<RoomName>) {
-    for room in rooms {
-        let leave = Command::Leave {
-            conn,
-            room,
-            reply: false,
-        };
-        if hub.send(leave).await.is_err() {
-            return;
-        }
-    }
-}
-
-fn not_joined(room: &RoomName, id: Option<&str>) -> FrameError {
-    FrameError::new(ErrorCode::NotJoined, format!("join room {room} first"), id)
 }

@@ -1,89 +1,95 @@
 use std::{
-    io::{self, Read},
+    io,
     pin::Pin,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
 };
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{hub::Sender, protocol::Frame};
+use crate::{
+    conn::ConnId,
+    hub::{Command, HubHandle},
+    protocol::{Frame, whole_frames_len},
+};
 
-/// The reading side of a connection, as the WebSocket library sees it.
-///
-/// It reads from the socket the connection's outlet owns (one socket in one place, the one
-/// the hub's writes reach first). The library parses client frames and answers pings and
-/// closes by itself; those answers are the only bytes it ever writes. They are collected here
-/// and, on flush, sent like any frame (so frames never interleave on the socket); a close
-/// answer goes through the writer task, which ends the connection after it.
-pub(super) struct ReadSide {
+/// The connection's stream as the WebSocket library sees it: it reads from `R`, and the few
+/// frames the library writes by itself (pong and close answers) go to the hub, which owns
+/// the connection's sending side, so they never interleave with other frames.
+pub(super) struct ReadSide<R> {
+    inner: R,
+    conn: ConnId,
+    hub: HubHandle,
+    /// Answers written by the library and not yet handed to the hub.
     replies: BytesMut,
-    sender: Sender,
 }
 
-impl ReadSide {
-    pub(super) fn new(sender: Sender) -> Self {
+impl<R> ReadSide<R> {
+    pub(super) fn new(inner: R, conn: ConnId, hub: HubHandle) -> Self {
         Self {
+            inner,
+            conn,
+            hub,
             replies: BytesMut::new(),
-            sender,
+        }
+    }
+
+    /// The stream itself, for a connection task that also writes to it.
+    pub(super) fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Hands the whole frames written so far to the hub. A hub whose queue is full gets
+    /// them at the next write or flush.
+    fn forward(&mut self) {
+        let whole = whole_frames_len(&self.replies);
+        if whole == 0 {
+            return;
+        }
+        let frame = Frame::raw(self.replies.split_to(whole).freeze());
+        let conn = self.conn;
+        let command = if frame.is_close() {
+            Command::Close { conn, frame }
+        } else {
+            Command::Write { conn, frame }
+        };
+        if let Err(refused) = self.hub.try_send(command) {
+            let (Command::Close { frame, .. } | Command::Write { frame, .. }) =
+                refused.into_inner()
+            else {
+                return;
+            };
+            let mut again = BytesMut::from(frame.wire());
+            again.extend_from_slice(&self.replies);
+            self.replies = again;
         }
     }
 }
 
-impl AsyncRead for ReadSide {
+impl<R: AsyncRead + Unpin> AsyncRead for ReadSide<R> {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let tcp = self.sender.outlet().socket();
-        // The library reads into initialized memory: nothing to zero here.
-        let into = buf.initialize_unfilled();
-        let mut read = 0;
-        loop {
-            ready!(tcp.poll_read_ready(cx))?;
-            // A short read drained the socket. Like tokio's own read half, it then forgets the
-            // readiness, so the next read waits for data instead of calling recv for nothing:
-            // `try_io` does that when its closure says `WouldBlock`, so a short read says so.
-            let result = tcp.try_io(Interest::READABLE, || {
-                read = (&*socket2::SockRef::from(tcp)).read(&mut *into)?;
-                if read > 0 && read < into.len() {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(())
-            });
-            match result {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && read > 0 => break,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        buf.advance(read);
-        Poll::Ready(Ok(()))
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for ReadSide {
+impl<R: Unpin> AsyncWrite for ReadSide<R> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.replies.extend_from_slice(buf);
+        // The library may not flush after an answer: a whole frame goes at once.
+        self.forward();
         Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.replies.is_empty() {
-            let frame = Frame::raw(self.replies.split().freeze());
-            // A client whose queue is full cannot take a pong either: it is evicted.
-            if frame.is_close() {
-                self.sender.queue(frame);
-            } else {
-                self.sender.send_one(frame);
-            }
-        }
+        self.forward();
         Poll::Ready(Ok(()))
     }
 

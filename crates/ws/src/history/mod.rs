@@ -1,51 +1,54 @@
-//! The history seam: where a room's messages get their seq and are kept.
+//! The storage engine behind the in-process broker ([`crate::broker::LocalBroker`]): where a
+//! room's events get their seq and are kept.
 //!
-//! The hub calls a [`History`] synchronously and never learns what is behind it: the
+//! A [`History`] is synchronous and lives in the hub's thread, driven by the local broker; the
 //! implementations (in memory, SQLite) live in the `chat-store` crate. A store that writes in
-//! the background answers [`Appended::Queued`] and later reports each write's outcome through
-//! [`History::take_commits`]; the hub delivers a message only once it is stored, so nobody
-//! ever sees a message that a crash could lose, and a message whose write failed is answered
-//! with an `internal` error to its sender alone.
+//! the background answers [`Appended::Queued`] and later reports each write's outcome, naming
+//! the events it stored or lost, through [`History::take_commits`]. Nothing is matched by
+//! position: a report carries its events.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
 
-use crate::protocol::{ChatMessage, MessageDraft, RoomName};
+use crate::{
+    log::{Draft, Event},
+    protocol::RoomName,
+};
 
-/// How long a message stays retained, per room.
+/// How long an event stays retained, per room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// At most this many messages per room; older ones are dropped.
+    /// At most this many events per room; older ones are dropped.
     pub max_per_room: usize,
-    /// Messages older than this are dropped; `None` keeps them until `max_per_room` does.
+    /// Events older than this are dropped; `None` keeps them until `max_per_room` does.
     pub max_age: Option<Duration>,
 }
 
-/// What [`History::append`] did with a message.
+/// What [`History::append`] did with an event.
 #[derive(Debug, Clone)]
 pub enum Appended {
     /// Stored for good: deliver it now.
-    Stored(Arc<ChatMessage>),
-    /// Sequenced and queued for a durable write: deliver it when the commit is reported.
-    Queued(Arc<ChatMessage>),
+    Stored(Arc<Event>),
+    /// Sequenced and queued for a durable write: deliver it when its commit is reported.
+    Queued(Arc<Event>),
 }
 
-/// Messages after a seq, for `join` with `since`.
+/// Events after a seq, for `join` with `since`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Since {
     /// Oldest first.
-    pub messages: Vec<Arc<ChatMessage>>,
-    /// False when retention dropped some of the requested messages.
+    pub messages: Vec<Arc<Event>>,
+    /// False when retention dropped some of the requested events.
     pub complete: bool,
 }
 
-/// One page of older messages, for `history` and the tail sent in `joined`.
+/// One page of older events, for `history` and the tail sent in `joined`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
     /// Oldest first.
-    pub messages: Vec<Arc<ChatMessage>>,
-    /// True exactly when the room still holds messages older than the first one returned.
+    pub messages: Vec<Arc<Event>>,
+    /// True exactly when the room still holds events older than the first one returned.
     pub has_more: bool,
 }
 
@@ -54,19 +57,22 @@ pub struct Page {
 #[error("history store: {0}")]
 pub struct HistoryError(pub String);
 
-/// The outcome of the oldest queued appends, reported on [`History::take_commits`]'s channel.
-/// Reports come in append order and together account for every [`Appended::Queued`] once.
+/// What became of queued appends, reported on [`History::take_commits`]'s channel. Every
+/// [`Appended::Queued`] event is named by exactly one report, a room's in seq order.
 #[derive(Debug, Clone)]
 pub enum Commit {
-    /// The next `n` queued appends are durable: deliver them.
-    Durable(usize),
-    /// The next `count` queued appends will never be stored (the write failed): nobody gets
-    /// them, their senders get an `internal` error, and the store reuses none of their seqs
-    /// for a message that is delivered.
-    Failed { count: usize, error: HistoryError },
+    /// These events are durable: deliver them.
+    Durable(Vec<Arc<Event>>),
+    /// These events will never be stored (the write failed): nobody gets them, their senders
+    /// get an `internal` error, and the store reuses none of their seqs for an event that is
+    /// delivered.
+    Failed {
+        events: Vec<Arc<Event>>,
+        error: HistoryError,
+    },
 }
 
-/// Where rooms' messages are sequenced and kept. Called only from the hub's task, so no
+/// Where rooms' events are sequenced and kept. Called only from the hub's thread, so no
 /// method may block for long: a durable store commits without waiting for the disk's sync
 /// (at [`History::end_batch`]), or on a thread of its own.
 pub trait History: Send + 'static {
@@ -74,26 +80,26 @@ pub trait History: Send + 'static {
     fn last_seq(&mut self, room: &RoomName) -> Result<u64, HistoryError>;
 
     /// Gives the draft the room's next seq and the server time `ts`, and stores it.
-    fn append(&mut self, draft: MessageDraft, ts: u64) -> Result<Appended, HistoryError>;
+    fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError>;
 
-    /// Every message with `after < seq <= upto`, oldest first.
+    /// Every event with `after < seq <= upto`, oldest first.
     fn since(&mut self, room: &RoomName, after: u64, upto: u64) -> Result<Since, HistoryError>;
 
-    /// The newest `limit` messages with `seq < before`, oldest first.
+    /// The newest `limit` events with `seq < before`, oldest first.
     fn page(&mut self, room: &RoomName, before: u64, limit: usize) -> Result<Page, HistoryError>;
 
-    /// The room's message whose `client_id` is `id`, if it is recent enough for the resend
-    /// rule (among the room's last 1,000 messages or the last 10 minutes).
+    /// The room's event whose `client_id` is `id`, if it is recent enough for the resend
+    /// rule (among the room's last 1,000 events or the last 10 minutes).
     fn find_resend(
         &mut self,
         room: &RoomName,
         id: &str,
         now_ms: u64,
-    ) -> Result<Option<Arc<ChatMessage>>, HistoryError>;
+    ) -> Result<Option<Arc<Event>>, HistoryError>;
 
     /// For stores that answer [`Appended::Queued`]: a channel of what became of the queued
-    /// appends, in append order (see [`Commit`]). Taken once by the hub; `None` when every
-    /// append is stored before `append` returns.
+    /// appends (see [`Commit`]). Taken once; `None` when every append is stored before
+    /// `append` returns.
     fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {
         None
     }

@@ -1,17 +1,19 @@
-//! The hub: one task that owns every room, its members and the order of its messages.
+//! The hub: one task that owns every room, its members, every connection's outbox and the
+//! order of every room's frames.
 //!
-//! Connections talk to it only through a [`HubHandle`] (a bounded channel of [`Command`]s).
-//! It talks back without ever waiting: each batch of commands corks the frames it produces
-//! per member, then hands each member its frames at once ([`Outlet`]): one socket write straight
-//! to the socket when nothing is waiting there, else the connection's bounded queue. A client
-//! whose queue overflows is evicted (closed with 4008).
-//! Every command names its room, so rooms can later be spread over several hub tasks by
-//! hashing the room name in [`HubHandle`] without the client side noticing.
+//! Connections talk to it only through a [`HubHandle`] (a bounded channel of [`Command`]s);
+//! storage through a [`Broker`], whose outcomes come back tagged. It talks back without ever
+//! waiting: each batch of commands corks the frames it produces per member, then hands each
+//! member its frames at once (one socket write when the socket takes them, else the
+//! connection's bounded backlog). A client whose backlog overflows is evicted (4008).
 
 mod command;
-mod outlet;
-mod peer;
+mod connections;
+mod flush;
+mod member;
+mod presence;
 mod room;
+mod rooms;
 mod roomwire;
 mod state;
 #[cfg(test)]
@@ -21,18 +23,17 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use std::sync::Arc;
 
-use crate::{history::History, metrics::Metrics};
+use crate::{broker::Broker, conn::QueueLimits, metrics::Metrics};
 
 pub use command::Command;
-pub(crate) use outlet::write_now;
-pub use outlet::{Outlet, Sender};
-pub use peer::{ConnId, Peer};
 
 /// Hub settings that do not change while it runs.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Messages sent in `joined` when the join gives no `since`.
-    pub on_join: usize,
+    /// Rooms one connection may be in (or joining).
+    pub max_rooms: usize,
+    /// What may wait for one connection before it is cut off.
+    pub queue: QueueLimits,
 }
 
 /// How many commands may wait for the hub before senders wait: deep enough to absorb a burst
@@ -53,15 +54,15 @@ pub struct HubHandle {
 pub struct HubGone;
 
 impl HubHandle {
-    /// Starts the hub task over `history`. The task ends, after flushing the history, when the
+    /// Starts the hub task over `broker`. The task ends, after flushing the broker, when the
     /// last handle is dropped.
     pub fn spawn(
-        history: Box<dyn History>,
+        broker: Box<dyn Broker>,
         config: HubConfig,
         metrics: Metrics,
     ) -> (Self, JoinHandle<()>) {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
-        let task = tokio::spawn(state::Hub::new(history, config, metrics.clone()).run(inbox));
+        let task = tokio::spawn(state::Hub::new(broker, config, metrics.clone()).run(inbox));
         let metrics = Arc::new(metrics);
         (Self { commands, metrics }, task)
     }

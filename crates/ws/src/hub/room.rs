@@ -1,155 +1,23 @@
+//! One room as the hub sees it: its members and the frames on their way to them.
+
 use std::{
     collections::hash_map::Entry,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::{
-    ConnId, Peer, Sender,
-    roomwire::{RoomFrames, RoomWire},
+    connections::{Connections, Slot},
+    member::{Member, Seen, Shared},
 };
-use crate::protocol::{Frame, User, UserId};
+use crate::{
+    conn::ConnId,
+    protocol::{Frame, User, UserId},
+};
 
 /// Batch capacity a room keeps between hub batches.
 const BATCH_KEEP: usize = 64;
-
-/// A member connection and the frames corked for it alone during the current hub batch.
-#[derive(Debug)]
-pub(super) struct Member {
-    pub(super) peer: Arc<Peer>,
-    /// The peer's sender, held here too: the flush reaches the outlet without a stop at the
-    /// peer (one cache miss fewer per member of a fan-out).
-    sender: Sender,
-    /// Frames for this member alone (answers), after its part of the room's batch up to that
-    /// answer. The rest of its part stays in the room's batch until the flush. Usually empty.
-    pub(super) cork: Vec<Frame>,
-    /// How much of the room's shared frames this member has been handed.
-    seen: Seen,
-}
-
-/// Where a member stands in the room's shared frames (held presence and the batch).
-///
-/// Positions count every frame the room ever held or batched (the lists' `base` is what was
-/// cleared before them), so a flush need not touch a member again to reset them.
-#[derive(Debug)]
-struct Seen {
-    /// The room's own copy of the user's id, shared by all of the user's connections here:
-    /// room frames about a user are matched to it by address, not by comparing strings.
-    user: UserId,
-    /// Where this member's part of the room's held presence starts (it has seen the rest).
-    held_from: usize,
-    /// Where this member's part of the room's batch starts (earlier frames are in its cork,
-    /// or were broadcast before it joined).
-    batch_from: usize,
-}
-
-/// A room's list of shared frames as members read it: the frames and how many were cleared
-/// before them.
-struct Shared<'a> {
-    wire: RoomWire<'a>,
-    base: usize,
-}
-
-impl<'a> Shared<'a> {
-    /// For a flush of the whole room (see [`RoomWire::laid_out`]).
-    fn laid_out(frames: &'a RoomFrames, base: usize) -> Self {
-        Self {
-            wire: RoomWire::laid_out(frames),
-            base,
-        }
-    }
-
-    /// For one member (see [`RoomWire::by_frame`]).
-    fn by_frame(frames: &'a RoomFrames, base: usize) -> Self {
-        Self {
-            wire: RoomWire::by_frame(frames),
-            base,
-        }
-    }
-}
-
-impl Seen {
-    /// Puts the held presence this member has not had yet in front of `out`: held frames are
-    /// older than corked ones. Returns how many frames and how many entries that was.
-    fn take_held(&mut self, held: &Shared<'_>, out: &mut Vec<Frame>) -> (usize, usize) {
-        let before = out.len();
-        let frames = held
-            .wire
-            .part_for(self.held_from - held.base, &self.user, out);
-        let entries = out.len() - before;
-        out.rotate_right(entries);
-        self.held_from = held.base + held.wire.len();
-        (frames, entries)
-    }
-
-    /// Appends this member's part of the room's batch not yet handed to it. Returns how many
-    /// frames and how many entries that was.
-    fn take_batch(&mut self, batch: &Shared<'_>, out: &mut Vec<Frame>) -> (usize, usize) {
-        let before = out.len();
-        let frames = batch
-            .wire
-            .part_for(self.batch_from - batch.base, &self.user, out);
-        self.batch_from = batch.base + batch.wire.len();
-        (frames, out.len() - before)
-    }
-
-    /// Everything the room has for this member, in order, around what `out` holds: held
-    /// presence, then `out`, then its part of the batch.
-    fn gather(
-        &mut self,
-        held: &Shared<'_>,
-        batch: &Shared<'_>,
-        out: &mut Vec<Frame>,
-    ) -> (usize, usize) {
-        let (held_frames, held_entries) = self.take_held(held, out);
-        let (batch_frames, batch_entries) = self.take_batch(batch, out);
-        (held_frames + batch_frames, held_entries + batch_entries)
-    }
-}
-
-impl Member {
-    /// Hands the member its held, corked and batched frames; returns the frames and bytes
-    /// handed over.
-    ///
-    /// With nothing corked (the usual case) the member's frames are gathered in `scratch`,
-    /// one buffer every member of the flush reuses and the cache keeps, rather than in the
-    /// member's own cork: that would be one more cold line per member of a fan-out.
-    fn flush(
-        &mut self,
-        held: &Shared<'_>,
-        batch: &Shared<'_>,
-        scratch: &mut Vec<Frame>,
-        failed: &mut Vec<ConnId>,
-    ) -> (usize, usize) {
-        let out = if self.cork.is_empty() {
-            scratch
-        } else {
-            &mut self.cork
-        };
-        let (shared_frames, shared_entries) = self.seen.gather(held, batch, out);
-        if out.is_empty() {
-            return (0, 0);
-        }
-        // Laid-out room frames are fewer entries than frames.
-        let frames = out.len() - shared_entries + shared_frames;
-        let bytes = out.iter().map(Frame::len).sum::<usize>();
-        if !self.sender.send(out) {
-            failed.push(self.peer.conn);
-        }
-        debug_assert!(
-            out.is_empty(),
-            "a send takes every frame: the scratch is shared"
-        );
-        // Answers are rare (joined, a history page, a resend): a member keeps no cork between
-        // them, which is 160 bytes per idle connection.
-        if self.cork.capacity() != 0 {
-            self.cork = Vec::new();
-        }
-        (frames, bytes)
-    }
-}
 
 /// How far a flush cut into slices has come.
 #[derive(Debug)]
@@ -166,7 +34,7 @@ struct Pass {
     floor: usize,
 }
 
-/// One room as the hub sees it: who is in it and how far its messages were delivered.
+/// One room as the hub sees it: who is in it and what is on its way to them.
 #[derive(Debug)]
 pub(super) struct Room {
     /// Members in a vector, so a fan-out is a straight walk over memory.
@@ -175,10 +43,6 @@ pub(super) struct Room {
     index: HashMap<ConnId, usize>,
     /// Connections per user: presence announces a user's first arrival and last departure.
     users: HashMap<UserId, usize>,
-    /// Latest seq delivered to members; `joined` and `history` never reach past it.
-    pub(super) published: u64,
-    /// Messages appended but not yet durable: the room must outlive them.
-    pub(super) pending: usize,
     /// Presence frames held back until the room's next flush, each with the user it is about
     /// (who does not get it). Kept once for the room, not copied into every member's cork.
     held: Vec<(Frame, Option<UserId>)>,
@@ -199,13 +63,11 @@ pub(super) struct Room {
 }
 
 impl Room {
-    pub(super) fn new(published: u64) -> Self {
+    pub(super) fn new() -> Self {
         Self {
             members: Vec::new(),
             index: HashMap::new(),
             users: HashMap::new(),
-            published,
-            pending: 0,
             held: Vec::new(),
             batch: Vec::new(),
             held_base: 0,
@@ -222,37 +84,38 @@ impl Room {
         self.members.len()
     }
 
-    pub(super) fn get(&self, conn: ConnId) -> Option<&Arc<Peer>> {
-        self.index.get(&conn).map(|&at| &self.members[at].peer)
+    /// Whether the connection is a member.
+    pub(super) fn contains(&self, conn: ConnId) -> bool {
+        self.index.contains_key(&conn)
     }
 
-    /// Adds (or refreshes) a member. True when it is the user's first connection here.
-    pub(super) fn add(&mut self, peer: Arc<Peer>) -> bool {
-        if let Some(&at) = self.index.get(&peer.conn) {
-            self.members[at].peer = peer;
+    /// Adds a member (nothing if it is one already). True when it is the user's first
+    /// connection here.
+    pub(super) fn add(&mut self, conn: ConnId, slot: Slot, user: &User) -> bool {
+        if self.index.contains_key(&conn) {
             return false;
         }
-        self.index.insert(peer.conn, self.members.len());
-        let (user, first) = match self.users.entry(peer.user.id.clone()) {
+        self.index.insert(conn, self.members.len());
+        let (user_id, first) = match self.users.entry(user.id.clone()) {
             Entry::Occupied(mut entry) => {
                 *entry.get_mut() += 1;
                 (entry.key().clone(), false)
             }
             Entry::Vacant(entry) => {
-                let user = entry.key().clone();
+                let id = entry.key().clone();
                 entry.insert(1);
                 if !self.member_list_stale {
-                    append_member(&mut self.member_list, &peer.user);
+                    append_member(&mut self.member_list, user);
                 }
-                (user, true)
+                (id, true)
             }
         };
         self.members.push(Member {
-            sender: peer.sender().clone(),
-            peer,
+            conn,
+            slot,
             cork: Vec::new(),
             seen: Seen {
-                user,
+                user: user_id,
                 held_from: self.held_base + self.held.len(),
                 batch_from: self.batch_base + self.batch.len(),
             },
@@ -271,21 +134,20 @@ impl Room {
             &mut member.cork,
         );
         if let Some(moved) = self.members.get(at) {
-            self.index.insert(moved.peer.conn, at);
+            self.index.insert(moved.conn, at);
             // The last member moved here: a pass already past this point would miss it.
             if let Some(pass) = self.pass.as_mut().filter(|pass| at < pass.next) {
                 pass.floor = pass.floor.min(moved.seen.batch_from);
                 pass.again = true;
             }
         }
-        let peer = &member.peer;
-        let last = match self.users.get_mut(&peer.user.id) {
+        let last = match self.users.get_mut(&member.seen.user) {
             Some(count) if *count > 1 => {
                 *count -= 1;
                 false
             }
             _ => {
-                self.users.remove(&peer.user.id);
+                self.users.remove(&member.seen.user);
                 self.member_list_stale = true;
                 true
             }
@@ -320,9 +182,14 @@ impl Room {
     /// Hands every member what was corked for it, held presence included; members that
     /// cannot take it are added to `failed`. Returns the frames and bytes handed over.
     #[cfg(test)]
-    pub(super) fn flush(&mut self, now: Instant, failed: &mut Vec<ConnId>) -> (usize, usize) {
+    pub(super) fn flush(
+        &mut self,
+        now: Instant,
+        conns: &mut Connections,
+        failed: &mut Vec<ConnId>,
+    ) -> (usize, usize) {
         let mut unbounded = usize::MAX;
-        let (frames, bytes, done) = self.flush_some(now, &mut unbounded, failed);
+        let (frames, bytes, done) = self.flush_some(now, &mut unbounded, conns, failed);
         assert!(done.is_some(), "an unbounded flush completes");
         (frames, bytes)
     }
@@ -340,6 +207,7 @@ impl Room {
         &mut self,
         now: Instant,
         budget: &mut usize,
+        conns: &mut Connections,
         failed: &mut Vec<ConnId>,
     ) -> (usize, usize, Option<Duration>) {
         let (mut frames, mut bytes) = (0, 0);
@@ -368,7 +236,7 @@ impl Room {
                 }
                 *budget -= 1;
                 pass.next += 1;
-                let (f, b) = member.flush(&held, &batch, &mut scratch, failed);
+                let (f, b) = member.flush(&held, &batch, &mut scratch, conns, failed);
                 frames += f;
                 bytes += b;
             }
@@ -399,7 +267,12 @@ impl Room {
 
     /// Hands one member what was corked for it (an answer meant for it alone), leaving the
     /// others' corks for the end of the batch.
-    pub(super) fn flush_one(&mut self, conn: ConnId, failed: &mut Vec<ConnId>) -> (usize, usize) {
+    pub(super) fn flush_one(
+        &mut self,
+        conn: ConnId,
+        conns: &mut Connections,
+        failed: &mut Vec<ConnId>,
+    ) -> (usize, usize) {
         let Some(&at) = self.index.get(&conn) else {
             return (0, 0);
         };
@@ -407,6 +280,7 @@ impl Room {
             &Shared::by_frame(&self.held, self.held_base),
             &Shared::by_frame(&self.batch, self.batch_base),
             &mut Vec::new(),
+            conns,
             failed,
         )
     }
@@ -433,14 +307,16 @@ impl Room {
     }
 
     /// Each user in the room once, as the JSON objects `joined` lists, comma-separated.
-    pub(super) fn member_list(&mut self) -> &str {
+    pub(super) fn member_list(&mut self, conns: &Connections) -> &str {
         if self.member_list_stale {
             self.member_list.clear();
             // Without auth every connection is its own user: nothing to deduplicate.
             let mut seen = HashSet::new();
             let dedupe = self.users.len() != self.members.len();
             for member in &self.members {
-                let user = &member.peer.user;
+                let Some(user) = conns.user(member.slot) else {
+                    continue;
+                };
                 if dedupe && !seen.insert(&user.id) {
                     continue;
                 }
@@ -451,9 +327,9 @@ impl Room {
         &self.member_list
     }
 
-    /// A room with no member and nothing in flight can be forgotten (its history stays).
-    pub(super) fn is_idle(&self) -> bool {
-        self.members.is_empty() && self.pending == 0
+    /// A room with no member can be forgotten (its history stays).
+    pub(super) fn is_empty(&self) -> bool {
+        self.members.is_empty()
     }
 }
 
@@ -468,10 +344,9 @@ fn append_member(list: &mut String, user: &User) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpStream;
 
     use crate::{
-        hub::tests::{next, peer_as},
+        hub::tests::{Inbox, attach},
         protocol::{PresenceEvent, RoomName, ServerFrame},
     };
 
@@ -479,53 +354,58 @@ mod tests {
         Frame::from_json(format!(r#"{{"n":{n}}}"#))
     }
 
-    /// A room with alice (connection 1) and bob (2), alice, a presence frame about her, and
-    /// both sockets' other ends.
-    async fn alice_and_bob() -> (Room, User, Frame, TcpStream, TcpStream) {
+    /// Connection `conn` of `user` added to `room`, and what it receives.
+    fn add(room: &mut Room, conns: &mut Connections, conn: ConnId, user: &User) -> Inbox {
+        let (slot, inbox) = attach(conns, conn, user);
+        room.add(conn, slot, user);
+        inbox
+    }
+
+    /// A room with alice (connection 1) and bob (2), their connections, alice, a presence
+    /// frame about her, and what each receives.
+    fn alice_and_bob() -> (Room, Connections, User, Frame, Inbox, Inbox) {
         let name = RoomName::parse("r").expect("room");
         let alice = User::new("u_a", "alice");
-        let (a, a_out) = peer_as(1, alice.clone()).await;
-        let (b, b_out) = peer_as(2, User::new("u_b", "bob")).await;
-        let mut room = Room::new(0);
-        room.add(a);
-        room.add(b);
+        let mut conns = Connections::new(crate::hub::tests::LIMITS);
+        let mut room = Room::new();
+        let a_out = add(&mut room, &mut conns, 1, &alice);
+        let b_out = add(&mut room, &mut conns, 2, &User::new("u_b", "bob"));
         let about_alice = ServerFrame::Presence {
             room: &name,
             event: PresenceEvent::Join,
             user: &alice,
         }
         .encode();
-        (room, alice, about_alice, a_out, b_out)
+        (room, conns, alice, about_alice, a_out, b_out)
     }
 
     #[tokio::test]
     async fn held_presence_goes_out_before_an_answer_corked_after_it() {
-        let (mut room, alice, about_alice, _a_out, mut b_out) = alice_and_bob().await;
+        let (mut room, mut conns, alice, about_alice, _a_out, mut b_out) = alice_and_bob();
         room.hold(about_alice, &alice.id);
         assert!(room.send_to(2, text(1)));
         let mut failed = Vec::new();
-        room.flush_one(2, &mut failed);
+        room.flush_one(2, &mut conns, &mut failed);
         assert!(failed.is_empty());
 
-        let first = next(&mut b_out).await;
+        let first = b_out.next().await;
         assert!(first.contains(r#""type":"presence""#), "got {first}");
-        assert_eq!(next(&mut b_out).await, r#"{"n":1}"#);
+        assert_eq!(b_out.next().await, r#"{"n":1}"#);
     }
 
     #[tokio::test]
     async fn a_batch_reaches_each_member_in_order_around_its_own_answers() {
-        let (mut room, alice, about_alice, mut a_out, mut b_out) = alice_and_bob().await;
+        let (mut room, mut conns, alice, about_alice, mut a_out, mut b_out) = alice_and_bob();
 
         assert_eq!(room.broadcast(text(1), None), 2);
         assert_eq!(room.broadcast(about_alice, Some(&alice.id)), 1);
         assert!(room.send_to(2, text(2)));
         assert_eq!(room.broadcast(text(3), None), 2);
         // Joined mid-batch: only what is broadcast from now on.
-        let (c, mut c_out) = peer_as(3, User::new("u_c", "carol")).await;
-        room.add(c);
+        let mut c_out = add(&mut room, &mut conns, 3, &User::new("u_c", "carol"));
         assert_eq!(room.broadcast(text(4), None), 3);
         let mut failed = Vec::new();
-        let (frames, _) = room.flush(Instant::now(), &mut failed);
+        let (frames, _) = room.flush(Instant::now(), &mut conns, &mut failed);
         assert!(failed.is_empty());
         assert_eq!(frames, 3 + 5 + 1);
 
@@ -535,7 +415,7 @@ mod tests {
             (&mut c_out, vec!["4"]),
         ] {
             for want in expected {
-                let got = next(out).await;
+                let got = out.next().await;
                 let matches = if want == "presence" {
                     got.contains(r#""type":"presence""#) && got.contains("u_a")
                 } else {
@@ -546,71 +426,74 @@ mod tests {
         }
     }
 
-    /// Alice (1), bob (2) and carol (3) in one room, and their sockets' other ends.
-    async fn three_members() -> (Room, Vec<TcpStream>) {
-        let mut room = Room::new(0);
+    /// Alice (1), bob (2) and carol (3) in one room, their connections, and what each
+    /// receives.
+    fn three_members() -> (Room, Connections, Vec<Inbox>) {
+        let mut room = Room::new();
+        let mut conns = Connections::new(crate::hub::tests::LIMITS);
         let mut outs = Vec::new();
         for (conn, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
-            let (peer, out) = peer_as(conn, User::new(format!("u_{name}"), name)).await;
-            room.add(peer);
-            outs.push(out);
+            let user = User::new(format!("u_{name}"), name);
+            outs.push(add(&mut room, &mut conns, conn, &user));
         }
-        (room, outs)
+        (room, conns, outs)
     }
 
     #[tokio::test]
     async fn a_frame_broadcast_during_a_cut_flush_reaches_everyone_in_order() {
-        let (mut room, mut outs) = three_members().await;
+        let (mut room, mut conns, mut outs) = three_members();
         let mut failed = Vec::new();
         room.broadcast(text(1), None);
         // Alice's write, then the flush is cut off and a second message arrives.
-        let (frames, _, done) = room.flush_some(Instant::now(), &mut 1, &mut failed);
+        let (frames, _, done) = room.flush_some(Instant::now(), &mut 1, &mut conns, &mut failed);
         assert_eq!((frames, done), (1, None));
         room.broadcast(text(2), None);
         // Bob and carol get both in one write each; alice gets the second in another pass.
-        let (frames, _, done) = room.flush_some(Instant::now(), &mut 10, &mut failed);
+        let (frames, _, done) = room.flush_some(Instant::now(), &mut 10, &mut conns, &mut failed);
         assert_eq!((frames, done.is_some()), (2 + 2 + 1, true));
         assert!(failed.is_empty());
         for out in &mut outs {
-            assert_eq!(next(out).await, r#"{"n":1}"#);
-            assert_eq!(next(out).await, r#"{"n":2}"#);
+            assert_eq!(out.next().await, r#"{"n":1}"#);
+            assert_eq!(out.next().await, r#"{"n":2}"#);
         }
     }
 
     #[tokio::test]
     async fn a_member_moved_behind_a_cut_flush_still_gets_its_frames() {
-        let (mut room, mut outs) = three_members().await;
+        let (mut room, mut conns, mut outs) = three_members();
         let mut failed = Vec::new();
         room.broadcast(text(1), None);
         assert!(
-            room.flush_some(Instant::now(), &mut 2, &mut failed)
+            room.flush_some(Instant::now(), &mut 2, &mut conns, &mut failed)
                 .2
                 .is_none()
         );
         // Alice leaves: carol, not yet written, moves into her place, behind the cut.
         assert!(room.remove(1).is_some());
-        let (frames, _, done) = room.flush_some(Instant::now(), &mut 10, &mut failed);
+        let (frames, _, done) = room.flush_some(Instant::now(), &mut 10, &mut conns, &mut failed);
         assert_eq!((frames, done.is_some()), (1, true));
-        assert_eq!(next(&mut outs[2]).await, r#"{"n":1}"#);
-        assert_eq!(next(&mut outs[1]).await, r#"{"n":1}"#);
+        assert_eq!(outs[2].next().await, r#"{"n":1}"#);
+        assert_eq!(outs[1].next().await, r#"{"n":1}"#);
     }
 
     #[tokio::test]
     async fn a_flush_that_never_catches_up_keeps_only_the_recent_frames() {
-        let (mut room, mut outs) = three_members().await;
+        let (mut room, mut conns, mut outs) = three_members();
         let mut failed = Vec::new();
         // A message arrives between every two writes, so the flush is never done.
         for n in 1..=30 {
             room.broadcast(text(n), None);
-            let done = room.flush_some(Instant::now(), &mut 2, &mut failed).2;
+            let done = room
+                .flush_some(Instant::now(), &mut 2, &mut conns, &mut failed)
+                .2;
             assert!(done.is_none());
             assert!(room.batch.len() <= 6, "{} frames kept", room.batch.len());
         }
-        room.flush(Instant::now(), &mut failed);
+        room.flush(Instant::now(), &mut conns, &mut failed);
         assert!(failed.is_empty() && room.batch.is_empty());
         for out in &mut outs {
             for n in 1..=30 {
-                assert_eq!(next(out).await, format!(r#"{{"n":{n}}}"#));
+                assert_eq!(out.next().await, format!(r#"{{"n":{n}}}"#));
             }
         }
     }

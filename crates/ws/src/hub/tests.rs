@@ -1,44 +1,127 @@
-//! The hub against a scripted durable history: delivery waits for the commit report, and a
-//! failed write reaches its sender alone as `internal`.
+//! The hub without sockets: connections attached with in-memory outboxes, storage behind the
+//! local broker over a scripted history whose commits the test reports itself.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use tokio::{
-    io::AsyncReadExt,
-    net::{TcpListener, TcpStream},
-    sync::mpsc,
+use tokio::sync::mpsc;
+
+use super::{
+    Command, HubConfig, HubHandle,
+    connections::{Connections, Slot},
+    rooms::Rooms,
 };
-
-use super::{Command, HubConfig, HubHandle, Outlet, Peer, Sender};
 use crate::{
+    broker::LocalBroker,
+    conn::{ConnId, Outbound, Outbox, QueueLimits},
     history::{Appended, Commit, History, HistoryError, Page, Since},
-    protocol::{ChatMessage, MessageDraft, RoomName, User},
+    log::{Draft, Event},
+    metrics::Metrics,
+    protocol::{Frame, Request, RoomName, User},
 };
 
-/// Sequences every append and answers `Queued`; the test reports the commits itself.
-#[derive(Default)]
-pub(super) struct Scripted {
+/// Queue limits for test connections: roomy.
+pub(super) const LIMITS: QueueLimits = QueueLimits {
+    frames: 1024,
+    bytes: 1 << 20,
+};
+
+/// What a test connection receives, frame by frame.
+pub(super) struct Inbox {
+    out: Outbound,
+    /// Bytes handed over and not yet read as frames (a room's frames come laid end to end).
+    buf: Vec<u8>,
+}
+
+impl Inbox {
+    pub(super) fn new(out: Outbound) -> Self {
+        Self {
+            out,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next frame's text (server frames are unmasked: a 2-, 4- or 10-byte header).
+    pub(super) async fn next(&mut self) -> String {
+        let read = async {
+            loop {
+                if let Some(text) = self.take_frame() {
+                    return text;
+                }
+                let frame = self.out.next().await.expect("the connection is open");
+                self.buf.extend_from_slice(frame.wire());
+                self.out.written(&frame);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("a frame in time")
+    }
+
+    fn take_frame(&mut self) -> Option<String> {
+        let buf = &self.buf;
+        let (header, len) = match *buf.get(1)? & 0x7f {
+            126 => (
+                4,
+                usize::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)),
+            ),
+            127 => (
+                10,
+                u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            ),
+            n => (2, usize::from(n)),
+        };
+        let payload = buf.get(header..header + len)?;
+        let text = String::from_utf8_lossy(payload).into_owned();
+        self.buf.drain(..header + len);
+        Some(text)
+    }
+}
+
+/// Connection `conn` of `user`, attached to `conns` with an in-memory outbox.
+pub(super) fn attach(conns: &mut Connections, conn: ConnId, user: &User) -> (Slot, Inbox) {
+    let (outbox, out) = Outbox::channel(LIMITS);
+    conns.attach(conn, user.clone(), outbox);
+    (conns.slot(conn).expect("attached"), Inbox::new(out))
+}
+
+/// Sequences every append and answers `Queued`, handing each event to the test, which
+/// reports the commits itself. Reads fail while `broken`.
+struct Scripted {
     last_seq: u64,
     commits: Option<mpsc::UnboundedReceiver<Commit>>,
+    appended: mpsc::UnboundedSender<Arc<Event>>,
+    broken: bool,
+}
+
+impl Scripted {
+    fn read(&self) -> Result<(), HistoryError> {
+        if self.broken {
+            return Err(HistoryError("the disk is on fire".into()));
+        }
+        Ok(())
+    }
 }
 
 impl History for Scripted {
     fn last_seq(&mut self, _: &RoomName) -> Result<u64, HistoryError> {
+        self.read()?;
         Ok(self.last_seq)
     }
 
-    fn append(&mut self, draft: MessageDraft, ts: u64) -> Result<Appended, HistoryError> {
+    fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
         self.last_seq += 1;
-        Ok(Appended::Queued(Arc::new(
-            draft.sequence(self.last_seq, ts),
-        )))
+        let event = Arc::new(draft.sequence(self.last_seq, ts));
+        let _ = self.appended.send(event.clone());
+        Ok(Appended::Queued(event))
     }
 
     fn since(&mut self, _: &RoomName, _: u64, _: u64) -> Result<Since, HistoryError> {
+        self.read()?;
         Ok(Since::default())
     }
 
     fn page(&mut self, _: &RoomName, _: u64, _: usize) -> Result<Page, HistoryError> {
+        self.read()?;
         Ok(Page::default())
     }
 
@@ -47,7 +130,7 @@ impl History for Scripted {
         _: &RoomName,
         _: &str,
         _: u64,
-    ) -> Result<Option<Arc<ChatMessage>>, HistoryError> {
+    ) -> Result<Option<Arc<Event>>, HistoryError> {
         Ok(None)
     }
 
@@ -56,115 +139,188 @@ impl History for Scripted {
     }
 }
 
+/// A hub over a scripted history, the channel to report its commits on, and the channel its
+/// appends come out of.
+struct Scene {
+    hub: HubHandle,
+    task: tokio::task::JoinHandle<()>,
+    report: mpsc::UnboundedSender<Commit>,
+    appended: mpsc::UnboundedReceiver<Arc<Event>>,
+}
+
+fn scene(broken: bool) -> Scene {
+    let (report, commits) = mpsc::unbounded_channel();
+    let (appended_tx, appended) = mpsc::unbounded_channel();
+    let history = Scripted {
+        last_seq: 0,
+        commits: Some(commits),
+        appended: appended_tx,
+        broken,
+    };
+    let broker = LocalBroker::new(Box::new(history), 10, metrics::Histogram::noop());
+    let config = HubConfig {
+        max_rooms: 4,
+        queue: LIMITS,
+    };
+    let (hub, task) = HubHandle::spawn(Box::new(broker), config, Metrics::noop());
+    Scene {
+        hub,
+        task,
+        report,
+        appended,
+    }
+}
+
+impl Scene {
+    /// Attaches connection `conn` of alice; what it receives.
+    async fn connect(&self, conn: ConnId) -> Inbox {
+        let (outbox, out) = Outbox::channel(LIMITS);
+        let user = User::new(format!("u_{conn}"), "alice");
+        let outbox = Box::new(outbox);
+        self.tell(Command::Attach { conn, user, outbox }).await;
+        Inbox::new(out)
+    }
+
+    async fn tell(&self, command: Command) {
+        self.hub.send(command).await.expect("hub running");
+    }
+
+    async fn ask(&self, conn: ConnId, request: Request) {
+        self.tell(Command::Request { conn, request }).await;
+    }
+
+    async fn send(&self, conn: ConnId, text: &str, id: &str) {
+        let request = Request::Send {
+            room: room(),
+            text: text.into(),
+            id: Some(id.into()),
+        };
+        self.ask(conn, request).await;
+    }
+
+    /// A history round trip: proves every earlier command was taken.
+    async fn round_trip(&self, conn: ConnId, inbox: &mut Inbox) {
+        let request = Request::History {
+            room: room(),
+            before: None,
+            limit: 1,
+        };
+        self.ask(conn, request).await;
+        let frame = inbox.next().await;
+        assert!(frame.contains(r#""type":"history""#), "{frame}");
+    }
+
+    async fn stop(self) {
+        drop(self.hub);
+        self.task
+            .await
+            .expect("the hub ends when its handles are gone");
+    }
+}
+
 fn room() -> RoomName {
     RoomName::parse("r").expect("valid room")
 }
 
-/// A peer whose socket's other end is returned, to read what the hub wrote.
-async fn connected_peer() -> (Arc<Peer>, TcpStream) {
-    peer_as(1, User::new("u_1", "alice")).await
-}
-
-/// Connection `conn` of `user`, and its socket's other end.
-pub(super) async fn peer_as(conn: u64, user: User) -> (Arc<Peer>, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let client = TcpStream::connect(listener.local_addr().expect("addr"))
-        .await
-        .expect("connect");
-    let (server, _) = listener.accept().await.expect("accept");
-    let sender = Sender::new(Outlet::new(server, 16));
-    let peer = Arc::new(Peer::new(conn, user, sender));
-    // Nothing reads the server's side: this test only reads what the hub writes.
-    (peer, client)
-}
-
-/// The next server frame's text (server frames are unmasked: a 2-, 4- or 10-byte header).
-pub(super) async fn next(client: &mut TcpStream) -> String {
-    let read = async {
-        let mut header = [0u8; 2];
-        client.read_exact(&mut header).await?;
-        let len = match header[1] & 0x7f {
-            126 => usize::from(client.read_u16().await?),
-            127 => client.read_u64().await? as usize,
-            n => usize::from(n),
-        };
-        let mut payload = vec![0u8; len];
-        client.read_exact(&mut payload).await?;
-        std::io::Result::Ok(String::from_utf8_lossy(&payload).into_owned())
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(5), read)
-        .await
-        .expect("a frame in time")
-        .expect("the socket is open")
-}
-
-async fn history_round_trip(hub: &HubHandle, client: &mut TcpStream) {
-    hub.send(Command::History {
-        conn: 1,
-        room: room(),
-        before: None,
-        limit: 1,
-    })
-    .await
-    .expect("hub running");
-    let frame = next(client).await;
-    assert!(frame.contains(r#""type":"history""#), "{frame}");
-}
-
-async fn send(hub: &HubHandle, conn: u64, text: &str, id: &str) {
-    hub.send(Command::Send {
-        conn,
-        room: room(),
-        text: text.into(),
-        client_id: Some(id.into()),
-    })
-    .await
-    .expect("hub running");
-}
-
 #[tokio::test]
 async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
-    let (report, commits) = mpsc::unbounded_channel();
-    let history = Scripted {
-        last_seq: 0,
-        commits: Some(commits),
-    };
-    let (hub, task) = HubHandle::spawn(
-        Box::new(history),
-        HubConfig { on_join: 10 },
-        crate::metrics::Metrics::noop(),
-    );
-    let (peer, mut outbox) = connected_peer().await;
-    hub.send(Command::Join {
-        peer,
-        room: room(),
-        since: None,
-    })
-    .await
-    .expect("hub running");
-    assert!(next(&mut outbox).await.contains(r#""type":"joined""#));
+    let mut scene = scene(false);
+    let mut inbox = scene.connect(1).await;
+    scene
+        .ask(
+            1,
+            Request::Join {
+                room: room(),
+                since: None,
+            },
+        )
+        .await;
+    assert!(inbox.next().await.contains(r#""type":"joined""#));
 
-    send(&hub, 1, "lost", "c1").await;
-    send(&hub, 1, "kept", "c2").await;
+    scene.send(1, "lost", "c1").await;
+    scene.send(1, "kept", "c2").await;
     // A history round trip proves both sends were appended (and nothing was delivered).
-    history_round_trip(&hub, &mut outbox).await;
-    report
+    scene.round_trip(1, &mut inbox).await;
+    let lost = scene.appended.recv().await.expect("appended");
+    let kept = scene.appended.recv().await.expect("appended");
+    scene
+        .report
         .send(Commit::Failed {
-            count: 1,
+            events: vec![lost],
             error: HistoryError("disk full".into()),
         })
         .expect("hub listening");
-    let error = next(&mut outbox).await;
+    let error = inbox.next().await;
     assert!(
         error.contains(r#""code":"internal""#) && error.contains(r#""ref":"c1""#),
         "{error}"
     );
-    report.send(Commit::Durable(1)).expect("hub listening");
-    let message = next(&mut outbox).await;
+    scene
+        .report
+        .send(Commit::Durable(vec![kept]))
+        .expect("hub listening");
+    let message = inbox.next().await;
     assert!(message.contains(r#""text":"kept""#), "{message}");
     // Nothing else came before the next answer: the lost message was never sent.
-    history_round_trip(&hub, &mut outbox).await;
+    scene.round_trip(1, &mut inbox).await;
+    scene.stop().await;
+}
 
-    drop(hub);
-    task.await.expect("the hub ends when its handles are gone");
+#[tokio::test]
+async fn after_a_join_that_failed_a_send_to_the_room_is_answered_not_joined() {
+    let scene = scene(true);
+    let mut inbox = scene.connect(1).await;
+    scene
+        .ask(
+            1,
+            Request::Join {
+                room: room(),
+                since: None,
+            },
+        )
+        .await;
+    let error = inbox.next().await;
+    assert!(error.contains(r#""code":"internal""#), "{error}");
+    scene.send(1, "hello?", "c1").await;
+    let answer = inbox.next().await;
+    assert!(
+        answer.contains(r#""code":"not_joined""#) && answer.contains(r#""ref":"c1""#),
+        "{answer}"
+    );
+    scene.stop().await;
+}
+
+#[tokio::test]
+async fn a_room_that_keeps_getting_frames_holds_no_other_room_back() {
+    let mut conns = Connections::new(LIMITS);
+    let mut rooms = Rooms::new(Metrics::noop());
+    let (big, small) = (
+        RoomName::parse("big").expect("room"),
+        RoomName::parse("small").expect("room"),
+    );
+    let mut outs = Vec::new();
+    for conn in 0..=super::flush::FLUSH_SLICE as u64 {
+        let user = User::new(format!("u_{conn}"), "x");
+        let (slot, out) = attach(&mut conns, conn, &user);
+        rooms.room_mut(&big).add(conn, slot, &user);
+        outs.push(out);
+    }
+    let bob = User::new("u_bob", "bob");
+    let (slot, mut bob_out) = attach(&mut conns, 1000, &bob);
+    rooms.room_mut(&small).add(1000, slot, &bob);
+    let cork = |rooms: &mut Rooms, name: &RoomName, n: u32| {
+        let frame = Frame::from_json(format!(r#"{{"n":{n}}}"#));
+        let corked = rooms.room_mut(name).broadcast(frame, None);
+        rooms.corked(name, corked);
+    };
+    let mut failed = Vec::new();
+    cork(&mut rooms, &big, 1);
+    cork(&mut rooms, &small, 2);
+    // A frame for the big room arrives during every slice, so its flush never ends.
+    for n in 3..6 {
+        assert!(rooms.flush_slice(&mut conns, &mut failed));
+        cork(&mut rooms, &big, n);
+    }
+    assert!(failed.is_empty());
+    assert_eq!(bob_out.next().await, r#"{"n":2}"#);
 }

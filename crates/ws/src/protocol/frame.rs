@@ -48,6 +48,18 @@ fn walk(wire: &[u8]) -> (u32, bool) {
     (frames, close)
 }
 
+/// How many bytes at the start of `wire` are whole frames (a frame cut short is left out).
+pub(crate) fn whole_frames_len(wire: &[u8]) -> usize {
+    let mut at = 0;
+    while at < wire.len() {
+        match frame_len(&wire[at..]).and_then(|len| at.checked_add(len)) {
+            Some(next) if next <= wire.len() => at = next,
+            _ => break,
+        }
+    }
+    at
+}
+
 /// The length, header included, of the frame that starts `wire`, as its header says; `None`
 /// when the header itself is cut short.
 fn frame_len(wire: &[u8]) -> Option<usize> {

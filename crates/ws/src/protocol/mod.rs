@@ -2,17 +2,18 @@
 //! validation rules. Nothing outside this module builds or parses protocol JSON.
 
 mod error_code;
+mod event_wire;
 mod frame;
 mod inbound;
-mod message;
 mod outbound;
 mod room;
 mod user;
 
 pub use error_code::ErrorCode;
+pub use event_wire::EventsWire;
 pub use frame::Frame;
+pub(crate) use frame::whole_frames_len;
 pub use inbound::{FrameError, Request, parse_request};
-pub use message::{ChatMessage, MessageDraft};
 pub use outbound::{Joined, Limits, PresenceEvent, ServerFrame};
 pub use room::{RoomError, RoomName};
 pub use user::{User, UserId, display_name};

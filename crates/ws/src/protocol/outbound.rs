@@ -2,7 +2,8 @@ use std::{io::Write as _, sync::Arc};
 
 use serde::Serialize;
 
-use super::{ChatMessage, ErrorCode, Frame, RoomName, User};
+use super::{ErrorCode, Frame, RoomName, User, event_wire::EventsWire};
+use crate::log::Event;
 
 /// The limits announced in `welcome`, so clients can check before they send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,7 +46,7 @@ pub enum ServerFrame<'a> {
     },
     History {
         room: &'a RoomName,
-        messages: &'a [Arc<ChatMessage>],
+        messages: EventsWire<'a>,
         has_more: bool,
     },
     Error {
@@ -73,7 +74,7 @@ pub struct Joined<'a> {
     pub seq: u64,
     /// The members' JSON objects, comma-separated (see [`User::json`]).
     pub members: &'a str,
-    pub history: &'a [Arc<ChatMessage>],
+    pub history: &'a [Arc<Event>],
     pub complete: bool,
 }
 
@@ -86,28 +87,16 @@ impl Joined<'_> {
         let _ = write!(json, r#","seq":{},"members":["#, self.seq);
         json.extend_from_slice(self.members.as_bytes());
         json.extend_from_slice(br#"],"history":"#);
-        let _ = serde_json::to_writer(&mut json, self.history);
+        let _ = serde_json::to_writer(&mut json, &EventsWire(self.history));
         let _ = write!(json, r#","complete":{}}}"#, self.complete);
         Frame::from_json(json)
-    }
-}
-
-impl ChatMessage {
-    /// The `message` frame for this message.
-    pub fn encode(&self) -> Frame {
-        // The JSON's fixed part (keys, numbers) takes at most ~120 bytes.
-        let strings = self.room.as_str().len()
-            + self.from.id.len()
-            + self.from.name.len()
-            + self.text.len()
-            + self.client_id.as_deref().map_or(0, str::len);
-        Frame::json(self, strings + 128)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::Draft;
 
     fn room() -> RoomName {
         RoomName::parse("general").expect("valid room")
@@ -115,14 +104,13 @@ mod tests {
 
     #[test]
     fn message_frame_has_the_contract_shape() {
-        let msg = ChatMessage {
-            room: room(),
-            seq: 58,
-            from: User::new("u_7f3a", "alice"),
-            text: "hello".into(),
-            ts: 1_763_800_000_000,
-            client_id: Some("c1".into()),
-        };
+        let msg = Draft::message(
+            room(),
+            User::new("u_7f3a", "alice"),
+            "hello".into(),
+            Some("c1".into()),
+        )
+        .sequence(58, 1_763_800_000_000);
         assert_eq!(
             msg.encode().as_str(),
             r#"{"type":"message","room":"general","seq":58,"from":{"id":"u_7f3a","name":"alice"},"text":"hello","ts":1763800000000,"client_id":"c1"}"#
@@ -131,14 +119,7 @@ mod tests {
 
     #[test]
     fn message_without_client_id_omits_the_field() {
-        let msg = ChatMessage {
-            room: room(),
-            seq: 1,
-            from: User::new("u_1", "bob"),
-            text: "hi".into(),
-            ts: 1,
-            client_id: None,
-        };
+        let msg = Draft::message(room(), User::new("u_1", "bob"), "hi".into(), None).sequence(1, 1);
         assert!(!msg.encode().as_str().contains("client_id"));
     }
 
@@ -165,14 +146,8 @@ mod tests {
     fn joined_frame_lists_members_and_history() {
         let alice = User::new("u_1", "alice");
         let bob = User::new("u_2", "bob \"b\"");
-        let message = Arc::new(ChatMessage {
-            room: room(),
-            seq: 1,
-            from: alice.clone(),
-            text: "hi".into(),
-            ts: 5,
-            client_id: None,
-        });
+        let message =
+            Arc::new(Draft::message(room(), alice.clone(), "hi".into(), None).sequence(1, 5));
         let members = format!("{},{}", alice.json(), bob.json());
         let frame = Joined {
             room: &room(),

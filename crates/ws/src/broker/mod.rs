@@ -1,0 +1,126 @@
+//! The seam between the hub and storage: the hub hands the broker [`Job`]s and takes back
+//! [`Outcome`]s, each tagged with what it answers (the asking connection, the room, the stored
+//! event), so nothing is matched by position and the hub never waits for storage.
+//!
+//! A message's path is the same whatever is behind the seam: hub → broker ([`Job::Append`]) →
+//! stored event ([`Outcome::Stored`]) → fan-out by the hub. [`LocalBroker`] serves one process
+//! over a [`crate::history::History`] (SQLite or memory) in the hub's own thread: most outcomes
+//! are ready when `submit` returns, and a durable store's commits at the end of the hub's
+//! batch. A broker over a network store (Redis, for several nodes) answers later, through
+//! [`Broker::poll_outcomes`].
+//!
+//! # What a broker promises
+//! - Outcomes come out in one order, and every [`Outcome::Catchup`] reflects exactly the
+//!   [`Outcome::Stored`] events of its room that came out before it: its `seq` is the room's
+//!   latest such event. The hub makes a joiner a member when it takes the catchup, so the
+//!   joiner gets every later event live and none twice.
+//! - An event comes out as `Stored` only once it is kept for good (durable stores: committed),
+//!   a room's events in seq order.
+//! - Every job gets exactly one outcome, except an append whose resend id names an event not
+//!   yet stored (its sender gets that event when it is stored) and jobs taken after a
+//!   failure the hub was already told about.
+
+mod local;
+
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use crate::{
+    history::HistoryError,
+    log::{Draft, Event},
+    protocol::RoomName,
+};
+
+pub use local::LocalBroker;
+
+/// The connection a job is for, and whose outcome answers it.
+pub type Origin = u64;
+
+/// A request from the hub to storage.
+#[derive(Debug)]
+pub enum Job {
+    /// Sequence and store an event (after the resend rule: a `client_id` stored recently
+    /// is answered with [`Outcome::Resent`] instead).
+    Append { origin: Origin, draft: Draft },
+    /// What a joiner gets in `joined`: the events after `since`, or the last `on_join` ones.
+    Catchup {
+        origin: Origin,
+        room: RoomName,
+        since: Option<u64>,
+    },
+    /// One page of older events.
+    Page {
+        origin: Origin,
+        room: RoomName,
+        before: Option<u64>,
+        limit: usize,
+    },
+}
+
+/// What storage answers, tagged with what it answers.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An event is stored for good: deliver it to the room.
+    Stored(Arc<Event>),
+    /// The append repeated a stored event's `client_id`: the sender alone gets it again.
+    Resent { origin: Origin, event: Arc<Event> },
+    /// The joiner's history, up to the room's latest stored `seq`.
+    Catchup {
+        origin: Origin,
+        room: RoomName,
+        seq: u64,
+        messages: Vec<Arc<Event>>,
+        complete: bool,
+    },
+    /// A page of older events.
+    Page {
+        origin: Origin,
+        room: RoomName,
+        messages: Vec<Arc<Event>>,
+        has_more: bool,
+    },
+    /// A job failed: the asker gets `internal`.
+    Failed {
+        origin: Origin,
+        room: RoomName,
+        job: Failed,
+        error: HistoryError,
+    },
+}
+
+/// Which kind of job failed, which decides the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failed {
+    /// A join: the connection did not become a member.
+    Join,
+    /// A read (a page), or an append refused before it was sequenced.
+    Read,
+    /// An event that was sequenced but could not be stored; its `client_id`, if any, is the
+    /// error's `ref`, so the sender can send it again.
+    Store { client_id: Option<Arc<str>> },
+}
+
+/// Outcomes waiting for the hub, oldest first; the hub takes them after every call.
+pub type Outcomes = VecDeque<Outcome>;
+
+/// Storage as the hub sees it (see the module documentation).
+pub trait Broker: Send + 'static {
+    /// Takes a job. Outcomes ready at once go to `out`; the others come from
+    /// [`Broker::end_batch`] or [`Broker::poll_outcomes`].
+    fn submit(&mut self, job: Job, out: &mut Outcomes);
+
+    /// The hub has handled a batch of commands and is about to flush what it produced: a
+    /// broker that groups writes commits them now and puts their outcomes in `out`.
+    fn end_batch(&mut self, out: &mut Outcomes);
+
+    /// Outcomes that arrive on their own (a commit on another thread, a network store's
+    /// answer): `Ready` once some were put in `out`. Polled by the hub's run loop.
+    fn poll_outcomes(&mut self, cx: &mut Context<'_>, out: &mut Outcomes) -> Poll<()>;
+
+    /// Makes everything appended so far durable, putting the last outcomes in `out`; called
+    /// once when the hub stops.
+    fn flush(&mut self, out: &mut Outcomes) -> Result<(), HistoryError>;
+}

@@ -1,0 +1,134 @@
+//! The transport for a stream the connection's own task owns (TLS, or any `AsyncRead +
+//! AsyncWrite`): the hub hands frames over a channel, the task writes them. The channel is
+//! bounded like a TCP backlog, in WebSocket frames and in bytes, by two semaphores whose
+//! permits the task gives back as it writes.
+
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Delivery, QueueLimits};
+use crate::protocol::Frame;
+
+/// What the hub and the connection's task share.
+#[derive(Debug)]
+struct Budget {
+    frames: Semaphore,
+    bytes: Semaphore,
+    /// The client was cut off: the task drops what waits and writes the 4008 close.
+    evicted: CancellationToken,
+    /// The connection is over: the task ends.
+    cut: CancellationToken,
+}
+
+/// The hub's end.
+#[derive(Debug)]
+pub(super) struct ChannelSender {
+    frames: mpsc::UnboundedSender<Frame>,
+    budget: Arc<Budget>,
+}
+
+/// The connection task's end: the frames to write, in order.
+#[derive(Debug)]
+pub struct Outbound {
+    frames: mpsc::UnboundedReceiver<Frame>,
+    budget: Arc<Budget>,
+}
+
+pub(super) fn pair(limits: QueueLimits) -> (ChannelSender, Outbound) {
+    let permits = |n: u64| {
+        usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS)
+    };
+    let budget = Arc::new(Budget {
+        frames: Semaphore::new(permits(limits.frames)),
+        bytes: Semaphore::new(permits(limits.bytes)),
+        evicted: CancellationToken::new(),
+        cut: CancellationToken::new(),
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        ChannelSender {
+            frames: tx,
+            budget: budget.clone(),
+        },
+        Outbound { frames: rx, budget },
+    )
+}
+
+impl ChannelSender {
+    /// Hands `frames` to the task (emptying the vector); `Refused` past the limits.
+    pub(super) fn send(&self, frames: &mut Vec<Frame>) -> Delivery {
+        for frame in frames.drain(..) {
+            let (Ok(count), Ok(bytes)) =
+                (u32::try_from(frame.frames()), u32::try_from(frame.len()))
+            else {
+                return Delivery::Refused;
+            };
+            let Ok(counted) = self.budget.frames.try_acquire_many(count) else {
+                return Delivery::Refused;
+            };
+            let Ok(weighed) = self.budget.bytes.try_acquire_many(bytes) else {
+                return Delivery::Refused;
+            };
+            // Given back by the task once written.
+            counted.forget();
+            weighed.forget();
+            // A task that has ended reads nothing more: its connection is being detached.
+            let _ = self.frames.send(frame);
+        }
+        Delivery::Sent
+    }
+
+    /// Hands over a close frame, outside the limits.
+    pub(super) fn close(&self, frame: Frame) -> Delivery {
+        let _ = self.frames.send(frame);
+        Delivery::Sent
+    }
+
+    /// Tells the task to drop what waits and hands it `close`.
+    pub(super) fn evict(&self, close: Frame) -> Delivery {
+        self.budget.evicted.cancel();
+        self.close(close)
+    }
+
+    pub(super) fn cut(&self) {
+        self.budget.cut.cancel();
+    }
+}
+
+impl Outbound {
+    /// The next frame to write; `None` once the hub has cut the connection off or let go of
+    /// it.
+    ///
+    /// After an eviction, frames that waited are skipped: the next is the 4008 close.
+    /// Cancel-safe.
+    pub async fn next(&mut self) -> Option<Frame> {
+        loop {
+            let frame = tokio::select! {
+                biased;
+                () = self.budget.cut.cancelled() => return None,
+                frame = self.frames.recv() => frame?,
+            };
+            if !self.budget.evicted.is_cancelled() || frame.is_close() {
+                return Some(frame);
+            }
+            self.written(&frame);
+        }
+    }
+
+    /// `frame`, taken from [`Self::next`], is written: its room in the queue is free again.
+    pub fn written(&self, frame: &Frame) {
+        if !frame.is_close() {
+            self.budget.frames.add_permits(frame.frames() as usize);
+            self.budget.bytes.add_permits(frame.len());
+        }
+    }
+
+    /// Completes once the connection must end. Cancel-safe.
+    pub async fn cut(&self) {
+        self.budget.cut.cancelled().await;
+    }
+}
