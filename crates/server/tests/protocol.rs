@@ -2,8 +2,10 @@
 
 mod support;
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::TestServer;
+use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn welcome_names_the_user_the_server_and_the_limits() {
@@ -402,5 +404,19 @@ async fn rooms_are_separate() {
     assert_eq!(
         (message["room"].as_str(), message["seq"].as_u64()),
         (Some("b"), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn a_close_from_the_client_is_answered_with_a_close() {
+    let server = TestServer::start("").await;
+    let mut c = server.joined("alice", "r").await;
+    c.ws.close(None).await.expect("close sent");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), c.ws.next())
+        .await
+        .expect("an answer in time");
+    assert!(
+        matches!(answer, Some(Ok(Message::Close(_)))),
+        "the server answers a close with its own (RFC 6455 §5.5.1): {answer:?}"
     );
 }

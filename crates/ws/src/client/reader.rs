@@ -35,6 +35,8 @@ pub(super) struct Session {
     bucket: TokenBucket,
     /// Set once a close was requested: later data frames are ignored.
     closing: bool,
+    /// The hub was told the connection is gone.
+    detached: bool,
 }
 
 impl Session {
@@ -48,6 +50,7 @@ impl Session {
             ctx,
             bucket,
             closing: false,
+            detached: false,
         }
     }
 }
@@ -132,7 +135,8 @@ where
                 }
                 frame = next_out(outbound.as_mut()) => {
                     let Some(frame) = frame else { break };
-                    if !write_out(&mut stream, outbound.as_ref(), &frame).await {
+                    let Some(out) = outbound.as_ref() else { break };
+                    if !write_out(&mut stream, out, &frame).await {
                         break;
                     }
                     continue;
@@ -164,9 +168,28 @@ where
                 break;
             }
         }
+        if let Some(mut out) = outbound {
+            // The hub still hands over what it had for the connection (the answer to the
+            // client's close, say) until it lets go of it.
+            session.detached = true;
+            if tell(&session.ctx.hub, Command::Detach { conn }).await {
+                let last_words = async {
+                    while let Some(frame) = out.next().await {
+                        if !write_out(&mut stream, &out, &frame).await {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(LAST_WORDS, last_words).await;
+            }
+        }
         session
     }
 }
+
+/// How long a connection that writes its own stream goes on writing what the hub hands it
+/// once the client has left.
+const LAST_WORDS: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The closing phase: the hub forgets the connection.
 // An `async fn` would copy its argument into a second slot of the future.
@@ -175,7 +198,9 @@ fn finish(session: Session) -> impl Future<Output = ()> + Send {
     async move {
         let Context { conn, hub, .. } = session.ctx;
         let metrics = Arc::clone(hub.metrics());
-        tell(&hub, Command::Detach { conn }).await;
+        if !session.detached {
+            tell(&hub, Command::Detach { conn }).await;
+        }
         metrics.connections.decrement(1.0);
         debug!(conn, "disconnected");
     }
@@ -204,15 +229,12 @@ async fn next_out(outbound: Option<&mut Outbound>) -> Option<Frame> {
 /// cut the connection off meanwhile.
 async fn write_out<R>(
     stream: &mut WebSocketStream<ReadSide<R>>,
-    outbound: Option<&Outbound>,
+    outbound: &Outbound,
     frame: &Frame,
 ) -> bool
 where
     R: AsyncRead + AsyncWrite + Unpin,
 {
-    let Some(outbound) = outbound else {
-        return false;
-    };
     let inner = stream.get_mut().inner_mut();
     let written = tokio::select! {
         written = async { inner.write_all(frame.wire()).await?; inner.flush().await } => written.is_ok(),

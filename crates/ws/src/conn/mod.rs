@@ -21,6 +21,8 @@
 mod channel;
 mod outbox;
 mod tcp;
+#[cfg(test)]
+mod tests;
 
 pub use channel::Outbound;
 pub use outbox::{Delivery, Outbox, QueueLimits, Writable};
