@@ -1,7 +1,6 @@
 //! Checkpoints on their own thread and connection. A checkpoint copies the WAL into the
 //! database file and waits for the disk; run by the writer (SQLite's default), that wait
-//! stalled every commit behind it: p99 of 12–17 ms against 2.8 ms without, with 1,000 busy
-//! rooms.
+//! stalled every commit behind it (docs/BENCHMARKS.md).
 
 use std::{
     sync::mpsc::{self, Receiver, SyncSender},
@@ -21,7 +20,7 @@ pub(super) const CHECKPOINT_PAGES: u64 = 1_000;
 
 /// The next commit restarts the log (writes it again from its start) only if a checkpoint
 /// copied all of it and no commit landed since. A checkpoint takes a sync of the database file
-/// (20–30 ms on a VM's disk), so it is repeated, each time with less to copy, until one finds
+/// (tens of ms on a VM's disk), so it is repeated, each time with less to copy, until one finds
 /// nothing new, at most this many times per nudge.
 const CATCH_UP_TRIES: usize = 8;
 

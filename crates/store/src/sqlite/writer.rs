@@ -78,9 +78,8 @@ pub(super) struct WriterHandle {
 #[derive(Debug)]
 enum Mode {
     /// Commits in the caller's thread at the end of each batch. A commit that does not wait
-    /// for the disk's sync costs tens of µs; handing it to a thread and hearing back cost more
-    /// (two wake-ups and four context switches per commit at light load, 1.4 × the CPU per
-    /// message of the memory history in scenario b).
+    /// for the disk's sync is short; handing it to a thread and hearing back cost more (two
+    /// wake-ups and four context switches per commit at light load; docs/BENCHMARKS.md).
     Inline {
         writer: Box<Writer>,
         /// Appended since the last commit.
@@ -350,12 +349,11 @@ impl Writer {
 /// `rooms.last_seq` is written only for a room this writer has not written before (and by
 /// [`Trim`] before it deletes): a room's latest seq is the larger of its row
 /// and its newest message, so the row need not move with every message. That saves a page
-/// write per commit, a fifth of a single message's commit.
+/// write per commit.
 ///
-/// The transaction is opened and committed by statements prepared once, like the inserts.
+/// The transaction is opened and committed by statements prepared once, like the inserts:
 /// rusqlite's `Transaction` parses `BEGIN` and `COMMIT` again for every transaction, which
-/// with a commit per message (many quiet rooms) cost 1,500 of a commit's 25,600 instructions
-/// and a fifth of its instruction-cache misses (`bench/callgrind.sh b` with `BACKEND=sqlite`).
+/// counts with a commit per message (many quiet rooms; docs/BENCHMARKS.md).
 fn insert(
     conn: &Connection,
     writes: &[Write],

@@ -1,9 +1,9 @@
 //! Frames meant for a whole room, laid end to end once per flush, so each member gets its
 //! part as a slice or two of one buffer instead of a clone of every frame. Two lists use it:
-//! a room's held presence (a room of 5,000 filling up holds a thousand frames per window, and
-//! cloning each for each member was a fifth of the hub's time) and the frames broadcast to
-//! the room in one hub batch (under load, tens of messages per member per batch: cloning each
-//! `Bytes` for each member was 13% of the server's CPU at 1.6 million deliveries a second).
+//! a room's held presence (a big room filling up holds many frames per window) and the frames
+//! broadcast to the room in one hub batch (under load, tens of messages per member per batch).
+//! Cloning every frame for every member was a large share of the hub's time in both
+//! (docs/BENCHMARKS.md).
 
 use std::sync::Arc;
 

@@ -111,6 +111,10 @@ impl Hub {
     }
 
     fn request(&mut self, conn: ConnId, request: Request) {
+        // A connection being closed (evicted, timed out) asks for nothing more.
+        if self.conns.is_closing(conn) {
+            return;
+        }
         let Some(connection) = self.conns.get_mut(conn) else {
             return;
         };
