@@ -48,7 +48,9 @@ impl RoomLog {
             self.messages.pop_front();
         }
         if let Some(age) = retention.max_age {
-            let oldest_kept = now.saturating_sub(age.as_millis() as u64);
+            // Saturating: an age past u64 milliseconds keeps everything, never wraps around.
+            let oldest_kept =
+                now.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
             while self.messages.front().is_some_and(|m| m.ts < oldest_kept) {
                 self.messages.pop_front();
             }

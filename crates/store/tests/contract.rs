@@ -109,6 +109,7 @@ contract!(
     page_walks_backwards_with_exact_has_more,
     a_long_history_pages_back_to_the_first_message,
     max_age_drops_old_messages,
+    an_age_limit_past_u64_milliseconds_keeps_everything,
     retention_never_reuses_a_seq,
     resend_finds_the_stored_message,
     resend_window_is_1000_messages_or_10_minutes,
@@ -252,6 +253,20 @@ fn max_age_drops_old_messages(make: Make<'_>) {
     let s = h.since(&room("r"), 0, 2).expect("since");
     assert_eq!((seqs(&s.messages), s.complete), (vec![2], false));
     assert_eq!(h.last_seq(&room("r")).ok(), Some(2));
+}
+
+fn an_age_limit_past_u64_milliseconds_keeps_everything(make: Make<'_>) {
+    // 2^64 ms and 384 ms more: cut to 64 bits it would be 384 ms.
+    let huge = std::time::Duration::from_millis(u64::MAX) + std::time::Duration::from_millis(385);
+    let mut f = make(Retention {
+        max_per_room: 100,
+        max_age: Some(huge),
+    });
+    append(f.history(), draft("r", "old", None), now_ms() - 120_000);
+    append(f.history(), draft("r", "new", None), now_ms());
+    f.settle();
+    let p = f.history().page(&room("r"), u64::MAX, 10).expect("page");
+    assert_eq!((seqs(&p.messages), p.has_more), (vec![1, 2], false));
 }
 
 fn retention_never_reuses_a_seq(make: Make<'_>) {

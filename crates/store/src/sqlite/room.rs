@@ -23,9 +23,10 @@ impl Kept {
     pub(super) fn new(retention: Retention, last_seq: u64, now_ms: u64) -> Self {
         Self {
             floor: last_seq.saturating_sub(retention.max_per_room as u64),
-            cutoff: retention
-                .max_age
-                .map_or(0, |age| now_ms.saturating_sub(age.as_millis() as u64)),
+            // Saturating: an age past u64 milliseconds keeps everything, never wraps around.
+            cutoff: retention.max_age.map_or(0, |age| {
+                now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX))
+            }),
         }
     }
 

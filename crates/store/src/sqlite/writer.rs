@@ -521,10 +521,11 @@ impl Trim {
         let count_floor = room
             .last_seq
             .saturating_sub(self.retention.max_per_room as u64);
+        // Saturating like the reads' cutoff (`Kept`): a huge age deletes nothing.
         let cutoff = self
             .retention
             .max_age
-            .map(|age| now_ms().saturating_sub(age.as_millis() as u64));
+            .map(|age| now_ms().saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)));
         let from = room.trimmed;
         let mut upto = from;
         let mut first_kept = None;
@@ -559,5 +560,35 @@ impl Trim {
             None => upto,
         };
         Ok(first_kept.is_none() && scanned == TRIM_CHUNK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_age_limit_past_u64_milliseconds_deletes_nothing() {
+        let mut conn = Connection::open_in_memory().expect("open a database");
+        super::super::schema::migrate(&mut conn).expect("create the schema");
+        conn.execute(
+            "INSERT INTO events (room, seq, ts, user_id, user_name, text)
+             VALUES ('r', 1, ?1, 'u_1', 'alice', 'a minute old')",
+            [now_ms() - 60_000],
+        )
+        .expect("insert");
+        // 2^64 ms and 384 ms more: cut to 64 bits it would be 384 ms.
+        let huge = Duration::from_millis(u64::MAX) + Duration::from_millis(385);
+        let mut trim = Trim::new(Retention {
+            max_per_room: 100,
+            max_age: Some(huge),
+        });
+        let room = RoomName::parse("r").expect("a valid room");
+        trim.committed(vec![(room.clone(), 1)]);
+        trim.trim_chunk(&conn, &room).expect("trim");
+        let left: u64 = conn
+            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(left, 1);
     }
 }
