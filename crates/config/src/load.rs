@@ -2,7 +2,7 @@
 //! merged tree into [`Settings`] and validates it.
 
 use std::collections::BTreeSet;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 use config::builder::DefaultState;
@@ -13,6 +13,10 @@ use crate::settings::Settings;
 use crate::sources::{ENV_PREFIX, Sources};
 use crate::validate::validate;
 
+/// Largest configuration file read, in bytes: hundreds of times the shipped one, and a
+/// `--config /dev/zero` (or any endless file) stops here instead of filling the memory.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 impl Settings {
     /// Loads settings from `sources` (see [`Sources`] for the precedence) and validates them.
     ///
@@ -20,7 +24,7 @@ impl Settings {
     pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
         let mut loader = Loader::new()?;
         if let Some(path) = &sources.default_file {
-            match std::fs::read_to_string(path) {
+            match read_file(path) {
                 Ok(text) => loader = loader.toml(&path.display().to_string(), &text)?,
                 // The default file is optional: the compiled defaults hold the same values.
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -28,7 +32,7 @@ impl Settings {
             }
         }
         if let Some(path) = &sources.config_file {
-            let text = std::fs::read_to_string(path).map_err(|error| read_error(path, error))?;
+            let text = read_file(path).map_err(|error| read_error(path, error))?;
             loader = loader.toml(&path.display().to_string(), &text)?;
         }
         loader
@@ -42,6 +46,21 @@ impl Settings {
     pub fn from_toml_str(toml: &str) -> Result<Settings, ConfigError> {
         Loader::new()?.toml("TOML string", toml)?.finish()
     }
+}
+
+/// Reads a whole configuration file of at most [`MAX_FILE_BYTES`].
+fn read_file(path: &Path) -> io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {MAX_FILE_BYTES} bytes (expected a TOML file of at most 1 MiB)"),
+        ));
+    }
+    Ok(text)
 }
 
 fn read_error(path: &Path, error: io::Error) -> ConfigError {

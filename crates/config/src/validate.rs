@@ -16,6 +16,35 @@ pub const MAX_ON_JOIN: usize = 200;
 /// Smallest `ws.max_frame_bytes`: below it even a short `join` with a token would not fit.
 pub const MIN_FRAME_BYTES: usize = 1024;
 
+// The maxima below are far past what a deployment needs; they exist so that no value that
+// parses can break the server later (a semaphore that panics past 2^61 permits, an
+// `Instant` plus a duration that overflows, milliseconds that do not fit 64 bits).
+
+/// Most `server.max_connections`: past it one process runs out of file descriptors unless the
+/// kernel's per-process limit (`fs.nr_open`, 1,048,576 by default on Linux) is raised.
+const MAX_CONNECTIONS: usize = 1_000_000;
+/// Longest `server.shutdown_grace`: every connection is closed at once when shutdown begins,
+/// the grace only bounds the wait for their close handshakes and the history's last flush.
+const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(60 * 60);
+/// Largest `ws.max_frame_bytes`: 64 MiB, the WebSocket library's own default message limit.
+const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Most `ws.max_rooms`.
+const MAX_ROOMS: usize = 100_000;
+/// Most `ws.outbound_queue` frames.
+const MAX_OUTBOUND_QUEUE: usize = 1_000_000;
+/// Largest `ws.outbound_queue_bytes`: 1 GiB held for one client.
+const MAX_OUTBOUND_QUEUE_BYTES: usize = 1024 * 1024 * 1024;
+/// Longest `ws.ping_interval`: NATs forget an idle TCP connection within hours anyway.
+const MAX_PING_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longest `ws.idle_timeout`.
+const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Most of each `[limits]` rate and bucket size.
+const MAX_RATE: u32 = 1_000_000;
+/// Most `history.max_per_room`.
+const MAX_PER_ROOM: usize = 1_000_000_000;
+/// Longest `history.max_age`: 100 years of 365.25 days, as `"100years"` reads.
+const MAX_AGE: Duration = Duration::from_secs(100 * 31_557_600);
+
 /// Returns the first problem found, naming its key.
 pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
     let Settings {
@@ -28,7 +57,17 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         log,
     } = settings;
 
-    at_least("server.max_connections", server.max_connections, 1)?;
+    within(
+        "server.max_connections",
+        server.max_connections,
+        1,
+        MAX_CONNECTIONS,
+    )?;
+    not_longer(
+        "server.shutdown_grace",
+        server.shutdown_grace,
+        MAX_SHUTDOWN_GRACE,
+    )?;
     match (&server.tls_cert, &server.tls_key) {
         (Some(cert), None) => {
             return Err(ConfigError::invalid(
@@ -51,7 +90,12 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         _ => {}
     }
 
-    at_least("ws.max_frame_bytes", ws.max_frame_bytes, MIN_FRAME_BYTES)?;
+    within(
+        "ws.max_frame_bytes",
+        ws.max_frame_bytes,
+        MIN_FRAME_BYTES,
+        MAX_FRAME_BYTES,
+    )?;
     at_least("ws.max_text_bytes", ws.max_text_bytes, 1)?;
     if ws.max_text_bytes > ws.max_frame_bytes {
         return Err(ConfigError::invalid(
@@ -62,10 +106,20 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
-    at_least("ws.max_rooms", ws.max_rooms, 1)?;
-    at_least("ws.outbound_queue", ws.outbound_queue, 1)?;
+    within("ws.max_rooms", ws.max_rooms, 1, MAX_ROOMS)?;
+    within(
+        "ws.outbound_queue",
+        ws.outbound_queue,
+        1,
+        MAX_OUTBOUND_QUEUE,
+    )?;
     // One answer of the largest kind must fit, or a client could never join a busy room.
-    at_least("ws.outbound_queue_bytes", ws.outbound_queue_bytes, 65_536)?;
+    within(
+        "ws.outbound_queue_bytes",
+        ws.outbound_queue_bytes,
+        65_536,
+        MAX_OUTBOUND_QUEUE_BYTES,
+    )?;
     if ws.ping_interval.is_zero() {
         return Err(ConfigError::invalid(
             "ws.ping_interval",
@@ -75,6 +129,7 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
+    not_longer("ws.ping_interval", ws.ping_interval, MAX_PING_INTERVAL)?;
     if ws.idle_timeout <= ws.ping_interval {
         return Err(ConfigError::invalid(
             "ws.idle_timeout",
@@ -85,9 +140,15 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
+    not_longer("ws.idle_timeout", ws.idle_timeout, MAX_IDLE_TIMEOUT)?;
 
-    at_least("limits.messages_per_sec", limits.messages_per_sec, 1)?;
-    at_least("limits.burst", limits.burst, 1)?;
+    within(
+        "limits.messages_per_sec",
+        limits.messages_per_sec,
+        1,
+        MAX_RATE,
+    )?;
+    within("limits.burst", limits.burst, 1, MAX_RATE)?;
 
     if history.on_join > MAX_ON_JOIN {
         return Err(ConfigError::invalid(
@@ -98,7 +159,13 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
-    at_least("history.max_per_room", history.max_per_room, 1)?;
+    within(
+        "history.max_per_room",
+        history.max_per_room,
+        1,
+        MAX_PER_ROOM,
+    )?;
+    not_longer("history.max_age", history.max_age, MAX_AGE)?;
     if history.backend == HistoryBackend::Sqlite && history.path.as_os_str().is_empty() {
         return Err(ConfigError::invalid(
             "history.path",
@@ -138,6 +205,36 @@ fn at_least<T: PartialOrd + std::fmt::Display>(
         return Err(ConfigError::invalid(
             key,
             format!("{value} is too small (expected at least {min})"),
+        ));
+    }
+    Ok(())
+}
+
+fn within<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), ConfigError> {
+    at_least(key, value, min)?;
+    if value > max {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{value} is too large (expected at most {max})"),
+        ));
+    }
+    Ok(())
+}
+
+fn not_longer(key: &str, value: Duration, max: Duration) -> Result<(), ConfigError> {
+    if value > max {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "{} is too long (expected at most {})",
+                show(value),
+                show(max)
+            ),
         ));
     }
     Ok(())

@@ -361,6 +361,41 @@ fn missing_config_file_names_its_path() {
 }
 
 #[test]
+fn a_config_file_over_1_mib_is_refused_by_name() {
+    // A comment: valid TOML of any length, so only the size can refuse it.
+    let path = write_file("huge", &format!("#{}\n", "x".repeat(1024 * 1024)));
+    let err = Settings::load(&Sources {
+        config_file: Some(path.clone()),
+        ..Sources::default()
+    })
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::ReadFile { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("larger than 1048576 bytes"), "{message}");
+
+    let just_fits = write_file("just-fits", &format!("#{}\n", "x".repeat(1024 * 1024 - 2)));
+    let loaded = Settings::load(&Sources {
+        config_file: Some(just_fits),
+        ..Sources::default()
+    });
+    assert_eq!(loaded.unwrap(), Settings::default());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_endless_config_file_is_read_up_to_the_cap() {
+    let err = Settings::load(&Sources {
+        config_file: Some(PathBuf::from("/dev/zero")),
+        ..Sources::default()
+    })
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("/dev/zero"), "{message}");
+    assert!(message.contains("larger than"), "{message}");
+}
+
+#[test]
 fn missing_default_file_is_fine() {
     let s = Settings::load(&Sources {
         default_file: Some(PathBuf::from("/nonexistent/default.toml")),

@@ -35,6 +35,108 @@ fn server_limits() {
 }
 
 #[test]
+fn every_count_and_duration_has_a_maximum() {
+    // Each of these once parsed and then panicked the server: at start (a semaphore past 2^61
+    // permits), at SIGTERM or in every connection (an `Instant` plus the duration overflows).
+    rejects(
+        "[server]\nmax_connections = 2305843009213693952",
+        "server.max_connections",
+        "2305843009213693952",
+    );
+    rejects(
+        "[server]\nshutdown_grace = \"500000000000y\"",
+        "server.shutdown_grace",
+        "years",
+    );
+    rejects(
+        "[ws]\nidle_timeout = \"500000000000y\"",
+        "ws.idle_timeout",
+        "years",
+    );
+    rejects(
+        "[ws]\nping_interval = \"500000000000y\"",
+        "ws.ping_interval",
+        "years",
+    );
+    rejects(
+        "[history]\nmax_age = \"584542046years\"",
+        "history.max_age",
+        "years",
+    );
+    let cases = [
+        (
+            "[server]\nmax_connections = 1000001",
+            "server.max_connections",
+            "at most 1000000",
+        ),
+        (
+            "[server]\nshutdown_grace = \"61m\"",
+            "server.shutdown_grace",
+            "at most \"1h\"",
+        ),
+        (
+            "[ws]\nmax_frame_bytes = 67108865",
+            "ws.max_frame_bytes",
+            "at most 67108864",
+        ),
+        ("[ws]\nmax_rooms = 100001", "ws.max_rooms", "at most 100000"),
+        (
+            "[ws]\noutbound_queue = 1000001",
+            "ws.outbound_queue",
+            "at most 1000000",
+        ),
+        (
+            "[ws]\noutbound_queue_bytes = 1073741825",
+            "ws.outbound_queue_bytes",
+            "at most 1073741824",
+        ),
+        (
+            "[ws]\nping_interval = \"25h\"\nidle_timeout = \"2days\"",
+            "ws.ping_interval",
+            "at most \"1day\"",
+        ),
+        (
+            "[ws]\nidle_timeout = \"8days\"",
+            "ws.idle_timeout",
+            "at most \"7days\"",
+        ),
+        (
+            "[limits]\nmessages_per_sec = 1000001",
+            "limits.messages_per_sec",
+            "at most 1000000",
+        ),
+        (
+            "[limits]\nburst = 1000001",
+            "limits.burst",
+            "at most 1000000",
+        ),
+        (
+            "[history]\nmax_per_room = 1000000001",
+            "history.max_per_room",
+            "at most 1000000000",
+        ),
+        (
+            "[history]\nmax_age = \"101years\"",
+            "history.max_age",
+            "at most \"100years\"",
+        ),
+    ];
+    for (toml, key, expected) in cases {
+        rejects(toml, key, expected);
+    }
+
+    // The maxima themselves are accepted.
+    let edge = Settings::from_toml_str(
+        "[server]\nmax_connections = 1000000\nshutdown_grace = \"1h\"\n\
+         [ws]\nmax_frame_bytes = 67108864\nmax_rooms = 100000\noutbound_queue = 1000000\n\
+         outbound_queue_bytes = 1073741824\nping_interval = \"1day\"\nidle_timeout = \"7days\"\n\
+         [limits]\nmessages_per_sec = 1000000\nburst = 1000000\n\
+         [history]\nmax_per_room = 1000000000\nmax_age = \"100years\"\n",
+    );
+    assert!(edge.is_ok(), "{edge:?}");
+}
+
+#[test]
 fn tls_needs_both_files() {
     rejects(
         "[server]\ntls_cert = \"cert.pem\"",

@@ -56,6 +56,47 @@ async fn a_bad_value_names_its_key_and_exits_2() {
 }
 
 #[tokio::test]
+async fn settings_that_would_break_the_server_later_exit_2() {
+    // Each was once accepted, then panicked: at start, at SIGTERM, or in every connection.
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "CHAT__SERVER__MAX_CONNECTIONS",
+            "2305843009213693952",
+            "server.max_connections",
+        ),
+        (
+            "CHAT__SERVER__SHUTDOWN_GRACE",
+            "500000000000y",
+            "server.shutdown_grace",
+        ),
+        ("CHAT__WS__IDLE_TIMEOUT", "500000000000y", "ws.idle_timeout"),
+        (
+            "CHAT__WS__PING_INTERVAL",
+            "500000000000y",
+            "ws.ping_interval",
+        ),
+        (
+            "CHAT__HISTORY__MAX_AGE",
+            "584542046years",
+            "history.max_age",
+        ),
+    ];
+    for (name, value, key) in cases {
+        let env = [(name, value), ("CHAT__HISTORY__BACKEND", "memory")];
+        let (code, _, stderr) = run_to_end(&["--listen", "127.0.0.1:0"], &env).await;
+        assert_eq!(code, Some(2), "{key}: {stderr}");
+        assert!(stderr.contains(key), "the error names {key}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn an_endless_config_file_is_named() {
+    let (code, _, stderr) = run_to_end(&["--config", "/dev/zero"], &[]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("/dev/zero"), "{stderr}");
+}
+
+#[tokio::test]
 async fn a_missing_config_file_is_named() {
     let (code, _, stderr) = run_to_end(&["--config", "/nonexistent/chat.toml"], &[]).await;
     assert_eq!(code, Some(2));
