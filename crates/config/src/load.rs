@@ -145,10 +145,17 @@ impl Loader {
     /// Merges the layers over the compiled defaults, then validates.
     fn finish(self) -> Result<Settings, ConfigError> {
         let merged = self.builder.build().map_err(other)?;
+        let text_set = is_set(&merged, "ws.max_text_bytes");
         // Keys a layer leaves out keep their compiled default through `#[serde(default)]`.
-        let settings: Settings = merged
+        let mut settings: Settings = merged
             .try_deserialize()
             .map_err(ConfigError::from_deserialize)?;
+        // Only values someone set can clash: a default follows them instead (CONFIG.md). With
+        // `ws.max_frame_bytes = 1024` alone, the text limit is what fits in a frame.
+        if !text_set {
+            settings.ws.max_text_bytes =
+                settings.ws.max_text_bytes.min(settings.ws.max_frame_bytes);
+        }
         validate(&settings)?;
         Ok(settings)
     }
@@ -174,6 +181,12 @@ impl Loader {
             None => Ok(()),
         }
     }
+}
+
+/// Whether a source set `key`: the merged layers hold no compiled defaults, only what the
+/// files, the environment and the flags gave.
+fn is_set(merged: &Config, key: &str) -> bool {
+    merged.get::<Value>(key).is_ok()
 }
 
 /// Collects the dotted path of every table and leaf under `table` into `out`.

@@ -116,11 +116,13 @@ fn shipped_default_toml_equals_the_compiled_defaults() {
     let text = std::fs::read_to_string(&path).expect("config/default.toml exists");
     assert_eq!(Settings::from_toml_str(&text).unwrap(), Settings::default());
 
-    // It also documents every key: same key set as the serialized defaults.
-    assert_eq!(
-        keys_of(config::File::from_str(&text, config::FileFormat::Toml)),
-        default_keys()
-    );
+    // It also documents every key: same key set as the serialized defaults. A key whose
+    // default follows another key is there commented out, so that the file does not set it.
+    let mut documented = keys_of(config::File::from_str(&text, config::FileFormat::Toml));
+    assert!(text.contains("\n# max_text_bytes = 4096\n"), "{text}");
+    documented.push("ws.max_text_bytes".to_owned());
+    documented.sort();
+    assert_eq!(documented, default_keys());
 
     let loaded = Settings::load(&Sources {
         default_file: Some(path),
@@ -164,6 +166,41 @@ fn precedence_is_default_file_then_config_file_then_env_then_flags() {
         s.ws.max_frame_bytes, 65_536,
         "untouched keys keep their default"
     );
+}
+
+#[test]
+fn the_text_limit_follows_a_smaller_frame_limit_unless_it_is_set() {
+    let text = |s: Settings| (s.ws.max_frame_bytes, s.ws.max_text_bytes);
+    let small = Settings::from_toml_str("[ws]\nmax_frame_bytes = 1024\n").unwrap();
+    assert_eq!(text(small), (1024, 1024));
+    let from_env = load_env(&[("CHAT__WS__MAX_FRAME_BYTES", "2048")]).unwrap();
+    assert_eq!(text(from_env), (2048, 2048));
+    let large = Settings::from_toml_str("[ws]\nmax_frame_bytes = 131072\n").unwrap();
+    assert_eq!(
+        text(large),
+        (131_072, 4096),
+        "a larger frame limit leaves the default"
+    );
+
+    // The shipped default file sets no text limit, so it follows too.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+    let with_default_file = Settings::load(&Sources {
+        default_file: Some(shipped),
+        env: env(&[("CHAT__WS__MAX_FRAME_BYTES", "1024")]),
+        ..Sources::default()
+    });
+    assert_eq!(text(with_default_file.unwrap()), (1024, 1024));
+
+    // A text limit someone set must still fit, whichever source set either key.
+    let config_file = write_file("text-limit-set", "[ws]\nmax_text_bytes = 4096\n");
+    let err = Settings::load(&Sources {
+        config_file: Some(config_file),
+        env: env(&[("CHAT__WS__MAX_FRAME_BYTES", "1024")]),
+        ..Sources::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.key(), Some("ws.max_text_bytes"), "{err}");
+    assert!(err.to_string().contains("at most 1024"), "{err}");
 }
 
 #[test]
