@@ -49,6 +49,10 @@ pub struct ServerSettings {
     /// Open WebSocket connections allowed at once; past it an upgrade gets 503.
     #[serde(deserialize_with = "value::count")]
     pub max_connections: usize,
+    /// Open WebSocket connections from one peer address; past it an upgrade gets 503. Zero
+    /// means no cap, the default: behind a reverse proxy every peer is the proxy.
+    #[serde(deserialize_with = "value::count")]
+    pub max_connections_per_ip: usize,
     /// How long a graceful shutdown may take before remaining connections are dropped.
     #[serde(with = "value::duration")]
     pub shutdown_grace: Duration,
@@ -67,6 +71,7 @@ impl Default for ServerSettings {
             web_dir: PathBuf::from("web"),
             allowed_origins: Vec::new(),
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             shutdown_grace: Duration::from_secs(10),
             tls_cert: None,
             tls_key: None,

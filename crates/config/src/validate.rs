@@ -20,7 +20,7 @@ pub const MIN_FRAME_BYTES: usize = 1024;
 // parses can break the server later (a semaphore that panics past 2^61 permits, an
 // `Instant` plus a duration that overflows, milliseconds that do not fit 64 bits).
 
-/// Most `server.max_connections`: past it one process runs out of file descriptors unless the
+/// Most `server.max_connections` and `server.max_connections_per_ip`: past it one process runs out of file descriptors unless the
 /// kernel's per-process limit (`fs.nr_open`, 1,048,576 by default on Linux) is raised.
 const MAX_CONNECTIONS: usize = 1_000_000;
 /// Longest `server.shutdown_grace`: every connection is closed at once when shutdown begins,
@@ -61,6 +61,12 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         "server.max_connections",
         server.max_connections,
         1,
+        MAX_CONNECTIONS,
+    )?;
+    within(
+        "server.max_connections_per_ip",
+        server.max_connections_per_ip,
+        0,
         MAX_CONNECTIONS,
     )?;
     not_longer(

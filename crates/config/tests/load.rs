@@ -76,6 +76,7 @@ fn defaults_match_the_contract() {
     assert_eq!(s.server.web_dir, PathBuf::from("web"));
     assert!(s.server.allowed_origins.is_empty());
     assert_eq!(s.server.max_connections, 10_000);
+    assert_eq!(s.server.max_connections_per_ip, 0);
     assert_eq!(s.server.shutdown_grace, Duration::from_secs(10));
     assert_eq!((s.server.tls_cert, s.server.tls_key), (None, None));
     assert_eq!(s.ws.max_frame_bytes, 65_536);

@@ -70,6 +70,11 @@ fn every_count_and_duration_has_a_maximum() {
             "at most 1000000",
         ),
         (
+            "[server]\nmax_connections_per_ip = 1000001",
+            "server.max_connections_per_ip",
+            "at most 1000000",
+        ),
+        (
             "[server]\nshutdown_grace = \"61m\"",
             "server.shutdown_grace",
             "at most \"1h\"",

@@ -38,7 +38,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
                 let app = app.clone();
                 move |request| {
                     let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(routes::route(&app, request).await) }
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            routes::route(&app, remote, request).await,
+                        )
+                    }
                 }
             });
             let connection = http1::Builder::new()

@@ -4,6 +4,8 @@ use chat_ws::{client::ClientConfig, hub::HubHandle};
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use crate::per_ip::PerIp;
+
 /// HTTP settings.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -13,6 +15,8 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// Open WebSocket connections allowed at once.
     pub max_connections: usize,
+    /// Open WebSocket connections allowed from one peer address; 0 means no cap.
+    pub max_connections_per_ip: usize,
 }
 
 /// Renders the metrics page (Prometheus text format).
@@ -25,6 +29,8 @@ pub struct App {
     pub(crate) client: Arc<ClientConfig>,
     /// One permit per open WebSocket; none left means 503.
     pub(crate) connections: Arc<Semaphore>,
+    /// Open WebSockets per peer address; an address at its cap means 503.
+    pub(crate) per_ip: Arc<PerIp>,
     /// Fires when the server starts shutting down.
     pub(crate) shutdown: CancellationToken,
     /// Every WebSocket task, so shutdown can wait for their close handshakes.
@@ -52,6 +58,7 @@ impl App {
     ) -> Arc<Self> {
         Arc::new(Self {
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            per_ip: PerIp::new(config.max_connections_per_ip),
             config,
             hub,
             client: Arc::new(client),

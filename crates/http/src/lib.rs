@@ -2,10 +2,11 @@
 //! routes, serves the web page, and hands upgraded WebSockets to the chat core.
 //!
 //! # Layout
-//! - [`App`]: what every request may need (hub handle, settings, connection cap, shutdown).
+//! - [`App`]: what every request may need (hub handle, settings, connection caps, shutdown).
 //! - `accept`: the accept loop on hyper-util, with graceful shutdown of HTTP connections.
 //! - `routes`: path → handler, `/healthz`, `/readyz`, `/metrics`, 404.
 //! - `upgrade`: `/ws` refusals (426, 403, 503) and the 101 that hands off to [`chat_ws`].
+//! - `per_ip`: open WebSockets per peer address, for the per-address cap.
 //! - `cork`: holds the 101 back so that it leaves in one write with the first frame.
 //! - `origin`, `identity`, `static_files`: one check each.
 //!
@@ -17,6 +18,7 @@ mod app;
 mod cork;
 mod identity;
 mod origin;
+mod per_ip;
 mod response;
 mod routes;
 mod static_files;

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use hyper::{Method, Request, StatusCode, body::Incoming};
 
@@ -8,10 +8,10 @@ use crate::{
     static_files, upgrade,
 };
 
-/// Dispatches one request by path.
-pub(crate) async fn route(app: &Arc<App>, request: Request<Incoming>) -> Reply {
+/// Dispatches one request from `remote` by path.
+pub(crate) async fn route(app: &Arc<App>, remote: SocketAddr, request: Request<Incoming>) -> Reply {
     match request.uri().path() {
-        "/ws" => upgrade::upgrade(app, request),
+        "/ws" => upgrade::upgrade(app, remote.ip(), request),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         // Ready while serving; a load balancer stops sending here once shutdown begins.
         "/readyz" if app.shutdown.is_cancelled() => {

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use hyper::{
     Request, Response, StatusCode,
@@ -19,8 +19,9 @@ use crate::{
     response::{Reply, text},
 };
 
-/// Answers `GET /ws`: a refusal as plain HTTP, or 101 and a task that serves the socket.
-pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
+/// Answers `GET /ws` from `peer`: a refusal as plain HTTP, or 101 and a task that serves the
+/// socket.
+pub(crate) fn upgrade(app: &Arc<App>, peer: IpAddr, request: Request<Incoming>) -> Reply {
     let Some(key) = websocket_key(request.headers()) else {
         let mut reply = text(
             StatusCode::UPGRADE_REQUIRED,
@@ -43,6 +44,12 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
             "connection limit reached; try again later\n",
         );
     };
+    let Some(slot) = app.per_ip.try_acquire(peer) else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections from your address; try again later\n",
+        );
+    };
     let user = identity::anonymous_user(request.uri().query());
     let accept = derive_accept_key(key.as_bytes());
 
@@ -62,7 +69,7 @@ pub(crate) fn upgrade(app: &Arc<App>, request: Request<Incoming>) -> Reply {
             task_app.shutdown.clone(),
         )
         .await;
-        drop(permit);
+        drop((permit, slot));
     });
 
     let mut reply = Response::new(Default::default());

@@ -115,6 +115,7 @@ pub(crate) fn http_config(settings: &Settings) -> HttpConfig {
         web_dir: settings.server.web_dir.clone(),
         allowed_origins: settings.server.allowed_origins.clone(),
         max_connections: settings.server.max_connections,
+        max_connections_per_ip: settings.server.max_connections_per_ip,
     }
 }
 

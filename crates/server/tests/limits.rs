@@ -1,4 +1,4 @@
-//! Limits that protect the server: connection cap, frame size, slow consumers, idle clients.
+//! Limits that protect the server: connection caps, frame size, slow consumers, idle clients.
 
 mod support;
 
@@ -14,6 +14,22 @@ async fn connections_past_the_cap_get_503() {
     let b = server.client("b").await;
     assert_eq!(upgrade_status(server.addr, &[]).await, 503);
     // A freed slot can be taken again once the server has seen the close.
+    drop(b);
+    let mut attempts = 0;
+    while upgrade_status(server.addr, &[]).await != 101 {
+        attempts += 1;
+        assert!(attempts < 500, "the freed slot never came back");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn connections_from_one_address_past_its_cap_get_503() {
+    let server = TestServer::start("[server]\nmax_connections_per_ip = 2\n").await;
+    let _a = server.client("a").await;
+    let b = server.client("b").await;
+    // Far below server.max_connections: the address's cap refuses it.
+    assert_eq!(upgrade_status(server.addr, &[]).await, 503);
     drop(b);
     let mut attempts = 0;
     while upgrade_status(server.addr, &[]).await != 101 {
