@@ -21,7 +21,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// `[ws]`: WebSocket frame sizes, per-connection limits and keep-alive timing.
     pub ws: WsSettings,
-    /// `[limits]`: the per-connection rate limit on `send` and `typing`.
+    /// `[limits]`: the per-connection rate limits on `send` and `typing`, and on
+    /// `join`, `leave` and `history`.
     pub limits: LimitSettings,
     /// `[history]`: where messages are kept and how many are replayed on join.
     pub history: HistorySettings,
@@ -121,7 +122,8 @@ impl Default for WsSettings {
     }
 }
 
-/// `[limits]`: a token bucket per connection on `send` and `typing`.
+/// `[limits]`: token buckets per connection, one on `send` and `typing`, one on the requests
+/// that make the server read history or tell a room (`join`, `leave`, `history`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
@@ -131,6 +133,14 @@ pub struct LimitSettings {
     /// Bucket size: how many messages may arrive at once after a quiet spell.
     #[serde(deserialize_with = "value::count")]
     pub burst: u32,
+    /// Sustained `join` + `leave` + `history` rate: each answer may be large and each join or
+    /// leave reaches every member of the room, so they are limited apart from messages.
+    #[serde(deserialize_with = "value::count")]
+    pub requests_per_sec: u32,
+    /// Bucket size for that rate: a client rejoining its rooms after a reconnect does not
+    /// wait.
+    #[serde(deserialize_with = "value::count")]
+    pub requests_burst: u32,
 }
 
 impl Default for LimitSettings {
@@ -138,6 +148,8 @@ impl Default for LimitSettings {
         Self {
             messages_per_sec: 10,
             burst: 20,
+            requests_per_sec: 20,
+            requests_burst: 64,
         }
     }
 }

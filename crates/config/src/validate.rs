@@ -155,6 +155,13 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         MAX_RATE,
     )?;
     within("limits.burst", limits.burst, 1, MAX_RATE)?;
+    within(
+        "limits.requests_per_sec",
+        limits.requests_per_sec,
+        1,
+        MAX_RATE,
+    )?;
+    within("limits.requests_burst", limits.requests_burst, 1, MAX_RATE)?;
 
     if history.on_join > MAX_ON_JOIN {
         return Err(ConfigError::invalid(

@@ -88,6 +88,8 @@ fn defaults_match_the_contract() {
     assert_eq!(s.ws.idle_timeout, Duration::from_secs(60));
     assert_eq!(s.limits.messages_per_sec, 10);
     assert_eq!(s.limits.burst, 20);
+    assert_eq!(s.limits.requests_per_sec, 20);
+    assert_eq!(s.limits.requests_burst, 64);
     assert_eq!(s.history.backend, HistoryBackend::Sqlite);
     assert_eq!(s.history.path, PathBuf::from("data/chat.db"));
     assert_eq!(s.history.on_join, 50);

@@ -202,6 +202,22 @@ fn rate_limit() {
         "0",
     );
     rejects("[limits]\nburst = 0", "limits.burst", "0");
+    rejects(
+        "[limits]\nrequests_per_sec = 0",
+        "limits.requests_per_sec",
+        "0",
+    );
+    rejects("[limits]\nrequests_burst = 0", "limits.requests_burst", "0");
+    rejects(
+        "[limits]\nrequests_per_sec = 1000001",
+        "limits.requests_per_sec",
+        "at most 1000000",
+    );
+    rejects(
+        "[limits]\nrequests_burst = 1000001",
+        "limits.requests_burst",
+        "at most 1000000",
+    );
 }
 
 #[test]
