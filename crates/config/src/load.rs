@@ -146,15 +146,20 @@ impl Loader {
     fn finish(self) -> Result<Settings, ConfigError> {
         let merged = self.builder.build().map_err(other)?;
         let text_set = is_set(&merged, "ws.max_text_bytes");
+        let idle_set = is_set(&merged, "ws.idle_timeout");
         // Keys a layer leaves out keep their compiled default through `#[serde(default)]`.
         let mut settings: Settings = merged
             .try_deserialize()
             .map_err(ConfigError::from_deserialize)?;
         // Only values someone set can clash: a default follows them instead (CONFIG.md). With
-        // `ws.max_frame_bytes = 1024` alone, the text limit is what fits in a frame.
+        // `ws.max_frame_bytes = 1024` alone, the text limit is what fits in a frame; with
+        // `ws.ping_interval = "2m"` alone, two pings may go unanswered before the idle timeout.
+        let ws = &mut settings.ws;
         if !text_set {
-            settings.ws.max_text_bytes =
-                settings.ws.max_text_bytes.min(settings.ws.max_frame_bytes);
+            ws.max_text_bytes = ws.max_text_bytes.min(ws.max_frame_bytes);
+        }
+        if !idle_set {
+            ws.idle_timeout = ws.idle_timeout.max(ws.ping_interval.saturating_mul(2));
         }
         validate(&settings)?;
         Ok(settings)

@@ -122,8 +122,13 @@ fn shipped_default_toml_equals_the_compiled_defaults() {
     // It also documents every key: same key set as the serialized defaults. A key whose
     // default follows another key is there commented out, so that the file does not set it.
     let mut documented = keys_of(config::File::from_str(&text, config::FileFormat::Toml));
-    assert!(text.contains("\n# max_text_bytes = 4096\n"), "{text}");
-    documented.push("ws.max_text_bytes".to_owned());
+    for (line, key) in [
+        ("\n# max_text_bytes = 4096\n", "ws.max_text_bytes"),
+        ("\n# idle_timeout = \"60s\"\n", "ws.idle_timeout"),
+    ] {
+        assert!(text.contains(line), "{key} documented as {line:?}");
+        documented.push(key.to_owned());
+    }
     documented.sort();
     assert_eq!(documented, default_keys());
 
@@ -204,6 +209,36 @@ fn the_text_limit_follows_a_smaller_frame_limit_unless_it_is_set() {
     .unwrap_err();
     assert_eq!(err.key(), Some("ws.max_text_bytes"), "{err}");
     assert!(err.to_string().contains("at most 1024"), "{err}");
+}
+
+#[test]
+fn the_idle_timeout_follows_a_longer_ping_interval_unless_it_is_set() {
+    let idle = |toml: &str| Settings::from_toml_str(toml).map(|s| s.ws.idle_timeout);
+    assert_eq!(
+        idle("[ws]\nping_interval = \"2m\"\n").unwrap(),
+        Duration::from_secs(240)
+    );
+    assert_eq!(
+        idle("[ws]\nping_interval = \"10s\"\n").unwrap(),
+        Duration::from_secs(60),
+        "a shorter ping interval leaves the default"
+    );
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+    let with_default_file = Settings::load(&Sources {
+        default_file: Some(shipped),
+        env: env(&[("CHAT__WS__PING_INTERVAL", "2m")]),
+        ..Sources::default()
+    });
+    assert_eq!(
+        with_default_file.unwrap().ws.idle_timeout,
+        Duration::from_secs(240)
+    );
+    let err = idle("[ws]\nping_interval = \"2m\"\nidle_timeout = \"1m\"\n").unwrap_err();
+    assert_eq!(
+        err.key(),
+        Some("ws.idle_timeout"),
+        "a set value must still be longer"
+    );
 }
 
 #[test]
