@@ -129,6 +129,8 @@ pub(crate) fn client_config(settings: &Settings) -> ClientConfig {
         idle_timeout: settings.ws.idle_timeout,
         messages_per_sec: settings.limits.messages_per_sec,
         burst: settings.limits.burst,
+        requests_per_sec: settings.limits.requests_per_sec,
+        requests_burst: settings.limits.requests_burst,
         max_frame_bytes: settings.ws.max_frame_bytes,
         server_name: format!("chat-server/{}", env!("CARGO_PKG_VERSION")),
     }

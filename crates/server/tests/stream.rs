@@ -31,6 +31,8 @@ fn client_config() -> ClientConfig {
         idle_timeout: Duration::from_secs(60),
         messages_per_sec: 10,
         burst: 10,
+        requests_per_sec: 20,
+        requests_burst: 64,
         max_frame_bytes: 65_536,
         server_name: "chat-server/test".into(),
     }

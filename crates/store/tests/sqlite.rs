@@ -390,3 +390,27 @@ fn commits_reach_the_database_file_while_the_history_is_open() {
     }
     drop(h);
 }
+
+#[test]
+fn a_released_room_leaves_memory_and_reads_back_from_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = open_with(&dir.path().join("chat.db"), keep(100), false);
+    let mut commits = h.take_commits().expect("commit reports");
+    let rooms: Vec<String> = (0..50).map(|n| format!("room-{n}")).collect();
+    for name in &rooms {
+        append(&mut h, name, "hello", now_ms());
+    }
+    // Not committed yet: a release keeps what is not in the file.
+    h.release(&room("room-0"));
+    assert_eq!(h.rooms_in_memory(), 50);
+    h.end_batch();
+    wait_durable(&mut commits, 50);
+    for name in &rooms {
+        h.release(&room(name));
+    }
+    assert_eq!(h.rooms_in_memory(), 0);
+    let page = h.page(&room("room-7"), u64::MAX, 10).expect("page");
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(append(&mut h, "room-7", "again", now_ms()).seq, 2);
+    assert_eq!(h.rooms_in_memory(), 1);
+}

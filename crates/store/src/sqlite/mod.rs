@@ -205,6 +205,12 @@ impl SqliteHistory {
         })
     }
 
+    /// Rooms held in memory: those touched since start (or the last failed write) and not
+    /// released since.
+    pub fn rooms_in_memory(&self) -> usize {
+        self.rooms.rooms.len()
+    }
+
     /// After a failed write, forgets every room and starts a new epoch: the next touch reads
     /// each room again from the file, which then holds exactly what was committed.
     fn recover(&mut self) {
@@ -365,6 +371,18 @@ impl History for SqliteHistory {
 
     fn end_batch(&mut self) {
         self.writer.end_batch();
+    }
+
+    fn release(&mut self, room: &RoomName) {
+        let resolved = self.writer.resolved();
+        if self
+            .rooms
+            .rooms
+            .get(room)
+            .is_some_and(|state| state.is_settled(resolved))
+        {
+            self.rooms.rooms.remove(room);
+        }
     }
 
     fn flush(&mut self) -> Result<(), HistoryError> {

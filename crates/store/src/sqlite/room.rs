@@ -138,6 +138,13 @@ impl RoomState {
         }
     }
 
+    /// Whether every message in memory is in the file (writes up to `resolved` are), so the
+    /// room can be dropped from memory and read again later.
+    pub(super) fn is_settled(&self, resolved: u64) -> bool {
+        // Write numbers grow along the cache.
+        self.recent.back().is_none_or(|c| c.write <= resolved)
+    }
+
     /// The seq of the oldest message in memory (the next seq when none is).
     fn first_cached(&self) -> u64 {
         self.recent

@@ -40,6 +40,11 @@ const TRIM_CHUNK: u64 = 512;
 /// already hide them, and deleting one row per message would double the writes.
 const TRIM_SLACK: u64 = 64;
 
+/// Rooms the writer remembers (their latest committed seq and how far they were trimmed)
+/// before it forgets those with nothing left to trim: it then writes a forgotten room's row
+/// once more at its next commit, and scans its first rows again at its next trim.
+const KNOWN_ROOMS: usize = 10_000;
+
 /// Age-based retention looks at every room this often (a tenth of `max_age`, within bounds).
 const MIN_SWEEP: Duration = Duration::from_millis(250);
 const MAX_SWEEP: Duration = Duration::from_secs(60);
@@ -460,6 +465,10 @@ impl Trim {
 
     /// Notes the rooms a commit moved; those past their size limit get cleaned.
     fn committed(&mut self, rooms: Vec<(RoomName, u64)>) {
+        if self.rooms.len() > KNOWN_ROOMS {
+            let pending = &self.pending;
+            self.rooms.retain(|name, _| pending.contains(name));
+        }
         let max = self.retention.max_per_room as u64;
         for (name, seq) in rooms {
             let room = self.rooms.entry(name.clone()).or_default();

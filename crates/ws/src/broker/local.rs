@@ -7,16 +7,17 @@
 
 use std::{
     collections::VecDeque,
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use metrics::Histogram;
 use tokio::sync::mpsc;
 use tracing::error;
 
-use super::{Broker, Failed, Job, Origin, Outcome, Outcomes};
+use super::{Broker, Failed, Job, MAX_ANSWER_EVENTS, Origin, Outcome, Outcomes};
 use crate::{
     history::{Appended, Commit, History, HistoryError, now_ms},
     protocol::RoomName,
@@ -32,6 +33,9 @@ pub struct LocalBroker {
     /// Appends waiting for their commit, per room, in seq order: the newest seqs of the room.
     /// A room's entry goes once its last commit is reported.
     in_flight: HashMap<RoomName, VecDeque<InFlight>>,
+    /// Rooms the hub forgot while some of their appends waited for a commit: released to the
+    /// history once the last is reported.
+    forgotten: HashSet<RoomName>,
     /// Seconds from append to commit.
     append_seconds: Histogram,
 }
@@ -63,6 +67,7 @@ impl LocalBroker {
             on_join,
             commits,
             in_flight: HashMap::new(),
+            forgotten: HashSet::new(),
             append_seconds,
         }
     }
@@ -91,9 +96,13 @@ impl LocalBroker {
                     return;
                 }
                 Ok(None) => {}
-                Err(error) => return out.push_back(failed(origin, room, Failed::Read, error)),
+                Err(error) => {
+                    let reference = draft.client_id.clone();
+                    return out.push_back(failed(origin, room, Failed::Read, reference, error));
+                }
             }
         }
+        let reference = draft.client_id.clone();
         match self.history.append(draft, now_ms()) {
             Ok(Appended::Stored(event)) => out.push_back(Outcome::Stored(event)),
             Ok(Appended::Queued(event)) => {
@@ -103,16 +112,27 @@ impl LocalBroker {
                     appended: Instant::now(),
                 });
             }
-            Err(error) => out.push_back(failed(origin, room, Failed::Read, error)),
+            Err(error) => out.push_back(failed(origin, room, Failed::Read, reference, error)),
         }
     }
 
-    fn catchup(&mut self, origin: Origin, room: RoomName, since: Option<u64>, out: &mut Outcomes) {
+    fn catchup(
+        &mut self,
+        origin: Origin,
+        room: RoomName,
+        since: Option<u64>,
+        reference: Option<Arc<str>>,
+        out: &mut Outcomes,
+    ) {
+        // Someone is joining: the room is not to be released after all.
+        self.forgotten.remove(&room);
         let answer = self.stored_seq(&room).and_then(|seq| {
             let (messages, complete) = match since {
                 Some(after) => {
-                    let since = self.history.since(&room, after, seq)?;
-                    (since.messages, since.complete)
+                    // The latest ones: a client far behind pages back for the rest.
+                    let from = after.max(seq.saturating_sub(MAX_ANSWER_EVENTS as u64));
+                    let since = self.history.since(&room, from, seq)?;
+                    (since.messages, since.complete && from == after)
                 }
                 None => (
                     self.history.page(&room, seq + 1, self.on_join)?.messages,
@@ -129,7 +149,7 @@ impl LocalBroker {
                 messages,
                 complete,
             },
-            Err(error) => failed(origin, room, Failed::Join, error),
+            Err(error) => failed(origin, room, Failed::Join, reference, error),
         });
     }
 
@@ -137,8 +157,8 @@ impl LocalBroker {
         &mut self,
         origin: Origin,
         room: RoomName,
-        before: Option<u64>,
-        limit: usize,
+        (before, limit): (Option<u64>, usize),
+        reference: Option<Arc<str>>,
         out: &mut Outcomes,
     ) {
         let page = self.stored_seq(&room).and_then(|seq| {
@@ -152,7 +172,7 @@ impl LocalBroker {
                 messages: page.messages,
                 has_more: page.has_more,
             },
-            Err(error) => failed(origin, room, Failed::Read, error),
+            Err(error) => failed(origin, room, Failed::Read, reference, error),
         });
     }
 
@@ -173,13 +193,11 @@ impl LocalBroker {
                     let Some(waiting) = self.take_in_flight(&event.room, event.seq) else {
                         continue;
                     };
-                    let job = Failed::Store {
-                        client_id: event.client_id.clone(),
-                    };
                     out.push_back(failed(
                         waiting.origin,
                         event.room.clone(),
-                        job,
+                        Failed::Store,
+                        event.client_id.clone(),
                         error.clone(),
                     ));
                 }
@@ -196,6 +214,9 @@ impl LocalBroker {
         }
         if waiting.is_empty() {
             self.in_flight.remove(room);
+            if self.forgotten.remove(room) {
+                self.history.release(room);
+            }
         }
         first
     }
@@ -208,11 +229,18 @@ impl LocalBroker {
     }
 }
 
-fn failed(origin: Origin, room: RoomName, job: Failed, error: HistoryError) -> Outcome {
+fn failed(
+    origin: Origin,
+    room: RoomName,
+    job: Failed,
+    reference: Option<Arc<str>>,
+    error: HistoryError,
+) -> Outcome {
     Outcome::Failed {
         origin,
         room,
         job,
+        reference,
         error,
     }
 }
@@ -225,19 +253,29 @@ impl Broker for LocalBroker {
                 origin,
                 room,
                 since,
-            } => self.catchup(origin, room, since, out),
+                reference,
+            } => self.catchup(origin, room, since, reference, out),
             Job::Page {
                 origin,
                 room,
                 before,
                 limit,
-            } => self.page(origin, room, before, limit, out),
+                reference,
+            } => self.page(origin, room, (before, limit), reference, out),
         }
     }
 
     fn end_batch(&mut self, out: &mut Outcomes) {
         self.history.end_batch();
         self.drain_commits(out);
+    }
+
+    fn forget(&mut self, room: &RoomName) {
+        if self.in_flight.contains_key(room) {
+            self.forgotten.insert(room.clone());
+        } else {
+            self.history.release(room);
+        }
     }
 
     fn poll_outcomes(&mut self, cx: &mut Context<'_>, out: &mut Outcomes) -> Poll<()> {
@@ -263,5 +301,89 @@ impl Broker for LocalBroker {
         let flushed = self.history.flush();
         self.drain_commits(out);
         flushed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        history::{Page, Since},
+        log::{Draft, Event},
+        protocol::User,
+    };
+
+    /// Queues every append; records which rooms were released.
+    struct Recording {
+        last_seq: u64,
+        commits: Option<mpsc::UnboundedReceiver<Commit>>,
+        released: mpsc::UnboundedSender<RoomName>,
+    }
+
+    impl History for Recording {
+        fn last_seq(&mut self, _: &RoomName) -> Result<u64, HistoryError> {
+            Ok(self.last_seq)
+        }
+        fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
+            self.last_seq += 1;
+            Ok(Appended::Queued(Arc::new(
+                draft.sequence(self.last_seq, ts),
+            )))
+        }
+        fn since(&mut self, _: &RoomName, _: u64, _: u64) -> Result<Since, HistoryError> {
+            Ok(Since::default())
+        }
+        fn page(&mut self, _: &RoomName, _: u64, _: usize) -> Result<Page, HistoryError> {
+            Ok(Page::default())
+        }
+        fn find_resend(
+            &mut self,
+            _: &RoomName,
+            _: &str,
+            _: u64,
+        ) -> Result<Option<Arc<Event>>, HistoryError> {
+            Ok(None)
+        }
+        fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {
+            self.commits.take()
+        }
+        fn release(&mut self, room: &RoomName) {
+            let _ = self.released.send(room.clone());
+        }
+    }
+
+    #[test]
+    fn a_forgotten_room_is_released_once_its_last_append_is_committed() {
+        let (report, commits) = mpsc::unbounded_channel();
+        let (released_tx, mut released) = mpsc::unbounded_channel();
+        let history = Recording {
+            last_seq: 0,
+            commits: Some(commits),
+            released: released_tx,
+        };
+        let mut broker = LocalBroker::new(Box::new(history), 10, Histogram::noop());
+        let room = RoomName::parse("r").expect("room");
+        let mut out = Outcomes::new();
+        let draft = Draft::message(room.clone(), User::new("u_1", "a"), "hi".into(), None);
+        broker.submit(Job::Append { origin: 1, draft }, &mut out);
+        assert!(out.is_empty(), "waits for its commit");
+
+        broker.forget(&room);
+        assert!(released.try_recv().is_err(), "an append still waits");
+        let event = Arc::new(
+            Draft::message(room.clone(), User::new("u_1", "a"), "hi".into(), None).sequence(1, 0),
+        );
+        report
+            .send(Commit::Durable(vec![event]))
+            .expect("broker listening");
+        broker.end_batch(&mut out);
+        assert!(matches!(out.pop_front(), Some(Outcome::Stored(e)) if e.seq == 1));
+        assert_eq!(released.try_recv().ok(), Some(room.clone()));
+
+        // Nothing in flight: released at once.
+        broker.forget(&room);
+        assert_eq!(released.try_recv().ok(), Some(room));
     }
 }

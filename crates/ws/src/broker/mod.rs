@@ -45,11 +45,14 @@ pub enum Job {
     /// Sequence and store an event (after the resend rule: a `client_id` stored recently
     /// is answered with [`Outcome::Resent`] instead).
     Append { origin: Origin, draft: Draft },
-    /// What a joiner gets in `joined`: the events after `since`, or the last `on_join` ones.
+    /// What a joiner gets in `joined`: the events after `since` (the latest
+    /// [`MAX_ANSWER_EVENTS`] of them), or the last `on_join` ones.
     Catchup {
         origin: Origin,
         room: RoomName,
         since: Option<u64>,
+        /// The asking frame's `id`, for a failure's `ref`.
+        reference: Option<Arc<str>>,
     },
     /// One page of older events.
     Page {
@@ -57,6 +60,8 @@ pub enum Job {
         room: RoomName,
         before: Option<u64>,
         limit: usize,
+        /// The asking frame's `id`, for a failure's `ref`.
+        reference: Option<Arc<str>>,
     },
 }
 
@@ -82,26 +87,29 @@ pub enum Outcome {
         messages: Vec<Arc<Event>>,
         has_more: bool,
     },
-    /// A job failed: the asker gets `internal`.
+    /// A job failed: the asker gets `internal`, with the asking frame's `id` as `ref`.
     Failed {
         origin: Origin,
         room: RoomName,
         job: Failed,
+        reference: Option<Arc<str>>,
         error: HistoryError,
     },
 }
 
 /// Which kind of job failed, which decides the answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failed {
     /// A join: the connection did not become a member.
     Join,
     /// A read (a page), or an append refused before it was sequenced.
     Read,
-    /// An event that was sequenced but could not be stored; its `client_id`, if any, is the
-    /// error's `ref`, so the sender can send it again.
-    Store { client_id: Option<Arc<str>> },
+    /// An event that was sequenced but could not be stored: the sender may send it again.
+    Store,
 }
+
+/// Most events in one answer (`joined.history`, `history.messages`).
+pub const MAX_ANSWER_EVENTS: usize = 200;
 
 /// Outcomes waiting for the hub, oldest first; the hub takes them after every call.
 pub type Outcomes = VecDeque<Outcome>;
@@ -115,6 +123,10 @@ pub trait Broker: Send + 'static {
     /// The hub has handled a batch of commands and is about to flush what it produced: a
     /// broker that groups writes commits them now and puts their outcomes in `out`.
     fn end_batch(&mut self, out: &mut Outcomes);
+
+    /// The hub has nobody in `room` any more: what the broker keeps of it in memory may go
+    /// (once its writes in flight are done).
+    fn forget(&mut self, room: &RoomName);
 
     /// Outcomes that arrive on their own (a commit on another thread, a network store's
     /// answer): `Ready` once some were put in `out`. Polled by the hub's run loop.

@@ -23,6 +23,10 @@ pub struct ClientConfig {
     pub messages_per_sec: u32,
     /// Token bucket size for the rate limit.
     pub burst: u32,
+    /// Sustained `join` + `leave` + `history` frames per second.
+    pub requests_per_sec: u32,
+    /// Token bucket size for that rate.
+    pub requests_burst: u32,
     /// Largest frame or message accepted from the client (over it: close 1009).
     pub max_frame_bytes: usize,
     /// `name/version`, announced in `welcome`.

@@ -130,19 +130,21 @@ where
     };
     let ws_config = websocket_config(config.max_frame_bytes);
     let read_side = socket::ReadSide::new(read, conn, hub.clone());
-    let opening = Box::pin(WebSocketStream::from_partially_read(
-        read_side,
-        early,
-        Role::Server,
-        Some(ws_config),
-    ));
+    let attaching = hub.clone();
+    let opening: reader::Opening<R> = Box::pin(async move {
+        if !reader::tell(&attaching, attach).await {
+            return None;
+        }
+        let config = Some(ws_config);
+        Some(WebSocketStream::from_partially_read(read_side, early, Role::Server, config).await)
+    });
     let session = reader::Session::new(reader::Context {
         conn,
         hub,
         config,
         shutdown,
     });
-    reader::run(session, attach, opening, outbound)
+    reader::run(session, opening, outbound)
 }
 
 /// Writes `welcome`, behind `unsent`, in one write.

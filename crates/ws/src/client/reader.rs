@@ -1,6 +1,8 @@
-use std::{pin::Pin, sync::Arc};
+use std::{pin::Pin, sync::Arc, task::Poll};
 
-use futures_util::{FutureExt, StreamExt};
+use std::future::Pending;
+
+use futures_util::{FutureExt, StreamExt, future::Either};
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc::error::TrySendError,
@@ -16,8 +18,8 @@ use tracing::debug;
 use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
     conn::{ConnId, Outbound},
-    hub::{Command, HubHandle},
-    protocol::{ErrorCode, Frame, FrameError, Request, ServerFrame, parse_request},
+    hub::{Command, HubGone, HubHandle},
+    protocol::{ErrorCode, Frame, FrameError, Parsed, Request, ServerFrame, parse_request},
 };
 
 /// What the reader needs besides its stream.
@@ -32,7 +34,10 @@ pub(super) struct Context {
 /// One connection's own state: a local variable of its reader, seen by nobody else.
 pub(super) struct Session {
     ctx: Context,
-    bucket: TokenBucket,
+    /// `send` and `typing`.
+    messages: TokenBucket,
+    /// `join`, `leave` and `history`.
+    requests: TokenBucket,
     /// Set once a close was requested: later data frames are ignored.
     closing: bool,
     /// The hub was told the connection is gone.
@@ -41,22 +46,25 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn new(ctx: Context) -> Self {
-        let bucket = TokenBucket::new(
-            ctx.config.messages_per_sec,
-            ctx.config.burst,
-            Instant::now(),
-        );
+        let now = Instant::now();
+        let config = &ctx.config;
+        let messages = TokenBucket::new(config.messages_per_sec, config.burst, now);
+        let requests = TokenBucket::new(config.requests_per_sec, config.requests_burst, now);
         Self {
             ctx,
-            bucket,
+            messages,
+            requests,
             closing: false,
             detached: false,
         }
     }
 }
 
-/// The WebSocket stream being set up (boxed: the library builds it in a future).
-pub(super) type Opening<R> = Pin<Box<dyn Future<Output = WebSocketStream<ReadSide<R>>> + Send>>;
+/// The connection being attached to the hub and its WebSocket stream set up (boxed: that
+/// future holds the attach command and the library's handshake state, which the connection
+/// needs only once); `None` when the hub has stopped.
+pub(super) type Opening<R> =
+    Pin<Box<dyn Future<Output = Option<WebSocketStream<ReadSide<R>>>> + Send>>;
 
 /// Attaches the connection to the hub, then reads frames until the client leaves, goes silent
 /// for `idle_timeout`, or the hub cuts the connection off; then detaches it.
@@ -66,14 +74,13 @@ pub(super) type Opening<R> = Pin<Box<dyn Future<Output = WebSocketStream<ReadSid
 /// pings and the idle timeout, and the rare waits (opening, a full hub queue) boxed.
 pub(super) fn run<R>(
     session: Session,
-    attach: Command,
     opening: Opening<R>,
     outbound: Option<Outbound>,
 ) -> impl Future<Output = ()> + Send
 where
     R: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    read_frames(session, attach, opening, outbound).then(finish)
+    read_frames(session, opening, outbound).then(finish)
 }
 
 /// The reading phase: frames become hub commands until the connection is done.
@@ -81,7 +88,6 @@ where
 #[allow(clippy::manual_async_fn)]
 fn read_frames<R>(
     mut session: Session,
-    attach: Command,
     opening: Opening<R>,
     mut outbound: Option<Outbound>,
 ) -> impl Future<Output = Session> + Send
@@ -89,10 +95,9 @@ where
     R: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async move {
-        if !tell(&session.ctx.hub, attach).await {
+        let Some(mut stream) = opening.await else {
             return session;
-        }
-        let mut stream = opening.await;
+        };
         let start = Instant::now();
         let mut silence_at = start + session.ctx.config.idle_timeout;
         let mut ping_at = start + session.ctx.config.ping_interval;
@@ -136,7 +141,9 @@ where
                 frame = next_out(outbound.as_mut()) => {
                     let Some(frame) = frame else { break };
                     let Some(out) = outbound.as_ref() else { break };
-                    if !write_out(&mut stream, out, &frame).await {
+                    // Boxed, like everything only a connection over another stream does: a
+                    // TCP connection's future does not carry it.
+                    if !Box::pin(write_out(&mut stream, out, &frame)).await {
                         break;
                     }
                     continue;
@@ -152,6 +159,20 @@ where
                             }
                             session.closing = true;
                             Command::Close { conn, frame: Frame::close(1009, "frame too large") }
+                        }
+                        // Broken framing ends the connection (RFC 6455 §7.1.7), with a close
+                        // frame that says why; the hub writes it before it lets go.
+                        Some(Err(WsError::Protocol(e))) => {
+                            debug!(conn, error = %e, "protocol error");
+                            let frame = Frame::close(1002, "protocol error");
+                            tell(&session.ctx.hub, Command::Close { conn, frame }).await;
+                            break;
+                        }
+                        Some(Err(WsError::Utf8(_))) => {
+                            debug!(conn, "invalid UTF-8 in a text frame");
+                            let frame = Frame::close(1007, "invalid UTF-8");
+                            tell(&session.ctx.hub, Command::Close { conn, frame }).await;
+                            break;
                         }
                         Some(Err(e)) => {
                             debug!(conn, error = %e, "read failed");
@@ -180,7 +201,7 @@ where
                         }
                     }
                 };
-                let _ = tokio::time::timeout(LAST_WORDS, last_words).await;
+                let _ = Box::pin(tokio::time::timeout(LAST_WORDS, last_words)).await;
             }
         }
         session
@@ -206,22 +227,46 @@ fn finish(session: Session) -> impl Future<Output = ()> + Send {
     }
 }
 
-/// Queues a command for the hub, waiting (boxed: rare) while its queue is full. False once
-/// the hub has stopped.
-async fn tell(hub: &HubHandle, command: Command) -> bool {
+/// Queues a command for the hub; the future says true once it is queued, false once the hub
+/// has stopped.
+///
+/// Not an `async fn`: its future would hold the command, larger than the rest of what the
+/// reader keeps between frames. The wait for room in a full queue (rare) is boxed.
+pub(super) fn tell(hub: &HubHandle, command: Command) -> Tell<'_> {
     match hub.try_send(command) {
-        Ok(()) => true,
-        Err(TrySendError::Full(command)) => Box::pin(hub.send(command)).await.is_ok(),
-        Err(TrySendError::Closed(_)) => false,
+        Ok(()) => Tell::Done(true),
+        Err(TrySendError::Full(command)) => Tell::Waiting(Box::pin(hub.send(command))),
+        Err(TrySendError::Closed(_)) => Tell::Done(false),
     }
 }
 
+/// See [`tell`].
+pub(super) enum Tell<'a> {
+    Done(bool),
+    Waiting(Pin<Box<dyn Future<Output = Result<(), HubGone>> + Send + 'a>>),
+}
+
+impl Future for Tell<'_> {
+    type Output = bool;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<bool> {
+        match &mut *self {
+            Self::Done(queued) => Poll::Ready(*queued),
+            Self::Waiting(wait) => wait.as_mut().poll(cx).map(|sent| sent.is_ok()),
+        }
+    }
+}
+
+/// The boxed wait for the next frame of a connection that writes its own stream.
+type NextOut<'a> = Pin<Box<dyn Future<Output = Option<Frame>> + Send + 'a>>;
+
 /// The next frame the hub handed a connection that writes its own stream (`None`: the hub
 /// cut it off); pending forever for a TCP connection, whose frames the hub writes itself.
-async fn next_out(outbound: Option<&mut Outbound>) -> Option<Frame> {
+/// Boxed for the first kind only, so a TCP connection's future stays small.
+fn next_out(outbound: Option<&mut Outbound>) -> Either<Pending<Option<Frame>>, NextOut<'_>> {
     match outbound {
-        Some(outbound) => outbound.next().await,
-        None => std::future::pending().await,
+        Some(outbound) => Either::Right(Box::pin(outbound.next())),
+        None => Either::Left(std::future::pending()),
     }
 }
 
@@ -261,27 +306,35 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &Utf8Bytes) -> Option<Command> {
-        let request = match parse_request(text, self.ctx.config.max_text_bytes) {
-            Ok(request) => request,
-            Err(e) => return Some(self.error(&e)),
+        let Parsed { request, reference } =
+            match parse_request(text, self.ctx.config.max_text_bytes) {
+                Ok(parsed) => parsed,
+                Err(e) => return Some(self.error(&e)),
+            };
+        let (bucket, what, per_sec) = match &request {
+            Request::Send { .. } | Request::Typing { .. } => (
+                &mut self.messages,
+                "messages",
+                self.ctx.config.messages_per_sec,
+            ),
+            Request::Join { .. } | Request::Leave { .. } | Request::History { .. } => (
+                &mut self.requests,
+                "requests",
+                self.ctx.config.requests_per_sec,
+            ),
         };
-        let limited = match &request {
-            Request::Send { id, .. } => Some(id.as_deref()),
-            Request::Typing { .. } => Some(None),
-            Request::Join { .. } | Request::Leave { .. } | Request::History { .. } => None,
-        };
-        if let Some(reference) = limited
-            && !self.bucket.try_take(Instant::now())
-        {
-            let message = format!(
-                "more than {} messages per second; this one was dropped",
-                self.ctx.config.messages_per_sec
-            );
-            return Some(self.error(&FrameError::new(ErrorCode::RateLimited, message, reference)));
+        if !bucket.try_take(Instant::now()) {
+            let message = format!("more than {per_sec} {what} per second; this one was dropped");
+            return Some(self.error(&FrameError::new(
+                ErrorCode::RateLimited,
+                message,
+                reference.as_deref(),
+            )));
         }
         Some(Command::Request {
             conn: self.ctx.conn,
             request,
+            reference,
         })
     }
 

@@ -104,6 +104,10 @@ pub trait History: Send + 'static {
         None
     }
 
+    /// Nobody is in `room` any more and none of its appends waits for a commit: a store may
+    /// drop what it keeps of the room in memory (its events stay stored).
+    fn release(&mut self, _room: &RoomName) {}
+
     /// The hub has handled a batch of commands and is about to flush what they produced: a
     /// store that commits in the hub's thread commits the batch's appends here and reports
     /// them before returning, so they go out in this flush.

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use crate::{
     conn::{ConnId, Outbox},
     protocol::{Frame, Request, User},
@@ -14,8 +16,13 @@ pub enum Command {
         user: User,
         outbox: Box<Outbox>,
     },
-    /// A client's request, parsed and checked against the connection's own limits.
-    Request { conn: ConnId, request: Request },
+    /// A client's request, parsed and checked against the connection's own limits, with
+    /// the frame's `id` for the `ref` of any error about it.
+    Request {
+        conn: ConnId,
+        request: Request,
+        reference: Option<Arc<str>>,
+    },
     /// A frame of the connection's own (an error answer, a ping, a pong): sent after what
     /// waits for it.
     Write { conn: ConnId, frame: Frame },

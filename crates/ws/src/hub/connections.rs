@@ -9,6 +9,7 @@ use std::{
 
 use foldhash::{HashMap, HashMapExt};
 use futures_util::{StreamExt, stream::FuturesUnordered};
+use smallvec::SmallVec;
 
 use crate::{
     conn::{ConnId, Delivery, Outbox, QueueLimits, Writable},
@@ -28,7 +29,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(4);
 pub(super) struct Connection {
     pub(super) user: User,
     /// Rooms it is a member of (`true`) or waiting to join (`false`, until its catchup).
-    pub(super) rooms: Vec<(RoomName, bool)>,
+    /// Most connections are in one room: kept inline, that costs no allocation.
+    pub(super) rooms: SmallVec<[(RoomName, bool); 1]>,
     outbox: Outbox,
     /// A wait for the socket to take more is under way.
     waiting: bool,
@@ -54,9 +56,55 @@ impl Connection {
     }
 }
 
+/// A slot: free, or a connection with its id.
+type Slotted = Option<(ConnId, Connection)>;
+
+/// Slots per chunk of [`Slots`].
+const CHUNK: usize = 256;
+
+/// Where connections sit, in chunks of [`CHUNK`] slots: growing adds a chunk, where one
+/// vector would copy every connection and hold up to twice the room they need.
+#[derive(Default)]
+struct Slots {
+    chunks: Vec<Box<[Slotted]>>,
+    /// Slots handed out so far (the next new one is this).
+    used: usize,
+}
+
+impl Slots {
+    fn get(&self, slot: Slot) -> Option<&(ConnId, Connection)> {
+        let slot = slot as usize;
+        self.chunks.get(slot / CHUNK)?[slot % CHUNK].as_ref()
+    }
+
+    fn get_mut(&mut self, slot: Slot) -> Option<&mut (ConnId, Connection)> {
+        let slot = slot as usize;
+        self.chunks.get_mut(slot / CHUNK)?[slot % CHUNK].as_mut()
+    }
+
+    fn put(
+        &mut self,
+        slot: Slot,
+        entry: Option<(ConnId, Connection)>,
+    ) -> Option<(ConnId, Connection)> {
+        let slot = slot as usize;
+        std::mem::replace(&mut self.chunks[slot / CHUNK][slot % CHUNK], entry)
+    }
+
+    /// A slot never used before.
+    fn fresh(&mut self) -> Slot {
+        if self.used == self.chunks.len() * CHUNK {
+            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        }
+        self.used += 1;
+        // Four billion connections at once is beyond any process.
+        (self.used - 1) as Slot
+    }
+}
+
 /// The attached connections.
 pub(super) struct Connections {
-    slots: Vec<Option<(ConnId, Connection)>>,
+    slots: Slots,
     free: Vec<Slot>,
     by_id: HashMap<ConnId, Slot>,
     limits: QueueLimits,
@@ -69,7 +117,7 @@ pub(super) struct Connections {
 impl Connections {
     pub(super) fn new(limits: QueueLimits) -> Self {
         Self {
-            slots: Vec::new(),
+            slots: Slots::default(),
             free: Vec::new(),
             by_id: HashMap::new(),
             limits,
@@ -82,26 +130,15 @@ impl Connections {
     pub(super) fn attach(&mut self, conn: ConnId, user: User, outbox: Outbox) {
         let connection = Connection {
             user,
-            rooms: Vec::new(),
+            rooms: SmallVec::new(),
             outbox,
             waiting: false,
         };
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some((conn, connection));
-                slot
-            }
-            None => {
-                self.slots.push(Some((conn, connection)));
-                // Four billion connections at once is beyond any process.
-                (self.slots.len() - 1) as Slot
-            }
-        };
+        let slot = self.free.pop().unwrap_or_else(|| self.slots.fresh());
+        let waits = connection.outbox.has_backlog();
+        self.slots.put(slot, Some((conn, connection)));
         self.by_id.insert(conn, slot);
-        if self.slots[slot as usize]
-            .as_ref()
-            .is_some_and(|(_, c)| c.outbox.has_backlog())
-        {
+        if waits {
             // A welcome the socket did not take all of at once.
             self.track(conn, slot, Delivery::Waiting);
         }
@@ -110,7 +147,7 @@ impl Connections {
     /// Forgets a connection; its outbox (and what waits in it) goes with it.
     pub(super) fn detach(&mut self, conn: ConnId) -> Option<Connection> {
         let slot = self.by_id.remove(&conn)?;
-        let (_, connection) = self.slots[slot as usize].take()?;
+        let (_, connection) = self.slots.put(slot, None)?;
         self.free.push(slot);
         Some(connection)
     }
@@ -125,11 +162,11 @@ impl Connections {
 
     pub(super) fn get_mut(&mut self, conn: ConnId) -> Option<&mut Connection> {
         let slot = self.slot(conn)?;
-        self.slots[slot as usize].as_mut().map(|(_, c)| c)
+        self.slots.get_mut(slot).map(|(_, c)| c)
     }
 
     fn at(&self, slot: Slot) -> Option<&Connection> {
-        self.slots.get(slot as usize)?.as_ref().map(|(_, c)| c)
+        self.slots.get(slot).map(|(_, c)| c)
     }
 
     /// The user of the connection at `slot`.
@@ -140,8 +177,7 @@ impl Connections {
     /// Hands the connection at `slot` its frames (emptying the vector). False when it cannot
     /// take them: it must be evicted.
     pub(super) fn deliver(&mut self, slot: Slot, frames: &mut Vec<Frame>) -> bool {
-        let Some((conn, connection)) = self.slots.get_mut(slot as usize).and_then(Option::as_mut)
-        else {
+        let Some((conn, connection)) = self.slots.get_mut(slot) else {
             frames.clear();
             return true;
         };
@@ -165,7 +201,7 @@ impl Connections {
         let Some(slot) = self.slot(conn) else {
             return;
         };
-        let Some((_, connection)) = self.slots[slot as usize].as_mut() else {
+        let Some((_, connection)) = self.slots.get_mut(slot) else {
             return;
         };
         if connection.outbox.is_closing() {
@@ -182,7 +218,7 @@ impl Connections {
             Delivery::Sent => true,
             Delivery::Refused => false,
             Delivery::Waiting => {
-                let Some((_, connection)) = self.slots[slot as usize].as_mut() else {
+                let Some((_, connection)) = self.slots.get_mut(slot) else {
                     return true;
                 };
                 if !connection.waiting
@@ -216,7 +252,7 @@ impl Connections {
         let Some(slot) = self.slot(conn) else {
             return;
         };
-        let Some((_, connection)) = self.slots[slot as usize].as_mut() else {
+        let Some((_, connection)) = self.slots.get_mut(slot) else {
             return;
         };
         connection.waiting = false;

@@ -71,18 +71,25 @@ impl Rooms {
     }
 
     /// Takes `conn` out of the room, announcing the user's departure when it was its last
-    /// connection here. Returns the member with what the room had corked for it.
-    pub(super) fn leave(&mut self, name: &RoomName, conn: ConnId, user: &User) -> Option<Member> {
+    /// connection here. Returns the member with what the room had corked for it, and whether
+    /// the room, now empty, was forgotten.
+    pub(super) fn leave(
+        &mut self,
+        name: &RoomName,
+        conn: ConnId,
+        user: &User,
+    ) -> Option<(Member, bool)> {
         let room = self.rooms.get_mut(name)?;
         let (member, last_connection) = room.remove(conn)?;
         if last_connection {
             self.announce(name, PresenceEvent::Leave, user);
         }
-        if self.rooms.get(name).is_some_and(Room::is_empty) {
+        let empty = self.rooms.get(name).is_some_and(Room::is_empty);
+        if empty {
             self.rooms.remove(name);
             self.metrics.rooms.decrement(1.0);
         }
-        Some(member)
+        Some((member, empty))
     }
 
     /// Delivers a stored event to every member of its room, encoded once.

@@ -10,14 +10,17 @@ use std::{
 use tokio::sync::mpsc;
 use tracing::{error, info};
 
-use super::{Command, HubConfig, connections::Connections, rooms::Rooms};
+use super::{Command, HubConfig, connections::Connections, member::Member, rooms::Rooms};
 use crate::{
     broker::{Broker, Failed, Job, Outcome, Outcomes},
     conn::ConnId,
     history::HistoryError,
     log::{Draft, Event},
     metrics::Metrics,
-    protocol::{ErrorCode, Frame, Request, RoomName, ServerFrame},
+    protocol::{
+        ErrorCode, Frame, MAX_ANSWER_BYTES, Request, RoomName, ServerFrame, User,
+        keep_latest_within,
+    },
 };
 
 /// Commands taken from the inbox per wake-up: amortizes the wake-up under load.
@@ -103,14 +106,18 @@ impl Hub {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Attach { conn, user, outbox } => self.conns.attach(conn, user, *outbox),
-            Command::Request { conn, request } => self.request(conn, request),
+            Command::Request {
+                conn,
+                request,
+                reference,
+            } => self.request(conn, request, reference),
             Command::Write { conn, frame } => self.write(conn, frame),
             Command::Close { conn, frame } => self.conns.close(conn, frame),
             Command::Detach { conn } => self.detach(conn),
         }
     }
 
-    fn request(&mut self, conn: ConnId, request: Request) {
+    fn request(&mut self, conn: ConnId, request: Request, reference: Option<Arc<str>>) {
         // A connection being closed (evicted, timed out) asks for nothing more.
         if self.conns.is_closing(conn) {
             return;
@@ -124,7 +131,7 @@ impl Hub {
                     if connection.rooms.len() >= self.max_rooms {
                         let message =
                             format!("a connection may be in at most {} rooms", self.max_rooms);
-                        return self.refuse(conn, ErrorCode::TooManyRooms, &message, None);
+                        return self.refuse(conn, ErrorCode::TooManyRooms, &message, reference);
                     }
                     connection.rooms.push((room.clone(), false));
                 }
@@ -132,13 +139,14 @@ impl Hub {
                     origin: conn,
                     room,
                     since,
+                    reference,
                 });
             }
             Request::Leave { room } => {
                 let user = connection.user.clone();
                 let was_member = connection.forget(&room) == Some(true);
                 // Leaving a room one is not in (or only joining) already holds: say so.
-                let mut rest = match self.rooms.leave(&room, conn, &user).filter(|_| was_member) {
+                let mut rest = match self.leave_room(&room, conn, &user).filter(|_| was_member) {
                     Some(member) => member.cork,
                     None => Vec::new(),
                 };
@@ -147,12 +155,7 @@ impl Hub {
             }
             Request::Send { room, text, id } => {
                 if !connection.is_in(&room) {
-                    return self.refuse(
-                        conn,
-                        ErrorCode::NotJoined,
-                        &not_joined(&room),
-                        id.as_deref(),
-                    );
+                    return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), reference);
                 }
                 let draft = Draft::message(room, connection.user.clone(), text, id);
                 self.submit(Job::Append {
@@ -162,7 +165,7 @@ impl Hub {
             }
             Request::Typing { room, active } => {
                 if !connection.is_in(&room) {
-                    return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), None);
+                    return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), reference);
                 }
                 let user = connection.user.clone();
                 let frame = ServerFrame::Typing {
@@ -179,13 +182,14 @@ impl Hub {
                 limit,
             } => {
                 if !connection.is_in(&room) {
-                    return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), None);
+                    return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), reference);
                 }
                 self.submit(Job::Page {
                     origin: conn,
                     room,
                     before,
                     limit,
+                    reference,
                 });
             }
         }
@@ -214,15 +218,19 @@ impl Hub {
                 origin,
                 room,
                 seq,
-                messages,
+                mut messages,
                 complete,
-            } => self.joined(origin, &room, seq, &messages, complete),
+            } => {
+                let cut = keep_latest_within(&mut messages, MAX_ANSWER_BYTES);
+                self.joined(origin, &room, seq, &messages, complete && !cut);
+            }
             Outcome::Page {
                 origin,
                 room,
-                messages,
+                mut messages,
                 has_more,
             } => {
+                let has_more = keep_latest_within(&mut messages, MAX_ANSWER_BYTES) || has_more;
                 let frame = ServerFrame::History {
                     room: &room,
                     messages: crate::protocol::EventsWire(&messages),
@@ -236,8 +244,9 @@ impl Hub {
                 origin,
                 room,
                 job,
+                reference,
                 error,
-            } => self.failed(origin, &room, job, &error),
+            } => self.failed(origin, &room, job, reference, &error),
         }
     }
 
@@ -271,15 +280,20 @@ impl Hub {
     }
 
     /// A job failed: the asker gets `internal`, after what its room had for it.
-    fn failed(&mut self, conn: ConnId, room: &RoomName, job: Failed, e: &HistoryError) {
+    fn failed(
+        &mut self,
+        conn: ConnId,
+        room: &RoomName,
+        job: Failed,
+        reference: Option<Arc<str>>,
+        e: &HistoryError,
+    ) {
         error!(conn, %room, error = %e, "history store failed");
-        let (message, reference) = match &job {
-            Failed::Store { client_id } => (
-                "the message could not be stored; send it again",
-                client_id.as_deref(),
-            ),
-            Failed::Join | Failed::Read => ("the history store failed; try again", None),
+        let message = match job {
+            Failed::Store => "the message could not be stored; send it again",
+            Failed::Join | Failed::Read => "the history store failed; try again",
         };
+        let reference = reference.as_deref();
         if job == Failed::Join
             && let Some(connection) = self.conns.get_mut(conn)
             && !connection.is_member(room)
@@ -300,9 +314,16 @@ impl Hub {
     }
 
     /// Answers a refused request with an `error` frame.
-    fn refuse(&mut self, conn: ConnId, code: ErrorCode, message: &str, reference: Option<&str>) {
+    fn refuse(
+        &mut self,
+        conn: ConnId,
+        code: ErrorCode,
+        message: &str,
+        reference: Option<Arc<str>>,
+    ) {
         self.metrics.error(code).increment(1);
-        self.deliver(conn, vec![error_frame(code, message, reference)]);
+        let frame = error_frame(code, message, reference.as_deref());
+        self.deliver(conn, vec![frame]);
     }
 
     /// Writes an answer to a member of `room` in its place among the room's frames.
@@ -338,9 +359,18 @@ impl Hub {
         let user = connection.user.clone();
         for (room, member) in rooms {
             if member {
-                self.rooms.leave(&room, conn, &user);
+                self.leave_room(&room, conn, &user);
             }
         }
+    }
+
+    /// Takes a member out of a room; a room left empty is forgotten by the broker too.
+    fn leave_room(&mut self, room: &RoomName, conn: ConnId, user: &User) -> Option<Member> {
+        let (member, forgotten) = self.rooms.leave(room, conn, user)?;
+        if forgotten {
+            self.broker.forget(room);
+        }
+        Some(member)
     }
 
     /// Cuts off the connections that could not take their frames: out of every room (the

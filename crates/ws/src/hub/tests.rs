@@ -186,7 +186,16 @@ impl Scene {
     }
 
     async fn ask(&self, conn: ConnId, request: Request) {
-        self.tell(Command::Request { conn, request }).await;
+        let reference = match &request {
+            Request::Send { id, .. } => id.clone(),
+            _ => None,
+        };
+        self.tell(Command::Request {
+            conn,
+            request,
+            reference,
+        })
+        .await;
     }
 
     async fn send(&self, conn: ConnId, text: &str, id: &str) {

@@ -66,3 +66,89 @@ impl Event {
         Frame::json(&MessageWire::of(self), strings + 128)
     }
 }
+
+/// Most bytes of JSON in the events of one answer (`joined.history`, `history.messages`), so
+/// that a client with the usual 1 MiB frame limit can always read it.
+pub const MAX_ANSWER_BYTES: usize = 512 * 1024;
+
+/// Drops the oldest of `events` (oldest first) until their JSON takes at most `budget` bytes;
+/// whether any was dropped.
+pub fn keep_latest_within(events: &mut Vec<Arc<Event>>, budget: usize) -> bool {
+    // Nearly always the bound without escaping proves the answer small: nothing to count.
+    let most = events.iter().map(|e| longest_json(e)).sum::<usize>();
+    if most <= budget {
+        return false;
+    }
+    let mut total = 0;
+    let mut keep_from = events.len();
+    for (at, event) in events.iter().enumerate().rev() {
+        total += json_len(event) + 1;
+        if total > budget {
+            break;
+        }
+        keep_from = at;
+    }
+    events.drain(..keep_from);
+    keep_from > 0
+}
+
+/// An upper bound of an event's JSON: every character of its strings escaped as `\uXXXX`.
+fn longest_json(event: &Event) -> usize {
+    let strings = event.room.as_str().len()
+        + event.from.json().len()
+        + event.text().map_or(0, |text| text.len())
+        + event.client_id.as_deref().map_or(0, str::len);
+    6 * strings + 128
+}
+
+/// The exact length of an event's JSON.
+fn json_len(event: &Event) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and an event always serializes.
+    let _ = serde_json::to_writer(&mut count, &MessageWire::of(event));
+    count.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Draft;
+
+    fn event(seq: u64, text: &str) -> Arc<Event> {
+        let room = RoomName::parse("r").expect("room");
+        Arc::new(Draft::message(room, User::new("u_1", "a"), text.into(), None).sequence(seq, 1))
+    }
+
+    #[test]
+    fn an_answer_over_its_budget_keeps_its_latest_events_counting_escapes() {
+        // 100 control characters are 600 bytes once escaped.
+        let mut events: Vec<_> = (1..=10)
+            .map(|seq| event(seq, &"\u{1}".repeat(100)))
+            .collect();
+        let one = json_len(&events[0]);
+        assert!(one > 600, "{one}");
+        // Seq 10 takes one byte more than seq 1; each event one more for its comma.
+        let budget = 3 * (one + 2);
+        assert!(keep_latest_within(&mut events, budget));
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![8, 9, 10]);
+        assert!(!keep_latest_within(&mut events, budget), "it fits now");
+    }
+
+    #[test]
+    fn the_counted_length_is_the_encoded_length() {
+        let e = event(7, "héllo \"x\" \u{7}");
+        let frame = e.encode();
+        assert_eq!(json_len(&e), frame.payload().len());
+    }
+}

@@ -58,6 +58,14 @@ impl Request {
     }
 }
 
+/// A valid request and the frame's string `id`, which any later error about the request
+/// (the hub's `not_joined`, say) echoes as `ref`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub request: Request,
+    pub reference: Option<Arc<str>>,
+}
+
 /// Why a frame was refused: becomes an `error` frame, never a disconnect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameError {
@@ -104,7 +112,7 @@ fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
 }
 
 /// Parses and validates one text frame. `max_text_bytes` bounds a `send`'s text.
-pub fn parse_request(json: &str, max_text_bytes: usize) -> Result<Request, FrameError> {
+pub fn parse_request(json: &str, max_text_bytes: usize) -> Result<Parsed, FrameError> {
     let head: Head<'_> = serde_json::from_str(json).map_err(|e| match e.classify() {
         Category::Data => FrameError::new(
             ErrorCode::BadRequest,
@@ -122,7 +130,7 @@ pub fn parse_request(json: &str, max_text_bytes: usize) -> Result<Request, Frame
     let Some(Text(kind)) = head.kind else {
         return Err(frame.error(ErrorCode::BadRequest, "missing string field \"type\""));
     };
-    match kind.as_ref() {
+    let request = match kind.as_ref() {
         "join" => join::parse(&frame),
         "leave" => leave::parse(&frame),
         "send" => send::parse(&frame),
@@ -132,7 +140,13 @@ pub fn parse_request(json: &str, max_text_bytes: usize) -> Result<Request, Frame
             ErrorCode::UnknownType,
             format!("unknown frame type {other:?}"),
         )),
-    }
+    }?;
+    let reference = match &request {
+        // A send's own id is the same string: shared, not copied again.
+        Request::Send { id: Some(id), .. } => Some(id.clone()),
+        _ => id.as_deref().map(Arc::from),
+    };
+    Ok(Parsed { request, reference })
 }
 
 /// A frame whose head has been read, as each verb's parser gets it.
@@ -178,7 +192,7 @@ mod testing {
     use super::{ErrorCode, FrameError, Request, parse_request};
 
     pub(super) fn parse(json: &str) -> Result<Request, FrameError> {
-        parse_request(json, 10)
+        parse_request(json, 10).map(|parsed| parsed.request)
     }
 
     pub(super) fn code(json: &str) -> ErrorCode {
@@ -223,5 +237,17 @@ mod tests {
         assert_eq!(err.reference, None);
         let err = parse(r#"{"type":"nope","id":{"a":[1]}}"#).expect_err("unknown type");
         assert_eq!(err.reference, None);
+    }
+
+    #[test]
+    fn a_valid_frame_keeps_its_id_for_later_errors_whatever_its_type() {
+        let parsed = parse_request(
+            r#"{"type":"typing","room":"a","active":true,"id":"t1"}"#,
+            10,
+        )
+        .expect("a typing");
+        assert_eq!(parsed.reference.as_deref(), Some("t1"));
+        let parsed = parse_request(r#"{"type":"history","room":"a"}"#, 10).expect("a history");
+        assert_eq!(parsed.reference, None);
     }
 }
