@@ -5,7 +5,7 @@ mod support;
 use std::net::SocketAddr;
 
 use chat_config::Settings;
-use support::{TestServer, WAIT, http_get, upgrade_status};
+use support::{Client, TestServer, WAIT, http_get, upgrade_status};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -202,6 +202,32 @@ async fn a_wrong_or_missing_version_is_426_naming_13() {
             head.contains("\r\nsec-websocket-version: 13\r\n"),
             "version {version:?}: {head}"
         );
+    }
+}
+
+/// The name a server gives a client that asks for `name` (percent-encoded).
+async fn name_given(server: &TestServer, name: &str) -> String {
+    let mut client = Client::connect(server.addr, &format!("/ws?name={name}")).await;
+    let welcome = client.recv_type("welcome").await;
+    welcome["user"]["name"].as_str().expect("a name").to_owned()
+}
+
+#[tokio::test]
+async fn names_are_nfc_and_invisible_ones_get_a_guest_name() {
+    let server = TestServer::start("").await;
+    // `e` + COMBINING ACUTE ACCENT becomes the one character `é`.
+    assert_eq!(name_given(&server, "Zoe%CC%81").await, "Zo\u{e9}");
+    for name in [
+        "%E2%80%AEevil",       // a right-to-left override first
+        "al%E2%80%8Bice",      // a zero-width space inside
+        "alice%EF%BB%BF",      // a byte order mark after
+        "%E2%81%A6x%E2%81%A9", // bidi isolates around
+        "%E2%80%8B%E2%80%8B",  // nothing but zero-width spaces
+        "%CC%81%CC%82",        // nothing but combining marks
+        "%E3%85%A4",           // a Hangul filler
+    ] {
+        let given = name_given(&server, name).await;
+        assert!(given.starts_with("guest-"), "{name} became {given:?}");
     }
 }
 
