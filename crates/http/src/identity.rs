@@ -37,6 +37,12 @@ mod tests {
         assert!(anonymous_user(Some("name=")).name.starts_with("guest-"));
         let long = format!("name={}", "a".repeat(40));
         assert!(anonymous_user(Some(&long)).name.starts_with("guest-"));
+        // A right-to-left override, percent-encoded as a browser sends it.
+        assert!(
+            anonymous_user(Some("name=%E2%80%AEevil"))
+                .name
+                .starts_with("guest-")
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`App`]: what every request may need (hub handle, settings, connection caps, shutdown).
 //! - `accept`: the accept loop on hyper-util, with graceful shutdown of HTTP connections.
 //! - `routes`: path → handler, `/healthz`, `/readyz`, `/metrics`, 404.
-//! - `upgrade`: `/ws` refusals (426, 403, 503) and the 101 that hands off to [`chat_ws`].
+//! - `upgrade`: `/ws` refusals (405, 426, 400, 403, 503) and the 101 that hands off to
+//!   [`chat_ws`].
 //! - `per_ip`: open WebSockets per peer address, for the per-address cap.
 //! - `cork`: holds the 101 back so that it leaves in one write with the first frame.
 //! - `origin`, `identity`, `static_files`: one check each.

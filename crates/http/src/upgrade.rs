@@ -1,9 +1,10 @@
 use std::{net::IpAddr, sync::Arc};
 
+use base64::{Engine, engine::general_purpose::STANDARD};
 use hyper::{
-    Request, Response, StatusCode,
+    Method, Request, Response, StatusCode, Version,
     body::Incoming,
-    header::{self, HeaderMap, HeaderValue},
+    header::{self, HeaderValue},
     upgrade::Upgraded,
 };
 use hyper_util::rt::TokioIo;
@@ -19,18 +20,12 @@ use crate::{
     response::{Reply, text},
 };
 
-/// Answers `GET /ws` from `peer`: a refusal as plain HTTP, or 101 and a task that serves the
-/// socket.
+/// Answers a request to `/ws` from `peer`: a refusal as plain HTTP, or 101 and a task that
+/// serves the socket.
 pub(crate) fn upgrade(app: &Arc<App>, peer: IpAddr, request: Request<Incoming>) -> Reply {
-    let Some(key) = websocket_key(request.headers()) else {
-        let mut reply = text(
-            StatusCode::UPGRADE_REQUIRED,
-            "this endpoint speaks WebSocket only\n",
-        );
-        reply
-            .headers_mut()
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        return reply;
+    let accept = match handshake(&request) {
+        Ok(key) => derive_accept_key(key.as_bytes()),
+        Err(refusal) => return refusal.reply(),
     };
     if !origin::allowed(request.headers(), &app.config.allowed_origins) {
         return text(StatusCode::FORBIDDEN, "origin not allowed\n");
@@ -51,7 +46,6 @@ pub(crate) fn upgrade(app: &Arc<App>, peer: IpAddr, request: Request<Incoming>) 
         );
     };
     let user = identity::anonymous_user(request.uri().query());
-    let accept = derive_accept_key(key.as_bytes());
 
     // Only the upgrade handle is kept, not the request: the task below lives as long as the
     // connection, and so does everything it holds.
@@ -112,8 +106,72 @@ fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<Handoff> {
     })
 }
 
-/// The `Sec-WebSocket-Key` of a valid WebSocket upgrade request, or `None` for anything else.
-fn websocket_key(headers: &HeaderMap) -> Option<String> {
+/// Why a request to `/ws` gets no 101 (RFC 6455 §4.2.1, §4.2.2 and §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The handshake is a GET: anything else is 405 with `Allow: GET`.
+    Method,
+    /// HTTP/1.0 has no upgrade: 426, so that a client never gets a 101 it cannot use.
+    OldHttp,
+    /// No `Connection: Upgrade` with `Upgrade: websocket` (a browser's plain GET): 426.
+    NotUpgrade,
+    /// `Sec-WebSocket-Version` missing or not 13: 426 that names the version spoken here.
+    Version,
+    /// `Sec-WebSocket-Key` missing, repeated, or not the base64 of 16 bytes: 400.
+    Key,
+}
+
+impl Refusal {
+    /// The HTTP answer to this refusal.
+    fn reply(self) -> Reply {
+        match self {
+            Self::Method => {
+                let mut reply = text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "the WebSocket handshake is a GET\n",
+                );
+                reply
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET"));
+                reply
+            }
+            Self::OldHttp => upgrade_required("WebSocket needs HTTP/1.1\n"),
+            Self::NotUpgrade => upgrade_required("this endpoint speaks WebSocket only\n"),
+            Self::Version => upgrade_required("this server speaks WebSocket version 13\n"),
+            Self::Key => text(
+                StatusCode::BAD_REQUEST,
+                "Sec-WebSocket-Key must be the base64 of 16 bytes\n",
+            ),
+        }
+    }
+}
+
+/// A 426 that says what to send instead: `Upgrade` is a MUST of RFC 9110 §15.5.22, and
+/// `Sec-WebSocket-Version` of RFC 6455 §4.4 for a version this server does not speak.
+fn upgrade_required(body: &'static str) -> Reply {
+    let mut reply = text(StatusCode::UPGRADE_REQUIRED, body);
+    let headers = reply.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static(WEBSOCKET_VERSION),
+    );
+    reply
+}
+
+/// The one WebSocket version there is (RFC 6455 §4.1).
+const WEBSOCKET_VERSION: &str = "13";
+
+/// The `Sec-WebSocket-Key` of a valid WebSocket opening handshake, or why it is not one.
+fn handshake<B>(request: &Request<B>) -> Result<&str, Refusal> {
+    if request.method() != Method::GET {
+        return Err(Refusal::Method);
+    }
+    // hyper serves HTTP/1.x here; anything older than 1.1 cannot switch protocols.
+    if request.version() < Version::HTTP_11 {
+        return Err(Refusal::OldHttp);
+    }
+    let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {
             value.to_str().is_ok_and(|v| {
@@ -122,17 +180,120 @@ fn websocket_key(headers: &HeaderMap) -> Option<String> {
             })
         })
     };
-    let version_ok = headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_some_and(|v| v == "13");
-    let is_upgrade = has_token(header::CONNECTION, "upgrade")
-        && has_token(header::UPGRADE, "websocket")
-        && version_ok;
-    if !is_upgrade {
-        return None;
+    if !(has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket")) {
+        return Err(Refusal::NotUpgrade);
     }
-    headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .and_then(|k| k.to_str().ok())
-        .map(str::to_owned)
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v != WEBSOCKET_VERSION)
+    {
+        return Err(Refusal::Version);
+    }
+    // The key must appear exactly once (RFC 6455 §11.3.1).
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let (Some(key), None) = (keys.next(), keys.next()) else {
+        return Err(Refusal::Key);
+    };
+    key.to_str()
+        .ok()
+        .filter(|key| is_nonce(key))
+        .ok_or(Refusal::Key)
+}
+
+/// Whether `key` is the base64 of exactly 16 bytes, as RFC 6455 §4.2.1 asks of the nonce.
+fn is_nonce(key: &str) -> bool {
+    // 16 bytes take 24 base64 characters, `==` included; the buffer fits what 24 could hold.
+    let mut nonce = [0u8; 18];
+    key.len() == 24 && matches!(STANDARD.decode_slice(key, &mut nonce), Ok(16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key of RFC 6455 §1.3.
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    /// A valid opening handshake with `change` applied to its builder.
+    fn request(
+        change: impl FnOnce(hyper::http::request::Builder) -> hyper::http::request::Builder,
+    ) -> Request<()> {
+        let builder = Request::get("/ws")
+            .header(header::HOST, "chat.example")
+            .header(header::CONNECTION, "keep-alive, Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13");
+        change(builder).body(()).expect("a valid request")
+    }
+
+    fn keyed(key: &'static str) -> Request<()> {
+        request(|b| b.header(header::SEC_WEBSOCKET_KEY, key))
+    }
+
+    #[test]
+    fn a_valid_handshake_gives_its_key() {
+        assert_eq!(handshake(&keyed(KEY)), Ok(KEY));
+    }
+
+    #[test]
+    fn the_key_must_be_16_bytes_in_base64_once() {
+        for key in [
+            "",
+            "not base64 at all",
+            "dGhlIHNhbXBsZQ==",         // 10 bytes
+            "dGhlIHNhbXBsZSBub25jZSE=", // 17 bytes
+            "dGhlIHNhbXBsZSBub25jZQ",   // no padding
+            "dGhlIHNhbXBsZSBub25jZR==", // trailing bits set
+        ] {
+            assert_eq!(handshake(&keyed(key)), Err(Refusal::Key), "{key:?}");
+        }
+        assert_eq!(handshake(&request(|b| b)), Err(Refusal::Key), "no key");
+        let twice = request(|b| {
+            b.header(header::SEC_WEBSOCKET_KEY, KEY)
+                .header(header::SEC_WEBSOCKET_KEY, KEY)
+        });
+        assert_eq!(handshake(&twice), Err(Refusal::Key));
+    }
+
+    #[test]
+    fn only_get_over_http_1_1_upgrades() {
+        let post = request(|b| {
+            b.method(Method::POST)
+                .header(header::SEC_WEBSOCKET_KEY, KEY)
+        });
+        assert_eq!(handshake(&post), Err(Refusal::Method));
+        let old = request(|b| {
+            b.version(Version::HTTP_10)
+                .header(header::SEC_WEBSOCKET_KEY, KEY)
+        });
+        assert_eq!(handshake(&old), Err(Refusal::OldHttp));
+    }
+
+    #[test]
+    fn plain_requests_and_other_versions_are_426() {
+        let plain = Request::get("/ws").body(()).expect("a valid request");
+        assert_eq!(handshake(&plain), Err(Refusal::NotUpgrade));
+        let eight = Request::get("/ws")
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "8")
+            .header(header::SEC_WEBSOCKET_KEY, KEY)
+            .body(())
+            .expect("a valid request");
+        assert_eq!(handshake(&eight), Err(Refusal::Version));
+    }
+
+    #[test]
+    fn refusals_say_what_would_be_accepted() {
+        let method = Refusal::Method.reply();
+        assert_eq!(method.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(method.headers()[header::ALLOW], "GET");
+        for refusal in [Refusal::OldHttp, Refusal::NotUpgrade, Refusal::Version] {
+            let reply = refusal.reply();
+            assert_eq!(reply.status(), StatusCode::UPGRADE_REQUIRED);
+            assert_eq!(reply.headers()[header::UPGRADE], "websocket");
+            assert_eq!(reply.headers()[header::SEC_WEBSOCKET_VERSION], "13");
+        }
+        assert_eq!(Refusal::Key.reply().status(), StatusCode::BAD_REQUEST);
+    }
 }

@@ -2,8 +2,15 @@
 
 mod support;
 
+use std::net::SocketAddr;
+
 use chat_config::Settings;
-use support::{TestServer, http_get, upgrade_status};
+use support::{Client, TestServer, WAIT, http_get, upgrade_status};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
 
 async fn server_with_web_dir() -> (TestServer, tempfile::TempDir) {
     let web = tempfile::tempdir().expect("temp dir");
@@ -66,6 +73,162 @@ async fn plain_get_on_ws_is_426() {
     let (status, head, _) = http_get(server.addr, "/ws", "").await;
     assert_eq!(status, 426);
     assert!(head.contains("upgrade: websocket"));
+}
+
+/// The key of RFC 6455 §1.3, and the accept value it gets.
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pplmbitxaq9kygzzhzrbk+xoo=";
+
+/// Sends `request_line` and `headers` as raw bytes (a header with an empty name is left out)
+/// and returns the answer's status and its header block, lower-cased.
+async fn raw_handshake(
+    addr: SocketAddr,
+    request_line: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = format!("{request_line}\r\nHost: {addr}\r\n");
+    for (name, value) in headers.iter().filter(|(name, _)| !name.is_empty()) {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    // A 101 leaves the connection open, so read up to the end of the head only.
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let read = async {
+        while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&chunk[..n]);
+        }
+    };
+    timeout(WAIT, read).await.expect("response in time");
+    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    (status, head)
+}
+
+/// The headers of a valid opening handshake with `key` as its `Sec-WebSocket-Key`.
+fn upgrade_headers(key: &str) -> [(&str, &str); 4] {
+    [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", key),
+    ]
+}
+
+#[tokio::test]
+async fn a_raw_handshake_gets_101_with_the_accept_key() {
+    let server = TestServer::start("").await;
+    let (status, head) =
+        raw_handshake(server.addr, "GET /ws HTTP/1.1", &upgrade_headers(KEY)).await;
+    assert_eq!(status, 101, "{head}");
+    assert!(
+        head.contains(&format!("sec-websocket-accept: {ACCEPT}")),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_16_bytes_in_base64_is_400() {
+    let server = TestServer::start("").await;
+    for key in [
+        "",
+        "not base64 at all",
+        "dGhlIHNhbXBsZQ==",         // "the sample": 10 bytes
+        "dGhlIHNhbXBsZSBub25jZSE=", // 17 bytes
+        "dGhlIHNhbXBsZSBub25jZQ",   // 16 bytes without the padding
+    ] {
+        let (status, head) =
+            raw_handshake(server.addr, "GET /ws HTTP/1.1", &upgrade_headers(key)).await;
+        assert_eq!(status, 400, "key {key:?}: {head}");
+    }
+    let mut no_key = upgrade_headers(KEY);
+    no_key[3].0 = "";
+    let (status, head) = raw_handshake(server.addr, "GET /ws HTTP/1.1", &no_key).await;
+    assert_eq!(status, 400, "no key: {head}");
+}
+
+#[tokio::test]
+async fn an_upgrade_by_another_method_is_405_allowing_get() {
+    let server = TestServer::start("").await;
+    for method in ["POST", "PUT", "DELETE"] {
+        let (status, head) = raw_handshake(
+            server.addr,
+            &format!("{method} /ws HTTP/1.1"),
+            &[
+                ("Content-Length", "0"),
+                ("Connection", "Upgrade"),
+                ("Upgrade", "websocket"),
+                ("Sec-WebSocket-Version", "13"),
+                ("Sec-WebSocket-Key", KEY),
+            ],
+        )
+        .await;
+        assert_eq!(status, 405, "{method}: {head}");
+        assert!(head.contains("\r\nallow: get\r\n"), "{method}: {head}");
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_over_http_1_0_is_426_never_101() {
+    let server = TestServer::start("").await;
+    let (status, head) =
+        raw_handshake(server.addr, "GET /ws HTTP/1.0", &upgrade_headers(KEY)).await;
+    assert_eq!(status, 426, "{head}");
+    assert!(head.contains("\r\nupgrade: websocket\r\n"), "{head}");
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_version_is_426_naming_13() {
+    let server = TestServer::start("").await;
+    for version in [Some("8"), Some("14"), None] {
+        let mut headers = upgrade_headers(KEY);
+        match version {
+            Some(version) => headers[2].1 = version,
+            None => headers[2].0 = "",
+        }
+        let (status, head) = raw_handshake(server.addr, "GET /ws HTTP/1.1", &headers).await;
+        assert_eq!(status, 426, "version {version:?}: {head}");
+        assert!(
+            head.contains("\r\nsec-websocket-version: 13\r\n"),
+            "version {version:?}: {head}"
+        );
+    }
+}
+
+/// The name a server gives a client that asks for `name` (percent-encoded).
+async fn name_given(server: &TestServer, name: &str) -> String {
+    let mut client = Client::connect(server.addr, &format!("/ws?name={name}")).await;
+    let welcome = client.recv_type("welcome").await;
+    welcome["user"]["name"].as_str().expect("a name").to_owned()
+}
+
+#[tokio::test]
+async fn names_are_nfc_and_invisible_ones_get_a_guest_name() {
+    let server = TestServer::start("").await;
+    // `e` + COMBINING ACUTE ACCENT becomes the one character `é`.
+    assert_eq!(name_given(&server, "Zoe%CC%81").await, "Zo\u{e9}");
+    for name in [
+        "%E2%80%AEevil",       // a right-to-left override first
+        "al%E2%80%8Bice",      // a zero-width space inside
+        "alice%EF%BB%BF",      // a byte order mark after
+        "%E2%81%A6x%E2%81%A9", // bidi isolates around
+        "%E2%80%8B%E2%80%8B",  // nothing but zero-width spaces
+        "%CC%81%CC%82",        // nothing but combining marks
+        "%E3%85%A4",           // a Hangul filler
+    ] {
+        let given = name_given(&server, name).await;
+        assert!(given.starts_with("guest-"), "{name} became {given:?}");
+    }
 }
 
 #[tokio::test]
