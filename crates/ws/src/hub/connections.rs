@@ -59,14 +59,16 @@ impl Connection {
 /// A slot: free, or a connection with its id.
 type Slotted = Option<(ConnId, Connection)>;
 
-/// Slots per chunk of [`Slots`].
-const CHUNK: usize = 256;
+/// Slots per chunk of [`Slots`] (a power of two: a slot's chunk and place are a shift and a
+/// mask).
+const CHUNK: usize = 128;
 
 /// Where connections sit, in chunks of [`CHUNK`] slots: growing adds a chunk, where one
 /// vector would copy every connection and hold up to twice the room they need.
 #[derive(Default)]
 struct Slots {
-    chunks: Vec<Box<[Slotted]>>,
+    /// Fixed-size chunks: a place within one needs no bounds check on the fan-out's path.
+    chunks: Vec<Box<[Slotted; CHUNK]>>,
     /// Slots handed out so far (the next new one is this).
     used: usize,
 }
@@ -94,7 +96,7 @@ impl Slots {
     /// A slot never used before.
     fn fresh(&mut self) -> Slot {
         if self.used == self.chunks.len() * CHUNK {
-            self.chunks.push((0..CHUNK).map(|_| None).collect());
+            self.chunks.push(Box::new(std::array::from_fn(|_| None)));
         }
         self.used += 1;
         // Four billion connections at once is beyond any process.
