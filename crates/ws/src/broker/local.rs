@@ -31,7 +31,8 @@ pub struct LocalBroker {
     /// The durable store's commit reports, until it closes.
     commits: Option<mpsc::UnboundedReceiver<Commit>>,
     /// Appends waiting for their commit, per room, in seq order: the newest seqs of the room.
-    /// A room's entry goes once its last commit is reported.
+    /// A room's entry stays while the hub has members there (a busy room would otherwise
+    /// make and drop it with every message) and goes when the hub forgets the room.
     in_flight: HashMap<RoomName, VecDeque<InFlight>>,
     /// Rooms the hub forgot while some of their appends waited for a commit: released to the
     /// history once the last is reported.
@@ -212,11 +213,9 @@ impl LocalBroker {
         if first.is_none() {
             error!(%room, seq, "history reported a commit out of order");
         }
-        if waiting.is_empty() {
+        if waiting.is_empty() && self.forgotten.remove(room) {
             self.in_flight.remove(room);
-            if self.forgotten.remove(room) {
-                self.history.release(room);
-            }
+            self.history.release(room);
         }
         first
     }
@@ -271,9 +270,14 @@ impl Broker for LocalBroker {
     }
 
     fn forget(&mut self, room: &RoomName) {
-        if self.in_flight.contains_key(room) {
+        if self
+            .in_flight
+            .get(room)
+            .is_some_and(|waiting| !waiting.is_empty())
+        {
             self.forgotten.insert(room.clone());
         } else {
+            self.in_flight.remove(room);
             self.history.release(room);
         }
     }
