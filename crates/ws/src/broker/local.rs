@@ -313,60 +313,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::{
-        history::{Page, Since},
-        log::{Draft, Event},
-        protocol::User,
-    };
-
-    /// Queues every append; records which rooms were released.
-    struct Recording {
-        last_seq: u64,
-        commits: Option<mpsc::UnboundedReceiver<Commit>>,
-        released: mpsc::UnboundedSender<RoomName>,
-    }
-
-    impl History for Recording {
-        fn last_seq(&mut self, _: &RoomName) -> Result<u64, HistoryError> {
-            Ok(self.last_seq)
-        }
-        fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
-            self.last_seq += 1;
-            Ok(Appended::Queued(Arc::new(
-                draft.sequence(self.last_seq, ts),
-            )))
-        }
-        fn since(&mut self, _: &RoomName, _: u64, _: u64) -> Result<Since, HistoryError> {
-            Ok(Since::default())
-        }
-        fn page(&mut self, _: &RoomName, _: u64, _: usize) -> Result<Page, HistoryError> {
-            Ok(Page::default())
-        }
-        fn find_resend(
-            &mut self,
-            _: &RoomName,
-            _: &str,
-            _: u64,
-        ) -> Result<Option<Arc<Event>>, HistoryError> {
-            Ok(None)
-        }
-        fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {
-            self.commits.take()
-        }
-        fn release(&mut self, room: &RoomName) {
-            let _ = self.released.send(room.clone());
-        }
-    }
+    use crate::{history::scripted::Scripted, log::Draft, protocol::User};
 
     #[test]
     fn a_forgotten_room_is_released_once_its_last_append_is_committed() {
-        let (report, commits) = mpsc::unbounded_channel();
-        let (released_tx, mut released) = mpsc::unbounded_channel();
-        let history = Recording {
-            last_seq: 0,
-            commits: Some(commits),
-            released: released_tx,
-        };
+        let (history, mut script) = Scripted::new(false);
         let mut broker = LocalBroker::new(Box::new(history), 10, Histogram::noop());
         let room = RoomName::parse("r").expect("room");
         let mut out = Outcomes::new();
@@ -375,19 +326,18 @@ mod tests {
         assert!(out.is_empty(), "waits for its commit");
 
         broker.forget(&room);
-        assert!(released.try_recv().is_err(), "an append still waits");
-        let event = Arc::new(
-            Draft::message(room.clone(), User::new("u_1", "a"), "hi".into(), None).sequence(1, 0),
-        );
-        report
+        assert!(script.released.try_recv().is_err(), "an append still waits");
+        let event: Arc<_> = script.appended.try_recv().expect("appended");
+        script
+            .report
             .send(Commit::Durable(vec![event]))
             .expect("broker listening");
         broker.end_batch(&mut out);
         assert!(matches!(out.pop_front(), Some(Outcome::Stored(e)) if e.seq == 1));
-        assert_eq!(released.try_recv().ok(), Some(room.clone()));
+        assert_eq!(script.released.try_recv().ok(), Some(room.clone()));
 
         // Nothing in flight: released at once.
         broker.forget(&room);
-        assert_eq!(released.try_recv().ok(), Some(room));
+        assert_eq!(script.released.try_recv().ok(), Some(room));
     }
 }

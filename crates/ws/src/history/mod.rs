@@ -7,6 +7,9 @@
 //! the events it stored or lost, through [`History::take_commits`]. Nothing is matched by
 //! position: a report carries its events.
 
+#[cfg(test)]
+pub(crate) mod scripted;
+
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;

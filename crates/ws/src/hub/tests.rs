@@ -1,9 +1,7 @@
 //! The hub without sockets: connections attached with in-memory outboxes, storage behind the
 //! local broker over a scripted history whose commits the test reports itself.
 
-use std::{sync::Arc, time::Duration};
-
-use tokio::sync::mpsc;
+use std::time::Duration;
 
 use super::{
     Command, HubConfig, HubHandle,
@@ -13,8 +11,10 @@ use super::{
 use crate::{
     broker::LocalBroker,
     conn::{ConnId, Outbound, Outbox, QueueLimits},
-    history::{Appended, Commit, History, HistoryError, Page, Since},
-    log::{Draft, Event},
+    history::{
+        Commit, HistoryError,
+        scripted::{Script, Scripted},
+    },
     metrics::Metrics,
     protocol::{Frame, Request, RoomName, User},
 };
@@ -84,91 +84,23 @@ pub(super) fn attach(conns: &mut Connections, conn: ConnId, user: &User) -> (Slo
     (conns.slot(conn).expect("attached"), Inbox::new(out))
 }
 
-/// Sequences every append and answers `Queued`, handing each event to the test, which
-/// reports the commits itself. Reads fail while `broken`.
-struct Scripted {
-    last_seq: u64,
-    commits: Option<mpsc::UnboundedReceiver<Commit>>,
-    appended: mpsc::UnboundedSender<Arc<Event>>,
-    broken: bool,
-}
-
-impl Scripted {
-    fn read(&self) -> Result<(), HistoryError> {
-        if self.broken {
-            return Err(HistoryError("the disk is on fire".into()));
-        }
-        Ok(())
-    }
-}
-
-impl History for Scripted {
-    fn last_seq(&mut self, _: &RoomName) -> Result<u64, HistoryError> {
-        self.read()?;
-        Ok(self.last_seq)
-    }
-
-    fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
-        self.last_seq += 1;
-        let event = Arc::new(draft.sequence(self.last_seq, ts));
-        let _ = self.appended.send(event.clone());
-        Ok(Appended::Queued(event))
-    }
-
-    fn since(&mut self, _: &RoomName, _: u64, _: u64) -> Result<Since, HistoryError> {
-        self.read()?;
-        Ok(Since::default())
-    }
-
-    fn page(&mut self, _: &RoomName, _: u64, _: usize) -> Result<Page, HistoryError> {
-        self.read()?;
-        Ok(Page::default())
-    }
-
-    fn find_resend(
-        &mut self,
-        _: &RoomName,
-        _: &str,
-        _: u64,
-    ) -> Result<Option<Arc<Event>>, HistoryError> {
-        Ok(None)
-    }
-
-    fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {
-        self.commits.take()
-    }
-}
-
 /// A hub over a scripted history, the channel to report its commits on, and the channel its
 /// appends come out of.
 struct Scene {
     hub: HubHandle,
     task: tokio::task::JoinHandle<()>,
-    report: mpsc::UnboundedSender<Commit>,
-    appended: mpsc::UnboundedReceiver<Arc<Event>>,
+    script: Script,
 }
 
 fn scene(broken: bool) -> Scene {
-    let (report, commits) = mpsc::unbounded_channel();
-    let (appended_tx, appended) = mpsc::unbounded_channel();
-    let history = Scripted {
-        last_seq: 0,
-        commits: Some(commits),
-        appended: appended_tx,
-        broken,
-    };
+    let (history, script) = Scripted::new(broken);
     let broker = LocalBroker::new(Box::new(history), 10, metrics::Histogram::noop());
     let config = HubConfig {
         max_rooms: 4,
         queue: LIMITS,
     };
     let (hub, task) = HubHandle::spawn(Box::new(broker), config, Metrics::noop());
-    Scene {
-        hub,
-        task,
-        report,
-        appended,
-    }
+    Scene { hub, task, script }
 }
 
 impl Scene {
@@ -196,6 +128,14 @@ impl Scene {
             reference,
         })
         .await;
+    }
+
+    async fn join(&self, conn: ConnId) {
+        let request = Request::Join {
+            room: room(),
+            since: None,
+        };
+        self.ask(conn, request).await;
     }
 
     async fn send(&self, conn: ConnId, text: &str, id: &str) {
@@ -235,24 +175,17 @@ fn room() -> RoomName {
 async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
     let mut scene = scene(false);
     let mut inbox = scene.connect(1).await;
-    scene
-        .ask(
-            1,
-            Request::Join {
-                room: room(),
-                since: None,
-            },
-        )
-        .await;
+    scene.join(1).await;
     assert!(inbox.next().await.contains(r#""type":"joined""#));
 
     scene.send(1, "lost", "c1").await;
     scene.send(1, "kept", "c2").await;
     // A history round trip proves both sends were appended (and nothing was delivered).
     scene.round_trip(1, &mut inbox).await;
-    let lost = scene.appended.recv().await.expect("appended");
-    let kept = scene.appended.recv().await.expect("appended");
+    let lost = scene.script.appended.recv().await.expect("appended");
+    let kept = scene.script.appended.recv().await.expect("appended");
     scene
+        .script
         .report
         .send(Commit::Failed {
             events: vec![lost],
@@ -265,6 +198,7 @@ async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
         "{error}"
     );
     scene
+        .script
         .report
         .send(Commit::Durable(vec![kept]))
         .expect("hub listening");
@@ -279,15 +213,7 @@ async fn delivery_waits_for_the_commit_and_a_failed_write_answers_internal() {
 async fn after_a_join_that_failed_a_send_to_the_room_is_answered_not_joined() {
     let scene = scene(true);
     let mut inbox = scene.connect(1).await;
-    scene
-        .ask(
-            1,
-            Request::Join {
-                room: room(),
-                since: None,
-            },
-        )
-        .await;
+    scene.join(1).await;
     let error = inbox.next().await;
     assert!(error.contains(r#""code":"internal""#), "{error}");
     scene.send(1, "hello?", "c1").await;
