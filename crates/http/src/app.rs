@@ -22,6 +22,9 @@ pub struct HttpConfig {
 /// Renders the metrics page (Prometheus text format).
 pub type MetricsRenderer = Box<dyn Fn() -> String + Send + Sync>;
 
+/// Whether the storage behind the chat can still store, for `/readyz`.
+pub type StorageCheck = Box<dyn Fn() -> bool + Send + Sync>;
+
 /// Everything a request handler may need, shared by all connections.
 pub struct App {
     pub(crate) config: HttpConfig,
@@ -37,6 +40,7 @@ pub struct App {
     pub(crate) sockets: TaskTracker,
     /// The `/metrics` page.
     pub(crate) metrics: MetricsRenderer,
+    pub(crate) storage_ok: StorageCheck,
 }
 
 impl std::fmt::Debug for App {
@@ -55,6 +59,7 @@ impl App {
         client: ClientConfig,
         shutdown: CancellationToken,
         metrics: MetricsRenderer,
+        storage_ok: StorageCheck,
     ) -> Arc<Self> {
         Arc::new(Self {
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -65,6 +70,7 @@ impl App {
             shutdown,
             sockets: TaskTracker::new(),
             metrics,
+            storage_ok,
         })
     }
 

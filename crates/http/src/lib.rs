@@ -26,4 +26,4 @@ mod static_files;
 mod upgrade;
 
 pub use accept::serve;
-pub use app::{App, HttpConfig, MetricsRenderer};
+pub use app::{App, HttpConfig, MetricsRenderer, StorageCheck};

@@ -17,6 +17,10 @@ pub(crate) async fn route(app: &Arc<App>, remote: SocketAddr, request: Request<I
         "/readyz" if app.shutdown.is_cancelled() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
         }
+        "/readyz" if !(app.storage_ok)() => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the history cannot store\n",
+        ),
         "/readyz" => text(StatusCode::OK, "ready\n"),
         "/metrics" => metrics(app),
         _ if matches!(*request.method(), Method::GET | Method::HEAD) => {

@@ -45,7 +45,7 @@ pub async fn run(
         .set_buckets(LATENCY_BUCKETS)?
         .build_recorder();
     let metrics = Metrics::register(&recorder);
-    let broker = wiring::broker(&settings, &metrics)?;
+    let (broker, storage_ok) = wiring::broker(&settings, &metrics)?;
     let exporter = recorder.handle();
     let upkeep = tokio::spawn({
         // Histogram samples pile up until drained: drain them whether or not anyone scrapes.
@@ -66,6 +66,7 @@ pub async fn run(
         wiring::client_config(&settings),
         stop.clone(),
         Box::new(move || exporter.render()),
+        storage_ok,
     );
     let address = listener.local_addr()?;
     info!(%address, "listening on {address}");

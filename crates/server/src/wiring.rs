@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use chat_config::{AuthMode, BrokerKind, FsyncPolicy, HistoryBackend, Settings};
-use chat_http::HttpConfig;
+use chat_http::{HttpConfig, StorageCheck};
 use chat_store::{Fsync, MemoryHistory, OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
     broker::{Broker, LocalBroker},
@@ -62,28 +62,31 @@ pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
     Ok(())
 }
 
-/// The broker the settings ask for: this process's own, over the history they ask for.
+/// The broker the settings ask for: this process's own, over the history they ask for; and
+/// whether that history can still store, for `/readyz`.
 pub(crate) fn broker(
     settings: &Settings,
     metrics: &Metrics,
-) -> Result<Box<dyn Broker>, HistoryUnusable> {
-    Ok(Box::new(LocalBroker::new(
-        history(settings)?,
+) -> Result<(Box<dyn Broker>, StorageCheck), HistoryUnusable> {
+    let (history, storage_ok) = history(settings)?;
+    let broker = LocalBroker::new(
+        history,
         settings.history.on_join,
         metrics.history_append_seconds.clone(),
-    )))
+    );
+    Ok((Box::new(broker), storage_ok))
 }
 
 /// The history the settings ask for: SQLite opened (and migrated) now, so a bad file stops
 /// the start, or memory.
-fn history(settings: &Settings) -> Result<Box<dyn History>, HistoryUnusable> {
+fn history(settings: &Settings) -> Result<(Box<dyn History>, StorageCheck), HistoryUnusable> {
     let history = &settings.history;
     let retention = Retention {
         max_per_room: history.max_per_room,
         max_age: (!history.max_age.is_zero()).then_some(history.max_age),
     };
     match history.backend {
-        HistoryBackend::Memory => Ok(Box::new(MemoryHistory::new(retention))),
+        HistoryBackend::Memory => Ok((Box::new(MemoryHistory::new(retention)), Box::new(|| true))),
         HistoryBackend::Sqlite => {
             let mut options = SqliteOptions::new(&history.path, retention);
             options.fsync = match history.fsync {
@@ -98,7 +101,8 @@ fn history(settings: &Settings) -> Result<Box<dyn History>, HistoryUnusable> {
                 problem,
             })?;
             info!(path = %history.path.display(), fsync = ?history.fsync, "history in SQLite");
-            Ok(Box::new(store))
+            let health = store.health();
+            Ok((Box::new(store), Box::new(move || health.is_ok())))
         }
     }
 }

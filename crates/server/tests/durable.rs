@@ -407,3 +407,25 @@ async fn an_unusable_history_path_stops_the_start_naming_history_path() {
     );
     assert!(stderr.contains("not a database"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_database_file_deleted_while_running_refuses_messages_and_is_not_ready() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("chat.db");
+    let server = TestServer::start(&sqlite_toml(&db, "")).await;
+    let mut alice = server.joined("alice", "r").await;
+    assert_eq!(alice.say("r", "kept").await["seq"], 1);
+    std::fs::remove_file(&db).expect("delete the database file");
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "lost", "id": "c2"}))
+        .await;
+    let error = alice.recv_error().await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("internal"), Some("c2")),
+        "nothing is delivered that a restart would lose"
+    );
+    let (status, _, _) = support::http_get(server.addr, "/readyz", "").await;
+    assert_eq!(status, 503);
+    alice.assert_quiet("r").await;
+}

@@ -25,4 +25,4 @@ mod resend;
 mod sqlite;
 
 pub use memory::MemoryHistory;
-pub use sqlite::{Fsync, OpenError, SqliteHistory, SqliteOptions};
+pub use sqlite::{FileHealth, Fsync, OpenError, SqliteHistory, SqliteOptions};

@@ -59,6 +59,7 @@ use tracing::warn;
 
 use checkpoint::Checkpointer;
 use room::{Kept, RoomState};
+pub use writer::FileHealth;
 use writer::{Write, WriterHandle};
 
 /// Messages appended but not yet committed or failed, past which `append` refuses (the sender
@@ -189,8 +190,17 @@ impl SqliteHistory {
         )?);
         let (report, commits) = mpsc::unbounded_channel();
         let on_thread = options.commit_thread || options.fsync == Fsync::Full;
-        let writer = WriterHandle::start(conn, checkpointer, options.retention, report, on_thread)
-            .map_err(OpenError::Thread)?;
+        let file = std::fs::File::open(&options.path)
+            .map_err(|e| OpenError::Sqlite(format!("cannot open the file itself: {e}")))?;
+        let writer = WriterHandle::start(
+            conn,
+            file,
+            checkpointer,
+            options.retention,
+            report,
+            on_thread,
+        )
+        .map_err(OpenError::Thread)?;
         Ok(Self {
             rooms: Rooms {
                 retention: options.retention,
@@ -203,6 +213,11 @@ impl SqliteHistory {
             epoch: 1,
             appended: 0,
         })
+    }
+
+    /// Whether the history can still store (see [`FileHealth`]).
+    pub fn health(&self) -> FileHealth {
+        self.writer.health()
     }
 
     /// Rooms held in memory: those touched since start (or the last failed write) and not

@@ -8,7 +8,7 @@ use std::{
     collections::BTreeSet,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc,
     },
     thread::JoinHandle,
@@ -22,6 +22,8 @@ use chat_ws::{
     log::{Event, EventKind},
     protocol::RoomName,
 };
+use std::os::unix::fs::MetadataExt;
+
 use rusqlite::{Connection, params};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{error, warn};
@@ -70,6 +72,19 @@ struct Shared {
     resolved: AtomicU64,
     /// The highest epoch in which a write failed (0: none yet).
     failed_epoch: AtomicU64,
+    /// The database file was deleted or replaced: nothing is stored any more.
+    file_gone: AtomicBool,
+}
+
+/// Whether the history can still store: false once its file was deleted or replaced while
+/// the server runs (`/readyz` then answers 503).
+#[derive(Debug, Clone)]
+pub struct FileHealth(Arc<Shared>);
+
+impl FileHealth {
+    pub fn is_ok(&self) -> bool {
+        !self.0.file_gone.load(Ordering::Acquire)
+    }
 }
 
 /// The store's side of the writer: it commits in the caller's thread, at [`Self::end_batch`],
@@ -104,6 +119,7 @@ impl WriterHandle {
     /// [`Self::end_batch`]; outcomes go to `commits`.
     pub(super) fn start(
         conn: Connection,
+        file: std::fs::File,
         checkpointer: Checkpointer,
         retention: Retention,
         commits: UnboundedSender<Commit>,
@@ -112,6 +128,7 @@ impl WriterHandle {
         let shared = Arc::new(Shared::default());
         let writer = Writer {
             conn,
+            file,
             checkpointer,
             unchecked_pages: 0,
             commits,
@@ -201,6 +218,11 @@ impl WriterHandle {
         self.shared.resolved.load(Ordering::Acquire)
     }
 
+    /// Whether the history can still store.
+    pub(super) fn health(&self) -> FileHealth {
+        FileHealth(self.shared.clone())
+    }
+
     /// The highest epoch with a failed write. Every write of that epoch or an earlier one
     /// that was not committed yet fails too, because its seq came after a lost one; the store
     /// starts a new epoch and reloads its rooms from the file.
@@ -233,6 +255,8 @@ fn stopped() -> HistoryError {
 #[derive(Debug)]
 struct Writer {
     conn: Connection,
+    /// The database file, open on its own: its link count tells whether someone deleted it.
+    file: std::fs::File,
     checkpointer: Checkpointer,
     /// Pages written since the last checkpoint was asked for, about: one per room a commit
     /// touched.
@@ -299,6 +323,8 @@ impl Writer {
         let fresh = &batch[tainted..];
         let result = if fresh.is_empty() {
             Ok(Vec::new())
+        } else if self.file_gone() {
+            Err(file_gone_error())
         } else {
             insert(&self.conn, fresh, &self.trim.rooms)
         };
@@ -339,6 +365,23 @@ impl Writer {
             }
         }
         batch.clear();
+    }
+
+    /// Whether the database file lost its last name (deleted, or replaced by another file):
+    /// what would be committed now would be gone at the next start, and seqs reused then.
+    fn file_gone(&mut self) -> bool {
+        if self.shared.file_gone.load(Ordering::Relaxed) {
+            return true;
+        }
+        let gone = self.file.metadata().map_or(true, |m| m.nlink() == 0);
+        if gone {
+            error!(
+                "the history database file was deleted or replaced while the server runs; \
+                 messages are refused until it is restarted"
+            );
+            self.shared.file_gone.store(true, Ordering::Release);
+        }
+        gone
     }
 
     fn fail(&mut self, writes: &[Write], error: HistoryError) {
@@ -409,6 +452,14 @@ fn insert_in_transaction(
         .into_iter()
         .map(|(room, seq)| (room.clone(), seq))
         .collect())
+}
+
+/// The error of a commit refused because the database file is gone.
+fn file_gone_error() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+        Some("the database file was deleted or replaced".into()),
+    )
 }
 
 /// Moves the room's row in `rooms` up to `seq` (creating it).
