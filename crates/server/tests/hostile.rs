@@ -128,3 +128,21 @@ async fn invalid_utf8_in_a_text_frame_is_closed_with_1007() {
     write_raw(&mut c, &[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe]).await;
     assert_eq!(raw_close_code(&mut c).await, Some(1007));
 }
+
+#[tokio::test]
+async fn a_client_that_asks_for_history_and_never_reads_is_cut_off_by_bytes() {
+    let toml = "[limits]\nmessages_per_sec = 100000\nburst = 100000\nrequests_per_sec = 100000\n\
+                requests_burst = 100000\n";
+    let server = TestServer::start(toml).await;
+    // 24 KiB of JSON per message: every page is capped at 512 KiB, but only 1,024 frames
+    // waiting would take half a GiB.
+    room_with(&server, 40, &"\u{1}".repeat(4096)).await;
+    let mut hoarder = server.joined("hoarder", "big").await;
+    for _ in 0..60 {
+        hoarder
+            .send(json!({"type": "history", "room": "big", "limit": 200}))
+            .await;
+    }
+    // Never read: past 4 MiB waiting (and what the kernel holds) it is cut off.
+    assert_eq!(raw_close_code(&mut hoarder).await, Some(4008));
+}
