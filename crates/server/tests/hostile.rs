@@ -146,3 +146,38 @@ async fn a_client_that_asks_for_history_and_never_reads_is_cut_off_by_bytes() {
     // Never read: past 4 MiB waiting (and what the kernel holds) it is cut off.
     assert_eq!(raw_close_code(&mut hoarder).await, Some(4008));
 }
+
+#[tokio::test]
+async fn a_client_toggling_a_room_costs_its_members_next_to_nothing() {
+    let server =
+        TestServer::start("[limits]\nrequests_per_sec = 100000\nrequests_burst = 100000\n").await;
+    let mut bob = server.joined("bob", "r").await;
+    let mut toggler = server.joined("toggler", "r").await;
+    for _ in 0..50 {
+        toggler.send(json!({"type": "leave", "room": "r"})).await;
+        toggler.send(json!({"type": "join", "room": "r"})).await;
+    }
+    // Its answers prove every toggle was taken.
+    let mut joined = 0;
+    while joined < 50 {
+        if toggler.recv().await["type"] == "joined" {
+            joined += 1;
+        }
+    }
+    // A history round trip brings bob whatever presence was held for him first.
+    bob.send(json!({"type": "history", "room": "r", "limit": 1}))
+        .await;
+    let mut presence = 0;
+    loop {
+        let frame = bob.recv().await;
+        match frame["type"].as_str() {
+            Some("history") => break,
+            Some("presence") => presence += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        presence <= 2,
+        "bob got {presence} presence frames for 100 toggles"
+    );
+}

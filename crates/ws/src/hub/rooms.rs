@@ -162,7 +162,7 @@ impl Rooms {
                 .map_or(now, |sent| sent + presence_window(room.len()));
             self.presence.hold(due, name.clone());
         }
-        room.hold(frame, &user.id);
+        room.hold(frame, &user.id, event);
     }
 
     /// When the next held presence is due.

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     conn::ConnId,
-    protocol::{Frame, User, UserId},
+    protocol::{Frame, PresenceEvent, User, UserId},
 };
 
 /// Batch capacity a room keeps between hub batches.
@@ -51,6 +51,12 @@ pub(super) struct Room {
     batch: Vec<(Frame, Option<UserId>)>,
     /// Frames cleared from `held` and `batch` so far (members' positions count them too).
     held_base: usize,
+    /// The furthest position in the held presence any member has seen (or, for one that
+    /// joined since, was shown in its member list): a held frame before it cannot be taken
+    /// back.
+    held_peak: usize,
+    /// Who and what the last held frame announces, while it is the room's last frame.
+    last_held: Option<(UserId, PresenceEvent)>,
     batch_base: usize,
     /// The flush in progress, if one was cut into slices.
     pass: Option<Pass>,
@@ -71,6 +77,8 @@ impl Room {
             held: Vec::new(),
             batch: Vec::new(),
             held_base: 0,
+            held_peak: 0,
+            last_held: None,
             batch_base: 0,
             pass: None,
             presence_sent: None,
@@ -95,6 +103,8 @@ impl Room {
         if self.index.contains_key(&conn) {
             return false;
         }
+        // Its member list shows the room as the held presence leaves it.
+        self.saw_held(self.held_base + self.held.len(), &user.id);
         self.index.insert(conn, self.members.len());
         let (user_id, first) = match self.users.entry(user.id.clone()) {
             Entry::Occupied(mut entry) => {
@@ -133,6 +143,7 @@ impl Room {
             &Shared::by_frame(&self.batch, self.batch_base),
             &mut member.cork,
         );
+        self.saw_held(member.seen.held_from, &member.seen.user);
         if let Some(moved) = self.members.get(at) {
             self.index.insert(moved.conn, at);
             // The last member moved here: a pass already past this point would miss it.
@@ -162,6 +173,7 @@ impl Room {
             None => (None, 0),
         };
         self.batch.push((frame, except));
+        self.last_held = None;
         self.behind();
         self.members.len() - skipped
     }
@@ -228,12 +240,14 @@ impl Room {
                 self.batch.drain(..settled - self.batch_base);
                 self.batch_base = settled;
             }
+            let held_end = self.held_base + self.held.len();
             let held = Shared::laid_out(&self.held, self.held_base);
             let batch = Shared::laid_out(&self.batch, self.batch_base);
             while let Some(member) = self.members.get_mut(pass.next) {
                 if *budget == 0 {
                     return (frames, bytes, None);
                 }
+                self.held_peak = held_end;
                 *budget -= 1;
                 pass.next += 1;
                 let (f, b) = member.flush(&held, &batch, &mut scratch, conns, failed);
@@ -276,17 +290,50 @@ impl Room {
         let Some(&at) = self.index.get(&conn) else {
             return (0, 0);
         };
-        self.members[at].flush(
+        let handed = self.members[at].flush(
             &Shared::by_frame(&self.held, self.held_base),
             &Shared::by_frame(&self.batch, self.batch_base),
             &mut Vec::new(),
             conns,
             failed,
-        )
+        );
+        let seen = &self.members[at].seen;
+        let (held_from, user) = (seen.held_from, seen.user.clone());
+        self.saw_held(held_from, &user);
+        handed
     }
 
-    /// Holds a presence frame about `about` back until the room's next flush.
-    pub(super) fn hold(&mut self, frame: Frame, about: &UserId) {
+    /// Notes that a member of `user` has had the held presence up to `held_from`. Frames about
+    /// its own user never reach it, so it cannot have seen the last one if that is about it.
+    fn saw_held(&mut self, held_from: usize, user: &UserId) {
+        let end = self.held_base + self.held.len();
+        let own_last = self
+            .last_held
+            .as_ref()
+            .is_some_and(|(about, _)| **about == **user);
+        let seen = if own_last {
+            held_from.min(end.saturating_sub(1))
+        } else {
+            held_from
+        };
+        self.held_peak = self.held_peak.max(seen);
+    }
+
+    /// Holds a presence frame (`event` about `about`) back until the room's next flush. A
+    /// join and a leave of the same user held back to back, the first seen by nobody, cancel
+    /// out: one client toggling a room costs its members nothing.
+    pub(super) fn hold(&mut self, frame: Frame, about: &UserId, event: PresenceEvent) {
+        let end = self.held_base + self.held.len();
+        let undoes_last = self
+            .last_held
+            .as_ref()
+            .is_some_and(|(user, held)| **user == **about && *held != event);
+        if undoes_last && self.held_peak < end {
+            self.held.pop();
+            self.last_held = None;
+            return;
+        }
+        self.last_held = Some((about.clone(), event));
         let about = self.room_copy(about).map(|(id, _)| id);
         self.held.push((frame, about));
         self.behind();

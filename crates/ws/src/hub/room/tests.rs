@@ -39,7 +39,7 @@ fn alice_and_bob() -> (Room, Connections, User, Frame, Inbox, Inbox) {
 #[tokio::test]
 async fn held_presence_goes_out_before_an_answer_corked_after_it() {
     let (mut room, mut conns, alice, about_alice, _a_out, mut b_out) = alice_and_bob();
-    room.hold(about_alice, &alice.id);
+    room.hold(about_alice, &alice.id, PresenceEvent::Join);
     assert!(room.send_to(2, text(1)));
     let mut failed = Vec::new();
     room.flush_one(2, &mut conns, &mut failed);
@@ -151,6 +151,59 @@ async fn a_flush_that_never_catches_up_keeps_only_the_recent_frames() {
     for out in &mut outs {
         for n in 1..=30 {
             assert_eq!(out.next().await, format!(r#"{{"n":{n}}}"#));
+        }
+    }
+}
+
+/// A presence frame of `event` about `user`.
+fn presence(user: &User, event: PresenceEvent) -> Frame {
+    let name = RoomName::parse("r").expect("room");
+    ServerFrame::Presence {
+        room: &name,
+        event,
+        user,
+    }
+    .encode()
+}
+
+#[tokio::test]
+async fn a_join_and_a_leave_held_back_to_back_cancel_out_unless_someone_saw_the_join() {
+    let (mut room, mut conns, _alice, _about_alice, _a_out, mut b_out) = alice_and_bob();
+    let carol = User::new("u_c", "carol");
+    let mut failed = Vec::new();
+    room.hold(
+        presence(&carol, PresenceEvent::Join),
+        &carol.id,
+        PresenceEvent::Join,
+    );
+    room.hold(
+        presence(&carol, PresenceEvent::Leave),
+        &carol.id,
+        PresenceEvent::Leave,
+    );
+    assert!(!room.is_holding(), "a toggle nobody saw costs nothing");
+
+    // Bob takes the held join with an answer: the leave must follow it.
+    room.hold(
+        presence(&carol, PresenceEvent::Join),
+        &carol.id,
+        PresenceEvent::Join,
+    );
+    assert!(room.send_to(2, text(1)));
+    room.flush_one(2, &mut conns, &mut failed);
+    room.hold(
+        presence(&carol, PresenceEvent::Leave),
+        &carol.id,
+        PresenceEvent::Leave,
+    );
+    assert!(room.is_holding());
+    room.flush(Instant::now(), &mut conns, &mut failed);
+    assert!(failed.is_empty());
+    for (want, then) in [("join", None), ("", Some(r#"{"n":1}"#)), ("leave", None)] {
+        let got = b_out.next().await;
+        match then {
+            Some(exact) => assert_eq!(got, exact),
+            None => assert!(got.contains(&format!(r#""event":"{want}""#)), "{got}"),
         }
     }
 }
