@@ -9,6 +9,8 @@
 mod history;
 mod join;
 mod leave;
+#[cfg(test)]
+mod properties;
 mod send;
 mod typing;
 
