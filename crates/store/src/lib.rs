@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`SqliteHistory`] (`sqlite/`): the durable default. One SQLite file in WAL mode; the writer
-//!   commits each batch's messages in one transaction (`writer.rs`); recent messages are served from
+//!   commits each batch's messages in one transaction (`writer.rs`), retention deletes in steps
+//!   between commits (`trim.rs`); recent messages are served from
 //!   memory and older pages by indexed reads (`room.rs`); a row of the `events` table becomes a
 //!   message in one function (`event.rs`); the versioned schema and its migrations (`schema.rs`).
 //! - [`MemoryHistory`] (`memory.rs`): everything in process memory, for tests and ephemeral

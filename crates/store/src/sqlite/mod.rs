@@ -42,6 +42,7 @@ mod checkpoint;
 mod event;
 mod room;
 mod schema;
+mod trim;
 mod writer;
 
 use std::{collections::hash_map::Entry, path::PathBuf, sync::Arc, time::Duration};
