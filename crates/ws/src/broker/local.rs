@@ -20,6 +20,7 @@ use tracing::error;
 use super::{Broker, Failed, Job, MAX_ANSWER_EVENTS, Origin, Outcome, Outcomes};
 use crate::{
     history::{Appended, Commit, History, HistoryError, now_ms},
+    log::Draft,
     protocol::RoomName,
 };
 
@@ -80,9 +81,11 @@ impl LocalBroker {
         Ok(self.history.last_seq(room)?.saturating_sub(waiting))
     }
 
-    fn append(&mut self, origin: Origin, draft: crate::log::Draft, out: &mut Outcomes) {
+    fn append(&mut self, origin: Origin, draft: Draft, out: &mut Outcomes) {
         let room = draft.room.clone();
-        if let Some(id) = &draft.client_id {
+        // The `ref` of a failure: the append takes the draft.
+        let reference = draft.client_id.clone();
+        if let Some(id) = &reference {
             match self.history.find_resend(&room, id, now_ms()) {
                 Ok(Some(event)) => {
                     // One still waiting for its commit reaches the sender when it is stored.
@@ -98,12 +101,10 @@ impl LocalBroker {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    let reference = draft.client_id.clone();
                     return out.push_back(failed(origin, room, Failed::Read, reference, error));
                 }
             }
         }
-        let reference = draft.client_id.clone();
         match self.history.append(draft, now_ms()) {
             Ok(Appended::Stored(event)) => out.push_back(Outcome::Stored(event)),
             Ok(Appended::Queued(event)) => {

@@ -114,19 +114,16 @@ impl Outbox {
         let Transport::Tcp(socket) = &self.transport else {
             return Delivery::Sent;
         };
-        match tcp::write_now(socket, &mut self.backlog) {
+        let delivery = match tcp::write_now(socket, &mut self.backlog) {
+            Ok(false) => Delivery::Waiting,
+            // A burst's backlog gives its room back.
             Ok(true) | Err(_) => {
-                self.backlog.clear();
                 self.backlog = Vec::new();
-                (self.waiting_frames, self.waiting_bytes) = (0, 0);
                 Delivery::Sent
             }
-            Ok(false) => {
-                self.waiting_frames = self.backlog.iter().map(Frame::frames).sum();
-                self.waiting_bytes = self.backlog.iter().map(|f| f.len() as u64).sum();
-                Delivery::Waiting
-            }
-        }
+        };
+        self.recount();
+        delivery
     }
 
     /// Sends a close frame after what waits; nothing goes out after it. Nothing when a close
@@ -137,15 +134,7 @@ impl Outbox {
         }
         self.state = State::Closing;
         match &self.transport {
-            Transport::Tcp(_) => {
-                let idle = self.backlog.is_empty();
-                self.wait(&mut vec![frame]);
-                if idle {
-                    self.resume()
-                } else {
-                    Delivery::Waiting
-                }
-            }
+            Transport::Tcp(_) => self.close_after_backlog(frame),
             Transport::Channel(sender) => sender.close(frame),
         }
     }
@@ -154,17 +143,26 @@ impl Outbox {
     /// already started, so the stream stays valid) and 4008 goes out instead.
     pub fn evict(&mut self) -> Delivery {
         let close = Frame::close(SLOW_CONSUMER, "slow consumer");
+        self.state = State::Closing;
         match &self.transport {
             Transport::Tcp(_) => {
                 let started = self.backlog.first().is_some_and(Frame::is_continuation);
                 self.backlog.truncate(usize::from(started));
-                self.state = State::Open;
-                self.close(close)
+                self.recount();
+                self.close_after_backlog(close)
             }
-            Transport::Channel(sender) => {
-                self.state = State::Closing;
-                sender.evict(close)
-            }
+            Transport::Channel(sender) => sender.evict(close),
+        }
+    }
+
+    /// Puts a close frame behind what waits, writing it now when nothing does.
+    fn close_after_backlog(&mut self, close: Frame) -> Delivery {
+        let idle = self.backlog.is_empty();
+        self.wait(&mut vec![close]);
+        if idle {
+            self.resume()
+        } else {
+            Delivery::Waiting
         }
     }
 
@@ -198,6 +196,12 @@ impl Outbox {
             Transport::Tcp(socket) => tcp::cut(socket),
             Transport::Channel(sender) => sender.cut(),
         }
+    }
+
+    /// Counts what waits again, after the socket took some of it or an eviction dropped it.
+    fn recount(&mut self) {
+        self.waiting_frames = self.backlog.iter().map(Frame::frames).sum();
+        self.waiting_bytes = self.backlog.iter().map(|f| f.len() as u64).sum();
     }
 
     /// Puts `frames` behind what waits.

@@ -163,8 +163,13 @@ impl Connections {
     }
 
     pub(super) fn get_mut(&mut self, conn: ConnId) -> Option<&mut Connection> {
+        self.entry(conn).map(|(_, c)| c)
+    }
+
+    /// The connection and its slot.
+    pub(super) fn entry(&mut self, conn: ConnId) -> Option<(Slot, &mut Connection)> {
         let slot = self.slot(conn)?;
-        self.slots.get_mut(slot).map(|(_, c)| c)
+        self.slots.get_mut(slot).map(|(_, c)| (slot, c))
     }
 
     fn at(&self, slot: Slot) -> Option<&Connection> {
@@ -200,10 +205,7 @@ impl Connections {
     }
 
     fn closing_with(&mut self, conn: ConnId, close: impl FnOnce(&mut Outbox) -> Delivery) {
-        let Some(slot) = self.slot(conn) else {
-            return;
-        };
-        let Some((_, connection)) = self.slots.get_mut(slot) else {
+        let Some((slot, connection)) = self.entry(conn) else {
             return;
         };
         if connection.outbox.is_closing() {
@@ -248,13 +250,9 @@ impl Connections {
         }
     }
 
-    /// The socket can take more: writes what waits there. False when it must be evicted
-    /// (never: what waits was accepted already).
+    /// The socket can take more: writes what waits there (accepted already: never refused).
     pub(super) fn resume(&mut self, conn: ConnId) {
-        let Some(slot) = self.slot(conn) else {
-            return;
-        };
-        let Some((_, connection)) = self.slots.get_mut(slot) else {
+        let Some((slot, connection)) = self.entry(conn) else {
             return;
         };
         connection.waiting = false;

@@ -112,7 +112,7 @@ impl Hub {
                 request,
                 reference,
             } => self.request(conn, request, reference),
-            Command::Write { conn, frame } => self.write(conn, frame),
+            Command::Write { conn, frame } => self.deliver(conn, vec![frame]),
             Command::Close { conn, frame } => self.conns.close(conn, frame),
             Command::Detach { conn } => self.detach(conn),
         }
@@ -260,10 +260,7 @@ impl Hub {
         messages: &[Arc<Event>],
         complete: bool,
     ) {
-        let Some(slot) = self.conns.slot(conn) else {
-            return;
-        };
-        let Some(connection) = self.conns.get_mut(conn) else {
+        let Some((slot, connection)) = self.conns.entry(conn) else {
             return;
         };
         let Some(entry) = connection.rooms.iter_mut().find(|(room, _)| room == name) else {
@@ -307,11 +304,6 @@ impl Hub {
             return self.deliver(conn, vec![frame]);
         }
         self.answer(room, conn, frame);
-    }
-
-    /// Sends a frame of the connection's own, after what waits for it.
-    fn write(&mut self, conn: ConnId, frame: Frame) {
-        self.deliver(conn, vec![frame]);
     }
 
     /// Answers a refused request with an `error` frame.
@@ -378,11 +370,8 @@ impl Hub {
     /// others get `presence` `leave`), and closed with 4008.
     fn evict_failed(&mut self) {
         while let Some(conn) = self.failed.pop() {
-            if self
-                .conns
-                .get(conn)
-                .is_none_or(|c| c.rooms.is_empty() && self.conns.is_closing(conn))
-            {
+            // Gone, or evicted already (a closing outbox refuses nothing).
+            if self.conns.get(conn).is_none() || self.conns.is_closing(conn) {
                 continue;
             }
             info!(conn, "slow consumer evicted");
