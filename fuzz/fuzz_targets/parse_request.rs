@@ -2,7 +2,7 @@
 //! panics, and a request it accepts respects the limits it was given.
 #![no_main]
 
-use chat_ws::protocol::{Request, parse_request};
+use chat_ws::protocol::{MAX_CLIENT_ID_CHARS, Request, parse_request};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_TEXT_BYTES: usize = 256;
@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(text.len() <= MAX_TEXT_BYTES, "a send over the text limit was accepted");
     }
     if let Some(reference) = &parsed.reference {
-        assert!(reference.len() <= 64, "an id over 64 bytes was accepted");
+        assert!(
+            reference.chars().count() <= MAX_CLIENT_ID_CHARS,
+            "an id over {MAX_CLIENT_ID_CHARS} characters was accepted"
+        );
     }
 });
