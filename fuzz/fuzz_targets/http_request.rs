@@ -18,6 +18,11 @@ use tokio::{
 fn server() -> &'static (Runtime, SocketAddr) {
     static SERVER: OnceLock<(Runtime, SocketAddr)> = OnceLock::new();
     SERVER.get_or_init(|| {
+        // As the Rust runtime does before `main` (libFuzzer's `main` does not): a write to a
+        // socket the client reset is an error for the writer, not a signal that ends the
+        // process.
+        // SAFETY: called once, before any thread of the server exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let runtime = Runtime::new().expect("runtime");
         let mut settings = Settings::default();
         settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
