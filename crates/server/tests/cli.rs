@@ -90,6 +90,15 @@ async fn settings_that_would_break_the_server_later_exit_2() {
 }
 
 #[tokio::test]
+async fn a_web_dir_that_does_not_exist_stops_the_start() {
+    let env = [("CHAT__SERVER__WEB_DIR", "/nonexistent/chat-web")];
+    let (code, _, stderr) = run_to_end(&["--listen", "127.0.0.1:0"], &env).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("server.web_dir"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/chat-web"), "{stderr}");
+}
+
+#[tokio::test]
 async fn an_endless_config_file_is_named() {
     let (code, _, stderr) = run_to_end(&["--config", "/dev/zero"], &[]).await;
     assert_eq!(code, Some(2), "{stderr}");
@@ -169,6 +178,13 @@ async fn the_docker_image_environment_starts_a_healthy_server() {
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut server = ServerProcess::start(&[], &env_refs).await;
     assert_eq!(http_get(server.addr, "/healthz", "").await.0, 200);
+    // The image holds no web/ folder: the page comes from the binary, whatever the folder.
+    let (status, _, body) = http_get(server.addr, "/", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains("<title>Chat</title>"),
+        "the built-in page"
+    );
     server.signal("TERM");
     assert_eq!(
         server.exit_within(Duration::from_secs(10)).await.code(),
