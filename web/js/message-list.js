@@ -67,7 +67,8 @@ export class MessageList {
     this.divider = divider;
     if (freshDivider) {
       // Open the room where the unread messages begin, not at the bottom.
-      this.scroller.scrollTop = Math.max(0, divider.offsetTop - 8);
+      const offset = divider.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top;
+      this.scroller.scrollTop = Math.max(0, this.scroller.scrollTop + offset - 8);
       this.actions.jumpShown(!this.atBottom());
     } else if (switching || anchor === null) {
       this.scrollToBottom();
@@ -93,7 +94,9 @@ export class MessageList {
     if (this.atBottom()) return null;
     const top = this.scroller.scrollTop;
     for (const node of this.list.children) {
-      if (node.offsetTop + node.offsetHeight > top && node.dataset.key !== 'top') {
+      // Not the top row nor a day divider: older messages of the same day move those above them.
+      const moves = node.dataset.key === 'top' || node.dataset.key.startsWith('day-');
+      if (node.offsetTop + node.offsetHeight > top && !moves) {
         return { key: node.dataset.key, offset: node.offsetTop - top };
       }
     }
@@ -145,10 +148,14 @@ function buildItems(room, store) {
   const items = [{ key: 'top', kind: 'top' }];
   let previous = null;
   let day = null;
+  const days = new Map();
   const push = (item, ts) => {
     if (ts !== undefined && dayKey(ts) !== day) {
       day = dayKey(ts);
-      items.push({ key: `day-${items.length}-${day}`, kind: 'day', ts });
+      // Keyed by the day (and its repeat after a history reset), not by position: older
+      // messages arriving above must not make it a new row, which would lose the reader's place.
+      days.set(day, (days.get(day) ?? 0) + 1);
+      items.push({ key: `day-${day}-${days.get(day)}`, kind: 'day', ts });
       previous = null;
     }
     if (item.kind === 'message' || item.kind === 'pending') {
