@@ -33,6 +33,17 @@ async fn version_and_help_exit_0() {
     for flag in ["--config", "--listen", "--log-level", "--help", "--version"] {
         assert!(stdout.contains(flag), "help lists {flag}: {stdout}");
     }
+    // Written for the person running it: what it is, where to point a browser, where
+    // settings come from.
+    for words in [
+        "chat server",
+        "http://localhost:8080",
+        "CHAT__SECTION__KEY",
+        "config/default.toml",
+    ] {
+        assert!(stdout.contains(words), "help says {words:?}: {stdout}");
+    }
+    assert!(!stdout.contains("wired together"), "no insides: {stdout}");
 }
 
 #[tokio::test]
