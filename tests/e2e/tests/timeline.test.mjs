@@ -151,7 +151,17 @@ describe('timeline and details', () => {
       await input.press('Enter');
     }
     await page.locator('#messages .msg.own:not(.pending)', { hasText: 'mine 29' }).waitFor();
-    await page.locator('#messages .msg-text').first().focus().catch(() => {});
+    // Hidden author labels stay inside their message, where they take no room.
+    const outside = await page.evaluate(() =>
+      [...document.querySelectorAll('#messages .msg')].filter((m) => {
+        const label = m.querySelector('.msg-author').getBoundingClientRect();
+        const box = m.getBoundingClientRect();
+        return label.bottom > box.bottom + 1 || label.top < box.top - 1;
+      }).length,
+    );
+    assert.equal(outside, 0, 'author labels outside their message');
+    // Scrolling an element into view moves the message list, never the whole app.
+    await page.evaluate(() => document.querySelector('#messages .msg').scrollIntoView());
     await page.locator('.skip-link').focus();
     await page.locator('#join-input').focus();
     const layout = await page.evaluate(() => ({
