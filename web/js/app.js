@@ -5,8 +5,8 @@
 
 import { Attention } from './attention.js';
 import { BellMenu } from './bell-menu.js';
+import { Composer } from './composer.js';
 import { Connection } from './connection.js';
-import { MentionPicker } from './mention-picker.js';
 import { MessageList } from './message-list.js';
 import { NameDialog } from './name-dialog.js';
 import { Notices, describeError } from './notices.js';
@@ -31,7 +31,6 @@ import {
   normalizeRoomName,
   takeToken,
   tokenWait,
-  utf8Length,
 } from './sync.js';
 import { TypingSender } from './typing.js';
 
@@ -376,57 +375,28 @@ els.messages.addEventListener('click', (event) => {
 
 // --- composer --------------------------------------------------------------------------
 
-function sendComposer() {
-  const room = store.current();
-  const text = els.input.value;
-  if (!room || !text.trim()) return;
-  const bytes = utf8Length(text);
-  if (bytes > store.limits.max_text_bytes) {
-    notices.show(describeError('too_large', '', store.limits), { key: 'too_large' });
-    return;
-  }
-  store.enqueue(room.name, text, newClientId());
-  persist();
-  els.input.value = '';
-  updateCounter();
-  typing.stop();
-  pump();
-  render();
-  requestAnimationFrame(() => messageList.scrollToBottom());
-}
-
-function updateCounter() {
-  const max = store.limits.max_text_bytes;
-  const used = utf8Length(els.input.value);
-  const near = used > max * 0.8;
-  const over = used > max;
-  els.counter.hidden = !near;
-  // Over the limit it says by how much, so the user knows what to cut.
-  els.counter.textContent = over ? `−${used - max}` : `${max - used}`;
-  els.counter.classList.toggle('over', over);
-  els.counter.title = over ? `${used - max} bytes over the limit` : `${max - used} bytes left`;
-}
-
-els.composer.addEventListener('submit', (event) => {
-  event.preventDefault();
-  sendComposer();
-  els.input.focus();
-});
-
-els.input.addEventListener('keydown', (event) => {
-  if (mentionPicker.key(event)) return;
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    sendComposer();
-  }
-});
-
-els.input.addEventListener('input', () => {
-  updateCounter();
-  mentionPicker.update();
-  if (!store.active) return;
-  if (els.input.value.trim()) typing.input(store.active);
-  else typing.stop();
+const composer = new Composer(els, {
+  maxBytes: () => store.limits.max_text_bytes,
+  members: () => {
+    const room = store.current();
+    return room ? [...room.members.values()].filter((m) => m.id !== store.me?.id) : [];
+  },
+  send: (text) => {
+    const room = store.current();
+    if (!room) return;
+    store.enqueue(room.name, text, newClientId());
+    persist();
+    typing.stop();
+    pump();
+    render();
+    requestAnimationFrame(() => messageList.scrollToBottom());
+  },
+  tooLong: () => notices.show(describeError('too_large', '', store.limits), { key: 'too_large' }),
+  typed: (text) => {
+    if (!store.active) return;
+    if (text.trim()) typing.input(store.active);
+    else typing.stop();
+  },
 });
 
 // The skip link moves focus without touching the URL (whose fragment names the room).
@@ -455,13 +425,7 @@ els.changeName.addEventListener('click', () => nameDialog.ask(store.name, { firs
 
 const panels = new Panels(els, () => els.input.focus());
 
-// --- mentions, notifications, keyboard -------------------------------------------------
-
-const mentionPicker = new MentionPicker(els.input, els.mentionList, () => {
-  const room = store.current();
-  const meId = store.me?.id;
-  return room ? [...room.members.values()].filter((m) => m.id !== meId) : [];
-});
+// --- notifications, keyboard -------------------------------------------------
 
 const bellMenu = new BellMenu(els, notifier, () => store.active);
 
@@ -477,10 +441,8 @@ new Shortcuts(els, {
   blocked: () => els.nameDialog.open || switcher.open,
   // Dialogs close on Esc by themselves; the menus and completions are ours to close.
   closeAll: () => {
-    const wasOpen = bellMenu.open || mentionPicker.open;
-    bellMenu.close();
-    mentionPicker.close();
-    return wasOpen;
+    const bell = bellMenu.close();
+    return composer.closeMenus() || bell;
   },
 });
 
