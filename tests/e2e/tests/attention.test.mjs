@@ -40,6 +40,7 @@ function instrument() {
     constructor(title, options) {
       super(title, options);
       window.__notes.push({ title, body: options?.body });
+      window.__noteObjects = [...(window.__noteObjects ?? []), this];
     }
     static requestPermission(...args) {
       window.__asks += 1;
@@ -127,6 +128,9 @@ describe('attention', () => {
     await context.addInitScript(instrument);
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     await openChat(page, server.url, 'carol');
     await page.locator('#member-list', { hasText: 'bob' }).waitFor();
     assert.equal(await page.title(), '#general · Chat');
@@ -177,6 +181,19 @@ describe('attention', () => {
       ['hey @carol, a question', 'anything at all', 'last one'],
     );
     assert.equal(await page.evaluate(() => window.__asks), 0, 'permission was already granted');
+
+    // Clicking a notification opens its room.
+    await page.evaluate(() => window.__setHidden(false));
+    const join = page.getByRole('textbox', { name: 'Join a room' });
+    await join.fill('random');
+    await join.press('Enter');
+    await page.locator('#room-name', { hasText: 'random' }).waitFor();
+    await page.evaluate(() => window.__setHidden(true));
+    await bob.say('general', 'come back @carol');
+    await page.waitForFunction(() => window.__notes.length === 4);
+    await page.evaluate(() => window.__noteObjects.at(-1).dispatchEvent(new Event('click')));
+    await page.locator('#room-name', { hasText: 'general' }).waitFor();
+    assert.deepEqual(errors, [], 'no page error');
     await context.close();
   });
 
