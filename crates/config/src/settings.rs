@@ -176,6 +176,10 @@ pub struct HistorySettings {
     pub max_age: Duration,
     /// How hard SQLite pushes each write to disk (see [`FsyncPolicy`]).
     pub fsync: FsyncPolicy,
+    /// Bytes of messages held in memory: the SQLite backend's cache of recent messages
+    /// (older ones are read from the file), or all the memory backend keeps.
+    #[serde(deserialize_with = "value::count")]
+    pub memory_bytes: usize,
 }
 
 impl Default for HistorySettings {
@@ -187,6 +191,7 @@ impl Default for HistorySettings {
             max_per_room: 10_000,
             max_age: Duration::ZERO,
             fsync: FsyncPolicy::Normal,
+            memory_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -40,6 +40,9 @@ const MAX_PING_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Most of each `[limits]` rate and bucket size.
 const MAX_RATE: u32 = 1_000_000;
+/// Least and most `history.memory_bytes`: 1 MiB holds a few hundred of the largest messages,
+/// 1 TiB is past any machine this runs on.
+const MEMORY_BYTES: (usize, usize) = (1 << 20, 1 << 40);
 /// Most `history.max_per_room`.
 const MAX_PER_ROOM: usize = 1_000_000_000;
 /// Longest `history.max_age`: 100 years of 365.25 days, as `"100years"` reads.
@@ -192,6 +195,12 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         MAX_PER_ROOM,
     )?;
     not_longer("history.max_age", history.max_age, MAX_AGE)?;
+    within(
+        "history.memory_bytes",
+        history.memory_bytes,
+        MEMORY_BYTES.0,
+        MEMORY_BYTES.1,
+    )?;
     if history.backend == HistoryBackend::Sqlite && history.path.as_os_str().is_empty() {
         return Err(ConfigError::invalid(
             "history.path",

@@ -96,6 +96,7 @@ fn defaults_match_the_contract() {
     assert_eq!(s.history.path, PathBuf::from("data/chat.db"));
     assert_eq!(s.history.on_join, 50);
     assert_eq!(s.history.max_per_room, 10_000);
+    assert_eq!(s.history.memory_bytes, 67_108_864);
     assert_eq!(s.history.max_age, Duration::ZERO);
     assert_eq!(s.history.fsync, FsyncPolicy::Normal);
     assert_eq!(s.broker.kind, BrokerKind::Local);

@@ -125,6 +125,16 @@ fn every_count_and_duration_has_a_maximum() {
             "history.max_age",
             "at most \"100years\"",
         ),
+        (
+            "[history]\nmemory_bytes = 1099511627777",
+            "history.memory_bytes",
+            "at most 1099511627776",
+        ),
+        (
+            "[history]\nmemory_bytes = 1048575",
+            "history.memory_bytes",
+            "at least 1048576",
+        ),
     ];
     for (toml, key, expected) in cases {
         rejects(toml, key, expected);
@@ -136,7 +146,8 @@ fn every_count_and_duration_has_a_maximum() {
          [ws]\nmax_frame_bytes = 67108864\nmax_rooms = 100000\noutbound_queue = 1000000\n\
          outbound_queue_bytes = 1073741824\nping_interval = \"1day\"\nidle_timeout = \"7days\"\n\
          [limits]\nmessages_per_sec = 1000000\nburst = 1000000\n\
-         [history]\nmax_per_room = 1000000000\nmax_age = \"100years\"\n",
+         [history]\nmax_per_room = 1000000000\nmax_age = \"100years\"\n\
+         memory_bytes = 1099511627776\n",
     );
     assert!(edge.is_ok(), "{edge:?}");
 }

@@ -11,7 +11,9 @@ use crate::{
 /// Dispatches one request from `remote` by path.
 pub(crate) async fn route(app: &Arc<App>, remote: SocketAddr, request: Request<Incoming>) -> Reply {
     match request.uri().path() {
-        "/ws" => upgrade::upgrade(app, remote.ip(), request),
+        "/ws" => upgrade::upgrade(app, remote.ip(), request, upgrade::Endpoint::Chat),
+        #[cfg(feature = "echo")]
+        "/echo" => upgrade::upgrade(app, remote.ip(), request, upgrade::Endpoint::Echo),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         // Ready while serving; a load balancer stops sending here once shutdown begins.
         "/readyz" if app.shutdown.is_cancelled() => {

@@ -20,9 +20,24 @@ use crate::{
     response::{Reply, text},
 };
 
+/// What an upgraded connection serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Endpoint {
+    /// `/ws`: the chat.
+    Chat,
+    /// `/echo`: a plain WebSocket echo on the same connection layer (the `echo` feature).
+    #[cfg(feature = "echo")]
+    Echo,
+}
+
 /// Answers a request to `/ws` from `peer`: a refusal as plain HTTP, or 101 and a task that
 /// serves the socket.
-pub(crate) fn upgrade(app: &Arc<App>, peer: IpAddr, request: Request<Incoming>) -> Reply {
+pub(crate) fn upgrade(
+    app: &Arc<App>,
+    peer: IpAddr,
+    request: Request<Incoming>,
+    endpoint: Endpoint,
+) -> Reply {
     let accept = match handshake(&request) {
         Ok(key) => derive_accept_key(key.as_bytes()),
         Err(refusal) => return refusal.reply(),
@@ -55,14 +70,16 @@ pub(crate) fn upgrade(app: &Arc<App>, peer: IpAddr, request: Request<Incoming>) 
         let Some(socket) = take_socket(on_upgrade.await) else {
             return;
         };
-        chat_ws::client::serve(
-            socket,
-            user,
+        let (hub, client, shutdown) = (
             task_app.hub.clone(),
             task_app.client.clone(),
             task_app.shutdown.clone(),
-        )
-        .await;
+        );
+        match endpoint {
+            Endpoint::Chat => chat_ws::client::serve(socket, user, hub, client, shutdown).await,
+            #[cfg(feature = "echo")]
+            Endpoint::Echo => chat_ws::client::serve_echo(socket, hub, client, shutdown).await,
+        }
         drop((permit, slot));
     });
 

@@ -86,7 +86,10 @@ fn history(settings: &Settings) -> Result<(Box<dyn History>, StorageCheck), Hist
         max_age: (!history.max_age.is_zero()).then_some(history.max_age),
     };
     match history.backend {
-        HistoryBackend::Memory => Ok((Box::new(MemoryHistory::new(retention)), Box::new(|| true))),
+        HistoryBackend::Memory => Ok((
+            Box::new(MemoryHistory::with_budget(retention, history.memory_bytes)),
+            Box::new(|| true),
+        )),
         HistoryBackend::Sqlite => {
             let mut options = SqliteOptions::new(&history.path, retention);
             options.fsync = match history.fsync {
@@ -96,6 +99,7 @@ fn history(settings: &Settings) -> Result<(Box<dyn History>, StorageCheck), Hist
             };
             // Joins without `since` and resends are then answered from memory.
             options.cache_per_room = history.on_join.max(SqliteOptions::DEFAULT_CACHE_PER_ROOM);
+            options.cache_bytes = history.memory_bytes;
             let store = SqliteHistory::open(options).map_err(|problem| HistoryUnusable {
                 path: history.path.clone(),
                 problem,

@@ -9,6 +9,9 @@
 //!   message in one function (`event.rs`); the versioned schema and its migrations (`schema.rs`).
 //! - [`MemoryHistory`] (`memory.rs`): everything in process memory, for tests and ephemeral
 //!   deployments.
+//! - `weight.rs`: what a message and a room cost in memory, for both histories' byte budget
+//!   (`history.memory_bytes`): the SQLite cache sheds the least recently used rooms' committed
+//!   messages (the file still has them), the memory history forgets them.
 //! - `resend.rs`: the resend rule's index (a repeated client `id` among a room's last 1,000
 //!   messages or the last 10 minutes), shared by both.
 //!
@@ -24,6 +27,7 @@
 mod memory;
 mod resend;
 mod sqlite;
+mod weight;
 
 pub use memory::MemoryHistory;
 pub use sqlite::{FileHealth, Fsync, OpenError, SqliteHistory, SqliteOptions};

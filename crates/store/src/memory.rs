@@ -1,6 +1,7 @@
 use std::{collections::VecDeque, sync::Arc};
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::fast::RandomState;
+use hashlink::{LinkedHashMap, linked_hash_map::Entry};
 
 use chat_ws::{
     history::{Appended, History, HistoryError, Page, Retention, Since, now_ms},
@@ -8,53 +9,140 @@ use chat_ws::{
     protocol::RoomName,
 };
 
-use crate::resend::ResendIndex;
+use crate::{
+    resend::ResendIndex,
+    weight::{message_bytes, room_bytes},
+};
 
 /// History kept in this process only: for tests and ephemeral deployments. Everything is
 /// stored the moment it is appended, and lost when the process ends.
+///
+/// It holds at most a byte budget (`history.memory_bytes`, in [`crate::weight`]'s units): past
+/// it, the least recently used rooms' oldest messages are forgotten, as retention would, and a
+/// room nobody is in any more ([`History::release`]) whose messages are all gone is forgotten
+/// whole; its seq then starts again at 1, as after a restart.
 #[derive(Debug)]
 pub struct MemoryHistory {
     retention: Retention,
-    rooms: HashMap<RoomName, RoomLog>,
+    /// Least recently touched first.
+    rooms: LinkedHashMap<RoomName, RoomLog, RandomState>,
+    /// What the rooms hold.
+    bytes: usize,
+    budget: usize,
 }
 
 /// One room's retained messages, oldest first, with consecutive seqs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RoomLog {
     last_seq: u64,
     messages: VecDeque<Arc<Event>>,
     resend: ResendIndex,
+    /// What the room holds, counted in [`MemoryHistory::bytes`].
+    bytes: usize,
+    /// The hub has nobody in the room: once its messages are gone, it may go.
+    released: bool,
 }
 
 impl MemoryHistory {
-    /// An empty history that keeps what `retention` allows.
+    /// The budget unless told otherwise (`history.memory_bytes`).
+    pub const DEFAULT_BUDGET: usize = 64 << 20;
+
+    /// An empty history that keeps what `retention` allows, within
+    /// [`Self::DEFAULT_BUDGET`].
     pub fn new(retention: Retention) -> Self {
+        Self::with_budget(retention, Self::DEFAULT_BUDGET)
+    }
+
+    /// An empty history that keeps what `retention` allows, within `budget` bytes.
+    pub fn with_budget(retention: Retention, budget: usize) -> Self {
         Self {
             retention,
-            rooms: HashMap::new(),
+            rooms: LinkedHashMap::with_hasher(RandomState::default()),
+            bytes: 0,
+            budget,
         }
     }
 
+    /// Bytes the rooms hold (see [`crate::weight`]).
+    pub fn bytes_in_memory(&self) -> usize {
+        self.bytes
+    }
+
+    /// Rooms held.
+    pub fn rooms_in_memory(&self) -> usize {
+        self.rooms.len()
+    }
+
     fn log(&mut self, room: &RoomName) -> Option<&mut RoomLog> {
-        let log = self.rooms.get_mut(room.as_str())?;
-        log.apply(self.retention, now_ms());
+        let log = self.rooms.to_back(room.as_str())?;
+        log.released = false;
+        self.bytes -= log.apply(self.retention, now_ms());
         Some(log)
+    }
+
+    /// Forgets the least recently used rooms' oldest messages, and the released rooms left
+    /// empty, until the rooms fit in the budget again (7/8 of it, so that the walk is not
+    /// repeated for every message).
+    fn shed(&mut self) {
+        if self.bytes <= self.budget {
+            return;
+        }
+        let target = self.budget - self.budget / 8;
+        let mut bytes = self.bytes;
+        self.rooms.retain_with_order(|_, log| {
+            if bytes <= target {
+                return true;
+            }
+            while bytes > target
+                && log.pop_front().is_some_and(|freed| {
+                    bytes -= freed;
+                    true
+                })
+            {}
+            if log.messages.is_empty() && log.released {
+                bytes -= log.bytes;
+                return false;
+            }
+            true
+        });
+        self.bytes = bytes;
     }
 }
 
 impl RoomLog {
-    fn apply(&mut self, retention: Retention, now: u64) {
+    fn new(name: &RoomName) -> Self {
+        Self {
+            last_seq: 0,
+            messages: VecDeque::new(),
+            resend: ResendIndex::default(),
+            bytes: room_bytes(name.as_str()),
+            released: false,
+        }
+    }
+
+    /// Forgets what retention drops; returns the bytes freed.
+    fn apply(&mut self, retention: Retention, now: u64) -> usize {
+        let before = self.bytes;
         while self.messages.len() > retention.max_per_room {
-            self.messages.pop_front();
+            self.pop_front();
         }
         if let Some(age) = retention.max_age {
             // Saturating: an age past u64 milliseconds keeps everything, never wraps around.
             let oldest_kept =
                 now.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
             while self.messages.front().is_some_and(|m| m.ts < oldest_kept) {
-                self.messages.pop_front();
+                self.pop_front();
             }
         }
+        before - self.bytes
+    }
+
+    /// Forgets the oldest message; returns the bytes freed.
+    fn pop_front(&mut self) -> Option<usize> {
+        let gone = self.messages.pop_front()?;
+        let freed = message_bytes(&gone);
+        self.bytes -= freed;
+        Some(freed)
     }
 
     /// Index in `messages` of the first message with seq ≥ `seq`.
@@ -72,15 +160,36 @@ impl History for MemoryHistory {
     }
 
     fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
-        let log = self.rooms.entry(draft.room.clone()).or_default();
+        let log = match self.rooms.entry(draft.room.clone()) {
+            Entry::Occupied(mut entry) => {
+                entry.to_back();
+                entry.into_mut()
+            }
+            Entry::Vacant(entry) => {
+                let log = RoomLog::new(entry.key());
+                self.bytes += log.bytes;
+                entry.insert(log)
+            }
+        };
+        log.released = false;
         log.last_seq += 1;
         let message = Arc::new(draft.sequence(log.last_seq, ts));
         if let Some(id) = &message.client_id {
             log.resend.insert(id.clone(), message.seq, ts);
         }
+        let added = message_bytes(&message);
+        log.bytes += added;
         log.messages.push_back(message.clone());
-        log.apply(self.retention, ts);
+        let freed = log.apply(self.retention, ts);
+        self.bytes = self.bytes + added - freed;
+        self.shed();
         Ok(Appended::Stored(message))
+    }
+
+    fn release(&mut self, room: &RoomName) {
+        if let Some(log) = self.rooms.get_mut(room.as_str()) {
+            log.released = true;
+        }
     }
 
     fn since(&mut self, room: &RoomName, after: u64, upto: u64) -> Result<Since, HistoryError> {

@@ -414,3 +414,43 @@ fn a_released_room_leaves_memory_and_reads_back_from_the_file() {
     assert_eq!(append(&mut h, "room-7", "again", now_ms()).seq, 2);
     assert_eq!(h.rooms_in_memory(), 1);
 }
+
+#[test]
+fn the_cache_stays_within_its_byte_budget_and_reads_go_to_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = SqliteOptions::new(dir.path().join("chat.db"), keep(10_000));
+    options.cache_bytes = 1 << 20;
+    let mut h = SqliteHistory::open(options).expect("open");
+    let mut commits = h.take_commits().expect("commit reports");
+    let text = "x".repeat(4_000);
+    let rooms: Vec<String> = (0..20).map(|n| format!("room-{n}")).collect();
+    for name in &rooms {
+        for _ in 0..100 {
+            append(&mut h, name, &text, now_ms());
+        }
+        h.end_batch();
+        wait_durable(&mut commits, 100);
+    }
+    h.end_batch();
+    // 20 rooms of 400 KB each went through a cache of 1 MiB.
+    assert!(
+        h.bytes_in_memory() <= 1 << 20,
+        "{} bytes cached",
+        h.bytes_in_memory()
+    );
+    assert_eq!(h.rooms_in_memory(), 20);
+    for name in &rooms {
+        let since = h.since(&room(name), 0, u64::MAX).expect("since");
+        assert!(since.complete);
+        let seqs: Vec<u64> = since.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "{name}");
+        let page = h.page(&room(name), 51, 10).expect("page");
+        assert_eq!(page.messages.first().map(|m| m.seq), Some(41));
+        assert!(page.has_more);
+    }
+    // What the rooms held is counted out exactly as it was counted in.
+    for name in &rooms {
+        h.release(&room(name));
+    }
+    assert_eq!((h.rooms_in_memory(), h.bytes_in_memory()), (0, 0));
+}

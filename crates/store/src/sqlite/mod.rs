@@ -23,8 +23,12 @@
 //!   the file: one range of one room's primary key, at most a page (200 rows) for `history`,
 //!   at most the room's retained messages for a `since` older than the cache. They never see
 //!   past the seq the hub passes, so a message still waiting for its commit is invisible.
-//! - Memory: each room touched since start keeps its cache (plus what waits for the disk, at
-//!   most 100,000 messages in all before `append` refuses).
+//! - Memory: the rooms in use keep their caches within one byte budget
+//!   ([`SqliteOptions::cache_bytes`]): at the end of a batch over it, the least recently used
+//!   rooms shed their oldest committed messages, which reads then take from the file. What
+//!   waits for the disk stays (at most 100,000 messages in all before `append` refuses). A
+//!   room the hub no longer uses, with nothing waiting, leaves memory
+//!   ([`History::release`]).
 //!
 //! # What survives what
 //! A message reaches a client only after the transaction holding it committed. In WAL mode a
@@ -45,9 +49,10 @@ mod schema;
 mod trim;
 mod writer;
 
-use std::{collections::hash_map::Entry, path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::fast::RandomState;
+use hashlink::{LinkedHashMap, linked_hash_map::Entry};
 
 use chat_ws::{
     history::{Appended, Commit, History, HistoryError, Page, Retention, Since, now_ms},
@@ -106,6 +111,9 @@ pub struct SqliteOptions {
     /// Newest messages kept in memory per room, so joins and recent pages do not touch the
     /// file. Uncommitted messages are always kept on top of this.
     pub cache_per_room: usize,
+    /// Bytes all rooms' caches may hold together (see [`crate::weight`]); past it the least
+    /// recently used rooms' committed messages go first.
+    pub cache_bytes: usize,
     /// How long a statement waits for a lock held by another process before it fails.
     pub busy_timeout: Duration,
     /// Commit on a thread of its own instead of in the caller's thread at
@@ -118,6 +126,9 @@ impl SqliteOptions {
     /// a resend is answered from memory. The server uses at least `history.on_join`.
     pub const DEFAULT_CACHE_PER_ROOM: usize = 1_000;
 
+    /// The caches' byte budget unless told otherwise (`history.memory_bytes`).
+    pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
     /// Options with the defaults: [`Fsync::Normal`], [`Self::DEFAULT_CACHE_PER_ROOM`], a 5 s
     /// busy timeout, commits in the caller's thread.
     pub fn new(path: impl Into<PathBuf>, retention: Retention) -> Self {
@@ -126,6 +137,7 @@ impl SqliteOptions {
             retention,
             fsync: Fsync::Normal,
             cache_per_room: Self::DEFAULT_CACHE_PER_ROOM,
+            cache_bytes: Self::DEFAULT_CACHE_BYTES,
             busy_timeout: Duration::from_secs(5),
             commit_thread: false,
         }
@@ -175,8 +187,12 @@ struct Rooms {
     cache_per_room: usize,
     /// Read-only connection for the pages that are no longer in memory.
     reader: Connection,
-    /// Rooms touched since start (or since the last failed write).
-    rooms: HashMap<RoomName, RoomState>,
+    /// Rooms in memory, least recently touched first.
+    rooms: LinkedHashMap<RoomName, RoomState, RandomState>,
+    /// What they hold, in [`crate::weight`]'s units.
+    bytes: usize,
+    /// What they may hold at the end of a batch.
+    budget: usize,
 }
 
 impl SqliteHistory {
@@ -207,7 +223,9 @@ impl SqliteHistory {
                 retention: options.retention,
                 cache_per_room: options.cache_per_room.max(1),
                 reader,
-                rooms: HashMap::new(),
+                rooms: LinkedHashMap::with_hasher(RandomState::default()),
+                bytes: 0,
+                budget: options.cache_bytes,
             },
             writer,
             commits: Some(commits),
@@ -227,6 +245,11 @@ impl SqliteHistory {
         self.rooms.rooms.len()
     }
 
+    /// Bytes the rooms in memory hold (see [`crate::weight`]).
+    pub fn bytes_in_memory(&self) -> usize {
+        self.rooms.bytes
+    }
+
     /// After a failed write, forgets every room and starts a new epoch: the next touch reads
     /// each room again from the file, which then holds exactly what was committed.
     fn recover(&mut self) {
@@ -235,6 +258,7 @@ impl SqliteHistory {
             warn!("a history write failed; reloading rooms from the database");
             self.epoch = failed + 1;
             self.rooms.rooms.clear();
+            self.rooms.bytes = 0;
         }
     }
 
@@ -262,19 +286,55 @@ impl Rooms {
         resolved: u64,
     ) -> Result<Touched<'_>, HistoryError> {
         let state = match self.rooms.entry(name.clone()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(
-                RoomState::load(&self.reader, name, self.retention, self.cache_per_room, now)
-                    .map_err(read_failed)?,
-            ),
+            Entry::Occupied(mut entry) => {
+                entry.to_back();
+                entry.into_mut()
+            }
+            Entry::Vacant(entry) => {
+                let state =
+                    RoomState::load(&self.reader, name, self.retention, self.cache_per_room, now)
+                        .map_err(read_failed)?;
+                self.bytes += state.bytes;
+                entry.insert(state)
+            }
         };
         let kept = Kept::new(self.retention, state.last_seq, now);
+        let before = state.bytes;
         state.prune(kept, self.cache_per_room, resolved);
+        self.bytes -= before - state.bytes;
         Ok(Touched {
             state,
             kept,
             reader: &self.reader,
         })
+    }
+}
+
+impl Rooms {
+    /// Brings the caches within the budget, the least recently used rooms' oldest committed
+    /// messages first (writes up to `resolved` are committed). What waits for the disk stays,
+    /// so the budget can be passed by at most what the writer has not committed yet.
+    fn shed(&mut self, resolved: u64) {
+        if self.bytes <= self.budget {
+            return;
+        }
+        // Down to 7/8 of the budget, so that the walk is not repeated for every batch.
+        let target = self.budget - self.budget / 8;
+        for state in self.rooms.values_mut() {
+            self.bytes -= state.shed(self.bytes - target, resolved);
+            if self.bytes <= target {
+                break;
+            }
+        }
+    }
+
+    /// The room leaves memory if everything it holds is committed.
+    fn release(&mut self, name: &RoomName, resolved: u64) {
+        if let Entry::Occupied(entry) = self.rooms.entry(name.clone())
+            && entry.get().is_settled(resolved)
+        {
+            self.bytes -= entry.remove().bytes;
+        }
     }
 }
 
@@ -314,12 +374,15 @@ impl History for SqliteHistory {
         if let Some(id) = &message.client_id {
             room.state.resend.insert(id.clone(), seq, ts);
         }
+        let before = room.state.bytes;
         room.state.push(*appended, message.clone());
         room.state.prune(
             Kept::new(retention, seq, ts),
             cache_per_room,
             writer.resolved(),
         );
+        let after = room.state.bytes;
+        rooms.bytes = rooms.bytes - before + after;
         Ok(Appended::Queued(message))
     }
 
@@ -387,18 +450,11 @@ impl History for SqliteHistory {
 
     fn end_batch(&mut self) {
         self.writer.end_batch();
+        self.rooms.shed(self.writer.resolved());
     }
 
     fn release(&mut self, room: &RoomName) {
-        let resolved = self.writer.resolved();
-        if self
-            .rooms
-            .rooms
-            .get(room)
-            .is_some_and(|state| state.is_settled(resolved))
-        {
-            self.rooms.rooms.remove(room);
-        }
+        self.rooms.release(room, self.writer.resolved());
     }
 
     fn flush(&mut self) -> Result<(), HistoryError> {

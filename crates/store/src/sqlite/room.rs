@@ -7,7 +7,10 @@ use chat_ws::{history::Retention, log::Event, protocol::RoomName};
 use rusqlite::{Connection, params};
 
 use super::event::{event_columns, message_from_row};
-use crate::resend::{ResendIndex, in_window};
+use crate::{
+    resend::{ResendIndex, in_window},
+    weight::{message_bytes, room_bytes},
+};
 
 /// What retention keeps of a room right now. Reads apply it exactly, so what they return does
 /// not depend on how far the writer's background deletion has got.
@@ -54,6 +57,8 @@ pub(super) struct RoomState {
     older_in_file: bool,
     /// Client ids of the resend window.
     pub(super) resend: ResendIndex,
+    /// What the room holds in memory, for the cache's byte budget (see [`crate::weight`]).
+    pub(super) bytes: usize,
 }
 
 impl RoomState {
@@ -105,7 +110,10 @@ impl RoomState {
         for (id, seq, ts) in ids.into_iter().rev() {
             resend.insert(id, seq, ts);
         }
+        let bytes =
+            room_bytes(room.as_str()) + recent.iter().map(|m| message_bytes(m)).sum::<usize>();
         Ok(Self {
+            bytes,
             last_seq,
             older_in_file: recent.len() == limit,
             recent: recent
@@ -120,7 +128,28 @@ impl RoomState {
     /// Adds the message just sequenced as write number `write`.
     pub(super) fn push(&mut self, write: u64, message: Arc<Event>) {
         self.last_seq = message.seq;
+        self.bytes += message_bytes(&message);
         self.recent.push_back(Cached { write, message });
+    }
+
+    /// The oldest message in memory goes (it is in the file, or dropped by retention).
+    fn pop_front(&mut self) {
+        if let Some(gone) = self.recent.pop_front() {
+            self.bytes -= message_bytes(&gone.message);
+        }
+    }
+
+    /// Drops the oldest committed messages (writes up to `resolved`) until `want` bytes are
+    /// freed or only uncommitted ones are left; reads then take them from the file. Returns
+    /// the bytes freed.
+    pub(super) fn shed(&mut self, want: usize, resolved: u64) -> usize {
+        let before = self.bytes;
+        while before - self.bytes < want && self.recent.front().is_some_and(|c| c.write <= resolved)
+        {
+            self.pop_front();
+            self.older_in_file = true;
+        }
+        before - self.bytes
     }
 
     /// Forgets what retention drops, and committed messages beyond `limit` (writes up to
@@ -128,9 +157,9 @@ impl RoomState {
     pub(super) fn prune(&mut self, kept: Kept, limit: usize, resolved: u64) {
         while let Some(front) = self.recent.front() {
             if !kept.keeps(front.message.seq, front.message.ts) {
-                self.recent.pop_front();
+                self.pop_front();
             } else if self.recent.len() > limit && front.write <= resolved {
-                self.recent.pop_front();
+                self.pop_front();
                 self.older_in_file = true;
             } else {
                 break;

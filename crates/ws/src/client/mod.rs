@@ -68,11 +68,46 @@ pub fn serve(
         unsent,
         outbox,
         None,
-        user,
+        Greeting::Welcome(user),
         hub,
         config,
         shutdown,
     )
+}
+
+/// Serves one upgraded TCP connection as a plain WebSocket echo: no `welcome`, no rooms; each
+/// text or binary message comes back as it was sent, through the same outbox, hub and
+/// reader as a chat connection (so an RFC 6455 test suite exercises the chat's own framing).
+#[cfg(feature = "echo")]
+pub fn serve_echo(
+    socket: Handoff,
+    hub: HubHandle,
+    config: Arc<ClientConfig>,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
+    let Handoff { tcp, early, unsent } = socket;
+    let tcp = Arc::new(tcp);
+    let outbox = Outbox::tcp(tcp.clone());
+    start(
+        TcpReader(tcp),
+        early,
+        unsent,
+        outbox,
+        None,
+        Greeting::Echo,
+        hub,
+        config,
+        shutdown,
+    )
+}
+
+/// What a connection starts with.
+enum Greeting {
+    /// A chat connection: `welcome` to this user.
+    Welcome(User),
+    /// The echo endpoint: nothing.
+    #[cfg(feature = "echo")]
+    Echo,
 }
 
 /// Serves a connection over any stream (TLS, or an in-memory one in tests), as [`serve`]
@@ -96,7 +131,7 @@ where
         Vec::new(),
         outbox,
         Some(outbound),
-        user,
+        Greeting::Welcome(user),
         hub,
         config,
         shutdown,
@@ -110,7 +145,7 @@ fn start<R>(
     unsent: Vec<u8>,
     mut outbox: Outbox,
     outbound: Option<Outbound>,
-    user: User,
+    greeting: Greeting,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
@@ -120,9 +155,27 @@ where
 {
     let conn: ConnId = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     hub.metrics().connections.increment(1.0);
-    debug!(conn, user = %user.id, name = %user.name, "connected");
-    // The connection is this task's alone until it is attached.
-    welcome(&mut outbox, unsent, &user, &config, &hub);
+    #[cfg(feature = "echo")]
+    let echo = matches!(greeting, Greeting::Echo);
+    let user = match greeting {
+        Greeting::Welcome(user) => {
+            debug!(conn, user = %user.id, name = %user.name, "connected");
+            // The connection is this task's alone until it is attached.
+            welcome(&mut outbox, unsent, &user, &config, &hub);
+            user
+        }
+        #[cfg(feature = "echo")]
+        Greeting::Echo => {
+            debug!(conn, "echo connected");
+            if !unsent.is_empty() {
+                outbox.send(
+                    &mut vec![Frame::opaque(unsent.into())],
+                    config.queue_limits(),
+                );
+            }
+            User::new("echo", "echo")
+        }
+    };
     let attach = Command::Attach {
         conn,
         user,
@@ -143,6 +196,8 @@ where
         hub,
         config,
         shutdown,
+        #[cfg(feature = "echo")]
+        echo,
     });
     reader::run(session, opening, outbound)
 }

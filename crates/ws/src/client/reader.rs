@@ -29,6 +29,9 @@ pub(super) struct Context {
     pub(super) config: Arc<ClientConfig>,
     /// The server is shutting down: close with 1001 after what waits.
     pub(super) shutdown: CancellationToken,
+    /// The echo endpoint: messages come back as they are, nothing is parsed.
+    #[cfg(feature = "echo")]
+    pub(super) echo: bool,
 }
 
 /// One connection's own state: a local variable of its reader, seen by nobody else.
@@ -293,6 +296,18 @@ impl Session {
     /// Answers what the connection can answer itself; returns what the hub must do.
     fn on_message(&mut self, message: Message) -> Option<Command> {
         self.ctx.hub.metrics().frames_in.increment(1);
+        #[cfg(feature = "echo")]
+        if self.ctx.echo {
+            let frame = match message {
+                Message::Text(text) if !self.closing => Frame::text(text.as_bytes()),
+                Message::Binary(data) if !self.closing => Frame::binary(&data),
+                _ => return None,
+            };
+            return Some(Command::Write {
+                conn: self.ctx.conn,
+                frame,
+            });
+        }
         match message {
             Message::Text(text) if !self.closing => self.on_text(&text),
             Message::Binary(_) if !self.closing => Some(self.error(&FrameError::new(

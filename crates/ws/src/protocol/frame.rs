@@ -23,6 +23,8 @@ pub struct Frame {
 
 /// WebSocket opcodes the server sends (RFC 6455 §5.2), with the FIN bit set.
 const TEXT: u8 = 0x81;
+#[cfg(feature = "echo")]
+const BINARY: u8 = 0x82;
 const CLOSE: u8 = 0x88;
 const PING: u8 = 0x89;
 /// The longest header the server writes: 2 bytes and a 64-bit length.
@@ -115,6 +117,18 @@ impl Frame {
         payload.extend_from_slice(&code.to_be_bytes());
         payload.extend_from_slice(reason);
         Self::encode(CLOSE, &payload)
+    }
+
+    /// A text frame with exactly this payload: what the echo endpoint sends back.
+    #[cfg(feature = "echo")]
+    pub(crate) fn text(payload: &[u8]) -> Self {
+        Self::encode(TEXT, payload)
+    }
+
+    /// A binary frame with exactly this payload: what the echo endpoint sends back.
+    #[cfg(feature = "echo")]
+    pub(crate) fn binary(payload: &[u8]) -> Self {
+        Self::encode(BINARY, payload)
     }
 
     /// An empty ping.

@@ -7,9 +7,6 @@ use serde::Deserialize;
 
 use super::{ErrorCode, FrameError, Incoming, Request, Text};
 
-/// Longest client `id` on a `send`, in characters.
-const MAX_CLIENT_ID_CHARS: usize = 64;
-
 #[derive(Deserialize)]
 struct SendBody<'a> {
     #[serde(borrow)]
@@ -23,16 +20,8 @@ struct SendBody<'a> {
 pub(super) fn parse(frame: &Incoming<'_>) -> Result<Request, FrameError> {
     let body: SendBody<'_> = frame.body()?;
     let room = frame.room(&body.room)?;
+    // Its length was checked with the frame's head.
     let id = body.id.map(|Text(id)| id).filter(|id| !id.is_empty());
-    if id
-        .as_ref()
-        .is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS)
-    {
-        return Err(frame.error(
-            ErrorCode::BadRequest,
-            format!("id is longer than {MAX_CLIENT_ID_CHARS} characters"),
-        ));
-    }
     if body.text.is_empty() {
         return Err(frame.error(ErrorCode::BadRequest, "text must not be empty"));
     }
