@@ -1,11 +1,16 @@
 // Wiring: reads what the page remembers, opens the connection, feeds server frames to the
-// store, carries out the store's effects (frames to send, notices), paces the outbox, and
-// turns clicks and keys into store changes. Rendering is batched: one pass per frame.
+// store, carries out the store's effects (frames to send, notices, notifications), paces the
+// outbox, and turns clicks and keys into store changes. Rendering is batched: one pass per
+// frame. Each part of the page lives in its own module; this file only connects them.
 
+import { Attention } from './attention.js';
+import { BellMenu } from './bell-menu.js';
+import { Composer } from './composer.js';
 import { Connection } from './connection.js';
 import { MessageList } from './message-list.js';
 import { NameDialog } from './name-dialog.js';
 import { Notices, describeError } from './notices.js';
+import { Notifier } from './notify.js';
 import { Panels } from './panels.js';
 import {
   renderMe,
@@ -15,8 +20,10 @@ import {
   renderStatus,
   renderTyping,
 } from './render.js';
+import { Shortcuts } from './shortcuts.js';
 import * as saved from './storage.js';
 import { Store } from './store.js';
+import { Switcher } from './switcher.js';
 import {
   createBucket,
   dueForSending,
@@ -24,7 +31,6 @@ import {
   normalizeRoomName,
   takeToken,
   tokenWait,
-  utf8Length,
 } from './sync.js';
 import { TypingSender } from './typing.js';
 
@@ -73,6 +79,17 @@ const els = {
   scrim: $('scrim'),
   sidebarClose: $('sidebar-close'),
   membersClose: $('members-close'),
+  bellButton: $('bell-button'),
+  bellMenu: $('bell-menu'),
+  bellNote: $('bell-note'),
+  bellAllow: $('bell-allow'),
+  mentionList: $('mention-list'),
+  switcher: $('switcher'),
+  switcherInput: $('switcher-input'),
+  switcherList: $('switcher-list'),
+  shortcuts: $('shortcuts'),
+  shortcutsClose: $('shortcuts-close'),
+  shortcutsButton: $('shortcuts-button'),
 };
 
 /** The first room of a first visit. */
@@ -98,7 +115,11 @@ const store = new Store({
   active: hashRoom ?? saved.loadActiveRoom(),
   myIds: saved.loadMyIds(),
   outbox: saved.loadOutbox().filter((e) => rooms.includes(e.room)),
+  readSeqs: saved.loadReadSeqs(),
 });
+store.setVisible(!document.hidden);
+const attention = new Attention();
+const notifier = new Notifier((room) => openRoom(room));
 const notices = new Notices(els.notices, els.announcer);
 let connState = { state: 'connecting', detail: {} };
 let bucket = createBucket(9, 18, Date.now());
@@ -190,6 +211,7 @@ function run(effects) {
       case 'incoming': {
         const m = effect.message;
         if (m.room === store.active) notices.announce(`${m.from?.name}: ${m.text.slice(0, 300)}`);
+        notifier.incoming(m, effect.mention);
         break;
       }
       default:
@@ -226,7 +248,8 @@ function persist() {
   if (dirty.outbox) saved.saveOutbox(store.outbox);
   if (dirty.rooms) saved.saveRooms([...store.rooms.keys()]);
   if (dirty.myIds) saved.saveMyIds([...store.myIds]);
-  store.dirty = { rooms: false, outbox: false, myIds: false };
+  if (dirty.read) saved.saveReadSeqs(store.readSeqs());
+  store.dirty = { rooms: false, outbox: false, myIds: false, read: false };
   saved.saveActiveRoom(store.active);
 }
 
@@ -255,6 +278,8 @@ function renderNow() {
   renderMe(els, store);
   messageList.render(room, store);
   renderTyping(els.typing, room ? store.typingIn(room) : []);
+  attention.show(room ? `#${room.name} · Chat` : 'Chat', store.totals());
+  bellMenu.render();
 }
 
 // Typing indicators expire and the reconnect countdown ticks without any event.
@@ -298,6 +323,7 @@ function leaveRoom(name) {
   if (connection.ready) connection.send({ type: 'leave', room: name });
   const wasActive = store.active === name;
   store.removeRoom(name);
+  notifier.forget(name);
   persist();
   if (wasActive && store.active) openRoom(store.active, { focus: false });
   render();
@@ -318,6 +344,21 @@ els.joinForm.addEventListener('submit', (event) => {
   if (joinRoom(els.joinInput.value)) els.joinInput.value = '';
 });
 
+// An error about what the field held goes once the field is cleared or holds a good name.
+els.joinInput.addEventListener('input', () => {
+  if (!els.joinError.hidden && (!els.joinInput.value.trim() || normalizeRoomName(els.joinInput.value))) {
+    showJoinError('');
+  }
+});
+
+/** Opens the room `delta` places above (−1) or below (+1) the one in view, wrapping around. */
+function stepRoom(delta) {
+  const names = [...store.rooms.keys()];
+  if (!names.length) return;
+  const at = names.indexOf(store.active);
+  openRoom(names[(at + delta + names.length) % names.length]);
+}
+
 els.roomList.addEventListener('click', (event) => {
   const leave = event.target.closest('[data-leave]');
   if (leave) return leaveRoom(leave.dataset.leave);
@@ -334,53 +375,28 @@ els.messages.addEventListener('click', (event) => {
 
 // --- composer --------------------------------------------------------------------------
 
-function sendComposer() {
-  const room = store.current();
-  const text = els.input.value;
-  if (!room || !text.trim()) return;
-  const bytes = utf8Length(text);
-  if (bytes > store.limits.max_text_bytes) {
-    notices.show(describeError('too_large', '', store.limits), { key: 'too_large' });
-    return;
-  }
-  store.enqueue(room.name, text, newClientId());
-  persist();
-  els.input.value = '';
-  updateCounter();
-  typing.stop();
-  pump();
-  render();
-  requestAnimationFrame(() => messageList.scrollToBottom());
-}
-
-function updateCounter() {
-  const max = store.limits.max_text_bytes;
-  const used = utf8Length(els.input.value);
-  const near = used > max * 0.8;
-  els.counter.hidden = !near;
-  els.counter.textContent = `${Math.max(0, max - used)}`;
-  els.counter.classList.toggle('over', used > max);
-  els.counter.title = `${max - used} bytes left`;
-}
-
-els.composer.addEventListener('submit', (event) => {
-  event.preventDefault();
-  sendComposer();
-  els.input.focus();
-});
-
-els.input.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    sendComposer();
-  }
-});
-
-els.input.addEventListener('input', () => {
-  updateCounter();
-  if (!store.active) return;
-  if (els.input.value.trim()) typing.input(store.active);
-  else typing.stop();
+const composer = new Composer(els, {
+  maxBytes: () => store.limits.max_text_bytes,
+  members: () => {
+    const room = store.current();
+    return room ? [...room.members.values()].filter((m) => m.id !== store.me?.id) : [];
+  },
+  send: (text) => {
+    const room = store.current();
+    if (!room) return;
+    store.enqueue(room.name, text, newClientId());
+    persist();
+    typing.stop();
+    pump();
+    render();
+    requestAnimationFrame(() => messageList.scrollToBottom());
+  },
+  tooLong: () => notices.show(describeError('too_large', '', store.limits), { key: 'too_large' }),
+  typed: (text) => {
+    if (!store.active) return;
+    if (text.trim()) typing.input(store.active);
+    else typing.stop();
+  },
 });
 
 // The skip link moves focus without touching the URL (whose fragment names the room).
@@ -409,12 +425,36 @@ els.changeName.addEventListener('click', () => nameDialog.ask(store.name, { firs
 
 const panels = new Panels(els, () => els.input.focus());
 
+// --- notifications, keyboard -------------------------------------------------
+
+const bellMenu = new BellMenu(els, notifier, () => store.active);
+
+const switcher = new Switcher(
+  els,
+  () => [...store.rooms.values()],
+  (name) => (store.room(name) ? openRoom(name) : joinRoom(name)),
+);
+
+new Shortcuts(els, {
+  switcher: () => switcher.show(),
+  step: stepRoom,
+  blocked: () => els.nameDialog.open || switcher.open,
+  // Dialogs close on Esc by themselves; the menus and completions are ours to close.
+  closeAll: () => {
+    const bell = bellMenu.close();
+    return composer.closeMenus() || bell;
+  },
+});
+
 // --- connection triggers ---------------------------------------------------------------
 
 els.retry.addEventListener('click', () => connection.retryNow());
 window.addEventListener('online', () => connection.retryNow());
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && connState.state !== 'online') connection.retryNow();
+  store.setVisible(!document.hidden);
+  persist();
+  render();
 });
 window.addEventListener('hashchange', () => {
   const name = roomFromHash();

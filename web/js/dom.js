@@ -1,7 +1,5 @@
 // Small DOM builders shared by the views. User text only ever enters the page through
-// textContent (or as a link's href after safeHref): never innerHTML.
-
-import { linkParts } from './sync.js';
+// textContent or text nodes (markdown.js builds messages the same way): never innerHTML.
 
 /** An element with a class and, optionally, text. */
 export function el(tag, className, text) {
@@ -11,37 +9,27 @@ export function el(tag, className, text) {
   return node;
 }
 
-/** `text` as text nodes, with http(s) URLs as links that open in a new tab without an opener. */
-export function richText(text) {
-  const fragment = document.createDocumentFragment();
-  for (const part of linkParts(text)) {
-    if (!part.href) {
-      fragment.append(document.createTextNode(part.text));
-      continue;
-    }
-    const link = document.createElement('a');
-    link.href = part.href;
-    link.textContent = part.text;
-    link.target = '_blank';
-    link.rel = 'noopener noreferrer nofollow';
-    fragment.append(link);
-  }
-  return fragment;
+/**
+ * An avatar's hue (0–359) and lightness step (0–2) from a user's id (or name when there is
+ * none): two people rarely share a colour, and a person keeps theirs across renames.
+ */
+export function avatarTone(key) {
+  let hash = 2166136261;
+  for (const ch of String(key)) hash = Math.imul(hash ^ ch.codePointAt(0), 16777619) >>> 0;
+  return { hue: hash % 360, shade: Math.floor(hash / 360) % 3 };
 }
 
-/** Number of avatar colours defined in style.css (.hue-0 … .hue-11). */
-const HUES = 12;
-
-/** A stable colour class for a name. */
-export function hueClass(name) {
-  let hash = 0;
-  for (const ch of String(name)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return `hue-${hash % HUES}`;
-}
-
-/** A round avatar with the name's first letter, hidden from screen readers (the name is read). */
-export function avatar(name, extra = '') {
-  const node = el('span', `avatar ${hueClass(name)} ${extra}`.trim());
+/**
+ * A round avatar with the name's first letter, hidden from screen readers (the name is read).
+ * Its colour comes from `id` when given, else from the name.
+ */
+export function avatar(name, extra = '', id = undefined) {
+  const node = el('span', `avatar ${extra}`.trim());
+  const { hue, shade } = avatarTone(id ?? name);
+  // Set through the CSSOM, which the page's Content-Security-Policy allows (a style
+  // attribute in markup it would not).
+  node.style.setProperty('--avatar-hue', String(hue));
+  node.dataset.shade = String(shade);
   node.setAttribute('aria-hidden', 'true');
   node.textContent = ([...String(name).trim()][0] ?? '?').toUpperCase();
   return node;

@@ -1,9 +1,11 @@
 // The message list of the room in view: messages in seq order, grouped by author, with day
-// dividers, "could not be recovered" and "history reset" markers, and the user's own pending
-// messages at the end. Rendering is keyed: a message's element is built once and kept, so
+// dividers, the "New messages" divider, join and leave lines (folded when many), "could not be
+// recovered" and "history reset" markers, and the user's own pending messages at the end.
+// Message text is Markdown (markdown.js); a long message is collapsed behind "Show more". Rendering is keyed: a message's element is built once and kept, so
 // re-rendering never re-announces or re-creates what is already on screen.
 
-import { avatar, dayKey, dayLabel, el, richText, timeElement } from './dom.js';
+import { avatar, dayKey, dayLabel, el, timeElement } from './dom.js';
+import { renderMarkdown } from './markdown.js';
 
 /** Messages of one author closer than this share a group (one name, one avatar). */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -11,6 +13,11 @@ const GROUP_GAP_MS = 5 * 60 * 1000;
 const LOAD_MARGIN_PX = 300;
 /** Within this distance of the bottom, the view follows new messages. */
 const STICK_PX = 80;
+/** This many join/leave lines in a row or more are folded into one. */
+const FOLD_EVENTS = 4;
+/** A message longer than this (characters or lines) is collapsed behind "Show more". */
+const LONG_CHARS = 700;
+const LONG_LINES = 12;
 
 export class MessageList {
   /**
@@ -44,6 +51,7 @@ export class MessageList {
       this.nodes.clear();
       this.roomName = room?.name ?? null;
       this.lastKey = null;
+      this.divider = null;
     }
     if (!room) return;
     this.room = room;
@@ -54,7 +62,15 @@ export class MessageList {
     const newLast = items.length ? items[items.length - 1].key : null;
     const appended = newLast !== this.lastKey && !switching;
     this.lastKey = newLast;
-    if (switching || anchor === null) {
+    const divider = this.nodes.get('new-divider') ?? null;
+    const freshDivider = divider !== null && (switching || divider !== this.divider);
+    this.divider = divider;
+    if (freshDivider) {
+      // Open the room where the unread messages begin, not at the bottom.
+      const offset = divider.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top;
+      this.scroller.scrollTop = Math.max(0, this.scroller.scrollTop + offset - 8);
+      this.actions.jumpShown(!this.atBottom());
+    } else if (switching || anchor === null) {
       this.scrollToBottom();
     } else {
       this.#restore(anchor);
@@ -78,7 +94,9 @@ export class MessageList {
     if (this.atBottom()) return null;
     const top = this.scroller.scrollTop;
     for (const node of this.list.children) {
-      if (node.offsetTop + node.offsetHeight > top && node.dataset.key !== 'top') {
+      // Not the top row nor a day divider: older messages of the same day move those above them.
+      const moves = node.dataset.key === 'top' || node.dataset.key.startsWith('day-');
+      if (node.offsetTop + node.offsetHeight > top && !moves) {
         return { key: node.dataset.key, offset: node.offsetTop - top };
       }
     }
@@ -114,7 +132,7 @@ export class MessageList {
     for (const item of items) {
       let node = this.nodes.get(item.key);
       if (!node) {
-        node = build(item, this.actions);
+        node = build(item, this.actions, context(room, store));
         node.dataset.key = item.key;
         this.nodes.set(item.key, node);
       }
@@ -130,10 +148,14 @@ function buildItems(room, store) {
   const items = [{ key: 'top', kind: 'top' }];
   let previous = null;
   let day = null;
+  const days = new Map();
   const push = (item, ts) => {
     if (ts !== undefined && dayKey(ts) !== day) {
       day = dayKey(ts);
-      items.push({ key: `day-${items.length}-${day}`, kind: 'day', ts });
+      // Keyed by the day (and its repeat after a history reset), not by position: older
+      // messages arriving above must not make it a new row, which would lose the reader's place.
+      days.set(day, (days.get(day) ?? 0) + 1);
+      items.push({ key: `day-${day}-${days.get(day)}`, kind: 'day', ts });
       previous = null;
     }
     if (item.kind === 'message' || item.kind === 'pending') {
@@ -147,12 +169,31 @@ function buildItems(room, store) {
     }
     items.push(item);
   };
+  // Join and leave lines go between the messages by time, in runs; a long run is one line.
+  const events = [...room.events];
+  let run = [];
+  const flushRun = () => {
+    if (run.length >= FOLD_EVENTS) push({ key: `events-${run[0].key}`, kind: 'events', events: run }, run[0].ts);
+    else for (const event of run) push({ key: event.key, kind: 'event', event }, event.ts);
+    run = [];
+  };
+  const eventsBefore = (ts) => {
+    while (events.length && (ts === undefined || events[0].ts < ts)) run.push(events.shift());
+    flushRun();
+  };
+  let dividerPlaced = room.divider === null;
+  const lastSegment = room.segments.length - 1;
   room.segments.forEach((segment, index) => {
     if (index > 0) push({ key: `reset-${index}`, kind: 'reset' });
     const gaps = [...segment.gapsAfter].sort((a, b) => a - b);
     const messages = [...segment.bySeq.values()].sort((a, b) => a.seq - b.seq);
     for (const message of messages) {
       while (gaps.length && gaps[0] < message.seq) push({ key: `gap-${index}-${gaps.shift()}`, kind: 'gap' });
+      if (index === lastSegment) eventsBefore(message.ts);
+      if (!dividerPlaced && index === lastSegment && message.seq >= room.divider) {
+        dividerPlaced = true;
+        push({ key: 'new-divider', kind: 'new' }, message.ts);
+      }
       push(
         {
           key: `m-${index}-${message.seq}`,
@@ -166,6 +207,7 @@ function buildItems(room, store) {
     }
     for (const seq of gaps) push({ key: `gap-${index}-${seq}`, kind: 'gap' });
   });
+  eventsBefore(undefined);
   for (const entry of store.pendingIn(room.name)) {
     push({ key: `p-${entry.id}`, kind: 'pending', entry, own: true }, entry.createdAt);
   }
@@ -173,8 +215,25 @@ function buildItems(room, store) {
   return items;
 }
 
-function build(item, actions) {
+/** What building a message needs to know: the names to highlight as mentions, and ours. */
+function context(room, store) {
+  const me = store.me?.name ?? store.name ?? null;
+  const names = [...room.members.values()].map((m) => m.name);
+  if (me) names.push(me);
+  return { names, me };
+}
+
+function build(item, actions, ctx) {
   switch (item.kind) {
+    case 'new': {
+      const node = el('li', 'divider new-divider');
+      node.append(el('span', '', 'New messages'));
+      return node;
+    }
+    case 'event':
+      return eventNode(item.event);
+    case 'events':
+      return eventsNode(item.events);
     case 'top':
       return el('li', 'history-top');
     case 'day': {
@@ -192,10 +251,14 @@ function build(item, actions) {
       node.append(el('span', '', 'The server restarted and lost its history; newer messages below'));
       return node;
     }
-    case 'message':
-      return messageNode(item.message.from?.name ?? 'unknown', item.message.text, item.message.ts, item.own);
+    case 'message': {
+      const { message } = item;
+      const node = messageNode(message.from?.name ?? 'unknown', message.text, message.ts, item.own, ctx, message.from?.id);
+      if (!item.own && ctx.me && node.querySelector('.mention-me')) node.classList.add('mentioned');
+      return node;
+    }
     case 'pending': {
-      const node = messageNode('You', item.entry.text, item.entry.createdAt, true);
+      const node = messageNode('You', item.entry.text, item.entry.createdAt, true, ctx);
       node.classList.add('pending');
       const status = el('span', 'msg-status');
       status.setAttribute('role', 'status');
@@ -211,20 +274,72 @@ function build(item, actions) {
   }
 }
 
-/** One message row: avatar, author, text, time. */
-function messageNode(name, text, ts, own) {
+/** One message row: avatar, author, text (Markdown), time; "Show more" when long. */
+function messageNode(name, text, ts, own, ctx, id) {
   const node = el('li', own ? 'msg own' : 'msg');
   const author = el('span', 'msg-author', own ? 'You' : name);
   const body = el('div', 'msg-body');
   const bubble = el('div', 'msg-bubble');
-  const textNode = el('p', 'msg-text');
-  textNode.append(richText(text));
+  const textNode = el('div', 'msg-text');
+  textNode.append(renderMarkdown(text, ctx));
   const foot = el('span', 'msg-foot');
   foot.append(timeElement(ts, 'msg-time'));
   bubble.append(textNode, foot);
+  if (text.length > LONG_CHARS || text.split('\n').length > LONG_LINES) {
+    bubble.classList.add('long');
+    const more = el('button', 'link-button msg-more', 'Show more');
+    more.type = 'button';
+    more.setAttribute('aria-expanded', 'false');
+    more.addEventListener('click', () => {
+      const expanded = bubble.classList.toggle('expanded');
+      more.textContent = expanded ? 'Show less' : 'Show more';
+      more.setAttribute('aria-expanded', String(expanded));
+    });
+    bubble.append(more);
+  }
   body.append(author, bubble);
-  node.append(avatar(name, 'msg-avatar'), body);
+  node.append(avatar(name, 'msg-avatar', own ? undefined : id), body);
   return node;
+}
+
+const EVENT_TEXT = { join: 'joined', leave: 'left' };
+
+/** "alice joined" at its time. */
+function eventNode(event) {
+  const node = el('li', 'event');
+  node.append(el('span', 'event-text', `${event.user?.name ?? 'someone'} ${EVENT_TEXT[event.event]}`));
+  node.append(timeElement(event.ts, 'event-time'));
+  return node;
+}
+
+/** A run of joins and leaves as one line ("5 joins and leaves") that opens to show them. */
+function eventsNode(events) {
+  const node = el('li', 'event events');
+  const details = el('details');
+  const summary = el('summary', 'event-text');
+  const list = el('ul', 'event-lines');
+  details.append(summary, list);
+  node.append(details);
+  fillEvents(node, events);
+  return node;
+}
+
+function fillEvents(node, events) {
+  if (node.dataset.count === String(events.length)) return;
+  node.dataset.count = String(events.length);
+  const joined = new Set(events.filter((e) => e.event === 'join').map((e) => e.user?.name));
+  const left = new Set(events.filter((e) => e.event === 'leave').map((e) => e.user?.name));
+  const parts = [];
+  if (joined.size) parts.push(`${joined.size} ${joined.size === 1 ? 'person' : 'people'} joined`);
+  if (left.size) parts.push(`${left.size} left`);
+  node.querySelector('summary').textContent = `${parts.join(', ')} (${events.length} changes)`;
+  node.querySelector('.event-lines').replaceChildren(
+    ...events.map((e) => {
+      const li = el('li', '', `${e.user?.name ?? 'someone'} ${EVENT_TEXT[e.event]} `);
+      li.append(timeElement(e.ts, 'event-time'));
+      return li;
+    }),
+  );
 }
 
 /** Refreshes what can change on an existing row: grouping, pending state, the top row. */
@@ -235,6 +350,7 @@ function update(node, item, room, store) {
     if (item.kind === 'message') node.dataset.seq = String(item.message.seq);
   }
   if (item.kind === 'pending') updatePending(node, item.entry, store);
+  if (item.kind === 'events') fillEvents(node, item.events);
   if (item.kind === 'top') updateTop(node, room);
 }
 

@@ -21,7 +21,12 @@ export function renderRoomList(list, store) {
     const unread = room.unread;
     const badge = li.querySelector('.badge');
     badge.hidden = unread === 0;
-    li.querySelector('.badge-count').textContent = unread > 99 ? '99+' : String(unread);
+    const count = unread > 99 ? '99+' : String(unread);
+    li.querySelector('.badge-count').textContent = room.mentions ? `@ ${count}` : count;
+    li.querySelector('.badge-label').textContent = room.mentions
+      ? ` unread, ${room.mentions} ${room.mentions === 1 ? 'mention' : 'mentions'}`
+      : ' unread';
+    badge.classList.toggle('badge-mention', room.mentions > 0);
     li.classList.toggle('has-unread', unread > 0);
     if (li !== cursor) list.insertBefore(li, cursor);
     else cursor = cursor.nextElementSibling;
@@ -39,7 +44,7 @@ function roomItem(name) {
   hash.setAttribute('aria-hidden', 'true');
   const label = el('span', 'room-name', name);
   const badge = el('span', 'badge');
-  badge.append(el('span', 'badge-count'), el('span', 'visually-hidden', ' unread'));
+  badge.append(el('span', 'badge-count'), el('span', 'visually-hidden badge-label', ' unread'));
   open.append(hash, label, badge);
   const leave = el('button', 'room-leave icon-button');
   leave.type = 'button';
@@ -58,7 +63,7 @@ export function renderRoomHeader(els, store) {
   els.empty.hidden = Boolean(room);
   els.scroller.hidden = !room;
   els.roomName.textContent = room ? room.name : 'No room';
-  const count = room ? room.members.size : 0;
+  const count = room ? membersOf(room, store).length : 0;
   let meta = 'Join a room to start chatting';
   if (room && !store.online) meta = store.me ? 'Not connected: showing what you have seen' : 'Connecting…';
   else if (room && !room.joined) meta = 'Joining…';
@@ -75,9 +80,18 @@ export function renderRoomHeader(els, store) {
   }
   els.input.disabled = !room;
   els.sendButton.disabled = !room;
-  const total = [...store.rooms.values()].reduce((n, r) => n + r.unread, 0);
-  const title = room ? `#${room.name} · Chat` : 'Chat';
-  document.title = total ? `(${total}) ${title}` : title;
+}
+
+/**
+ * Who is in `room`, the user first, then by name: the one list behind both the member count
+ * and the member list, so they always agree.
+ */
+export function membersOf(room, store) {
+  const members = [...room.members.values()];
+  const meId = store.me?.id;
+  return members.sort((a, b) =>
+    a.id === meId ? -1 : b.id === meId ? 1 : a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }),
+  );
 }
 
 const STATE_TEXT = {
@@ -103,11 +117,8 @@ export function renderStatus(els, state, detail, now = Date.now()) {
 /** Who is in the room, the user first. */
 export function renderMembers(list, title, store) {
   const room = store.current();
-  const members = room ? [...room.members.values()] : [];
+  const members = room ? membersOf(room, store) : [];
   const meId = store.me?.id;
-  members.sort((a, b) =>
-    a.id === meId ? -1 : b.id === meId ? 1 : a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }),
-  );
   title.textContent = room ? `In #${room.name} — ${members.length}` : 'Members';
   const key = members.map((m) => `${m.id}:${m.name}`).join('\n') + `|${meId}`;
   if (list.dataset.key === key) return;
@@ -115,7 +126,7 @@ export function renderMembers(list, title, store) {
   list.replaceChildren(
     ...members.map((member) => {
       const li = el('li', 'member');
-      li.append(avatar(member.name, 'small'), el('span', 'member-name', member.name));
+      li.append(avatar(member.name, 'small', member.id), el('span', 'member-name', member.name));
       if (member.id === meId) li.append(el('span', 'member-you', 'you'));
       return li;
     }),
@@ -142,8 +153,10 @@ export function renderTyping(node, users) {
 /** The user's own name in the sidebar. */
 export function renderMe(els, store) {
   const name = store.me?.name ?? store.name ?? '';
-  if (els.meName.textContent !== name) {
+  const key = `${name}|${store.me?.id ?? ''}`;
+  if (els.meAvatar.dataset.key !== key) {
     els.meName.textContent = name;
-    els.meAvatar.replaceWith((els.meAvatar = avatar(name || '?', 'me-avatar')));
+    els.meAvatar.replaceWith((els.meAvatar = avatar(name || '?', 'me-avatar', store.me?.id)));
+    els.meAvatar.dataset.key = key;
   }
 }

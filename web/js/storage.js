@@ -1,5 +1,5 @@
 // What the page remembers across reloads, in localStorage: the display name, the rooms, the
-// room in view, the user ids this browser had (to tell its own messages apart after a
+// room in view, the last seq read in each room, each room's notification bell, the user ids this browser had (to tell its own messages apart after a
 // reconnect gives it a new one) and the outbox of messages not yet confirmed by the server.
 // Storage can be full or disabled (private modes): every access degrades to "not remembered".
 
@@ -9,6 +9,8 @@ const KEYS = {
   active: 'chat.activeRoom',
   myIds: 'chat.myIds',
   outbox: 'chat.outbox',
+  read: 'chat.readSeq',
+  bells: 'chat.bells',
 };
 
 /** How many past user ids to remember; older messages of ours then look like anyone's. */
@@ -100,4 +102,28 @@ export function saveOutbox(outbox) {
       error,
     })),
   );
+}
+
+/** Last seq read per room ({ room: seq }): what came after it is unread on the next visit. */
+export function loadReadSeqs() {
+  return objectOf(read(KEYS.read, {}), (v) => Number.isSafeInteger(v) && v >= 0);
+}
+
+export function saveReadSeqs(seqs) {
+  write(KEYS.read, seqs);
+}
+
+/** Each room's notification bell ({ room: 'all' | 'mentions' | 'none' }). */
+export function loadBells() {
+  return objectOf(read(KEYS.bells, {}), (v) => typeof v === 'string');
+}
+
+export function saveBells(bells) {
+  write(KEYS.bells, bells);
+}
+
+/** The entries of a stored object whose values pass `valid` (anything else: empty). */
+function objectOf(value, valid) {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => valid(v)));
 }

@@ -3,6 +3,7 @@
 // server frame in and returns the effects the wiring must carry out (frames to send, notices);
 // the store itself does no I/O and touches no DOM.
 
+import { mentions } from './mentions.js';
 import {
   classifyResume,
   mergeMessages,
@@ -14,6 +15,8 @@ import {
 export const TYPING_TTL_MS = 6000;
 /** History page size when scrolling up. */
 export const HISTORY_PAGE = 50;
+/** Join and leave lines kept per room on this page; older ones are dropped. */
+const MAX_EVENTS = 200;
 /** Prefix of the `id` put on join frames, so an error's `ref` names the room. */
 const JOIN_REF = 'join:';
 
@@ -41,6 +44,16 @@ function newRoom(name) {
     /** user id → { user, until } */
     typing: new Map(),
     unread: 0,
+    /** Unread messages that mention the user. */
+    mentions: 0,
+    /** Seq of the first unread message while there are any (where the divider goes). */
+    firstUnread: null,
+    /** Seq above which the "New messages" divider sits in view (null: no divider). */
+    divider: null,
+    /** Last seq the user saw in this room, kept across visits (null: never saw it). */
+    readSeq: null,
+    /** Joins and leaves seen on this page, for the timeline: { key, ts, event, user }. */
+    events: [],
     hasMore: false,
     loadingOlder: false,
     /** Bumped on every change that the message list shows. */
@@ -49,21 +62,29 @@ function newRoom(name) {
 }
 
 export class Store {
-  constructor({ name, rooms, active, myIds, outbox }) {
+  constructor({ name, rooms, active, myIds, outbox, readSeqs = {} }) {
     this.name = name;
     /** { id, name } from the current connection's welcome. */
     this.me = null;
     this.myIds = new Set(myIds);
     this.limits = { max_text_bytes: 4096, messages_per_sec: 10, burst: 20, max_rooms: 32 };
     this.rooms = new Map();
-    for (const room of rooms) this.rooms.set(room, newRoom(room));
+    for (const name of rooms) {
+      const room = newRoom(name);
+      if (Number.isSafeInteger(readSeqs[name])) room.readSeq = readSeqs[name];
+      this.rooms.set(name, room);
+    }
+    /** Whether the user can see the page (the tab is shown); hidden, the room in view gets unread too. */
+    this.visible = true;
+    /** Numbers join and leave lines, so each keeps its element. */
+    this.eventCount = 0;
     this.active = active && this.rooms.has(active) ? active : (rooms[0] ?? null);
     this.outbox = outbox;
     /** Counts connections, so an outbox entry knows whether it went out on this one. */
     this.connection = 0;
     this.online = false;
     /** Set when something persisted changed; the wiring saves and clears them. */
-    this.dirty = { rooms: false, outbox: false, myIds: false };
+    this.dirty = { rooms: false, outbox: false, myIds: false, read: false };
   }
 
   room(name) {
@@ -101,8 +122,64 @@ export class Store {
   setActive(name) {
     const room = this.room(name);
     if (!room) return;
+    if (this.active !== name) {
+      const previous = this.current();
+      if (previous) previous.divider = null;
+    }
     this.active = name;
+    this.#seen(room);
+  }
+
+  /** The tab was shown or hidden. Shown, the room in view counts as read. */
+  setVisible(visible) {
+    this.visible = visible;
+    const room = this.current();
+    if (visible && room) this.#seen(room);
+  }
+
+  /** The user sees `room`: its unread become read, the divider marks where they began. */
+  #seen(room) {
+    if (room.firstUnread !== null) {
+      room.divider = room.firstUnread;
+      room.version += 1;
+    }
     room.unread = 0;
+    room.mentions = 0;
+    room.firstUnread = null;
+    const latest = room.lastSeq;
+    if (latest !== null && latest !== room.readSeq) {
+      room.readSeq = latest;
+      this.dirty.read = true;
+    }
+  }
+
+  /** Whether messages arriving in `room` now are seen as they come. */
+  #watching(room) {
+    return this.active === room.name && this.visible;
+  }
+
+  /** Last seen seq per room, to keep across visits. */
+  readSeqs() {
+    const seqs = {};
+    for (const room of this.rooms.values()) if (room.readSeq !== null) seqs[room.name] = room.readSeq;
+    return seqs;
+  }
+
+  /** Unread counts over all rooms: { unread, mentions }. */
+  totals() {
+    let unread = 0;
+    let mentioned = 0;
+    for (const room of this.rooms.values()) {
+      unread += room.unread;
+      mentioned += room.mentions;
+    }
+    return { unread, mentions: mentioned };
+  }
+
+  /** Whether `message` mentions the user. */
+  mentionsMe(message) {
+    const name = this.me?.name ?? this.name;
+    return !this.isOwn(message) && mentions(message?.text, name);
   }
 
   /** A connection was opened: nothing is joined on it yet. */
@@ -129,8 +206,12 @@ export class Store {
   /** The `join` frame for a room: with `since` when the page already saw some of it. */
   joinFrame(name) {
     const room = this.addRoom(name);
-    const { since, anchor } = resumePoint(room.lastSeq, currentSegment(room).bySeq);
-    room.resumes.push({ since, anchor, lastSeq: room.lastSeq });
+    let { since, anchor } = resumePoint(room.lastSeq, currentSegment(room).bySeq);
+    // A first join of this visit starts where the user stopped reading last time, so what
+    // came since counts as unread.
+    const fromRead = since === null && room.readSeq !== null;
+    if (fromRead) since = room.readSeq;
+    room.resumes.push({ since, anchor, lastSeq: room.lastSeq, fromRead });
     // `id` is not part of `join` itself, but any frame's id comes back as an error's `ref`:
     // it tells which room a too_many_rooms or bad_room is about.
     const frame = { type: 'join', room: name, id: JOIN_REF + name };
@@ -186,7 +267,7 @@ export class Store {
       case 'history':
         return this.#history(frame);
       case 'presence':
-        return this.#presence(frame);
+        return this.#presence(frame, now);
       case 'typing':
         return this.#typing(frame, now);
       case 'error':
@@ -217,10 +298,20 @@ export class Store {
     const effects = [];
     let segment = currentSegment(room);
     let added;
-    if (resume.since === null) {
-      // A first join on this page: the room's latest messages, nothing to count as unread.
+    if (resume.since === null || resume.fromRead) {
+      // A first join on this page: the room's latest messages, or those since the user last
+      // read it (on an earlier visit), which are unread.
       added = mergeMessages(segment.bySeq, history);
       room.hasMore = frame.seq > 0 && (oldestSeq(room) ?? frame.seq + 1) > 1;
+      if (resume.fromRead && frame.seq < resume.since) {
+        // The server's history started over since: what was read is gone with it.
+        room.readSeq = null;
+        this.dirty.read = true;
+      } else if (resume.fromRead) {
+        // Messages the answer's cap left out are unread too; their authors are unknown.
+        const missed = added.length ? Math.max(0, added[0].seq - resume.since - 1) : 0;
+        this.#countUnread(room, added, missed, true);
+      }
     } else {
       const { reset, gap } = classifyResume(resume.lastSeq, resume.anchor, frame);
       if (reset) {
@@ -244,7 +335,7 @@ export class Store {
         });
       }
       added = mergeMessages(segment.bySeq, history);
-      if (this.active !== room.name) room.unread += this.#countUnread(added);
+      this.#countUnread(room, added);
     }
     // `added` is in seq order; a resume can bring thousands, too many to spread into max().
     room.lastSeq = Math.max(room.lastSeq ?? 0, frame.seq, added.at(-1)?.seq ?? 0);
@@ -254,6 +345,7 @@ export class Store {
     room.typing.clear();
     room.version += 1;
     this.#settle(history);
+    if (this.#watching(room)) this.#seen(room);
     effects.push({ kind: 'flush' });
     return effects;
   }
@@ -277,8 +369,15 @@ export class Store {
     room.version += 1;
     this.#settle([message]);
     if (added.length) {
-      if (this.active !== room.name) room.unread += this.#countUnread(added);
-      if (!this.isOwn(message)) effects.push({ kind: 'incoming', message });
+      this.#countUnread(room, added);
+      if (this.isOwn(message)) {
+        // Writing in a room reads it: the divider above has done its job.
+        if (room.divider !== null) room.divider = null;
+        if (this.#watching(room)) this.#seen(room);
+      } else {
+        effects.push({ kind: 'incoming', message, mention: this.mentionsMe(message) });
+        if (this.#watching(room)) this.#seen(room);
+      }
     }
     return effects;
   }
@@ -295,9 +394,13 @@ export class Store {
     return [];
   }
 
-  #presence(frame) {
+  #presence(frame, now) {
     const room = this.room(frame.room);
     if (!room || !frame.user) return [];
+    if (frame.event === 'join' || frame.event === 'leave') {
+      room.events.push({ key: `e-${++this.eventCount}`, ts: now, event: frame.event, user: frame.user });
+      if (room.events.length > MAX_EVENTS) room.events.splice(0, room.events.length - MAX_EVENTS);
+    }
     if (frame.event === 'join') room.members.set(frame.user.id, frame.user);
     if (frame.event === 'leave') {
       room.members.delete(frame.user.id);
@@ -350,9 +453,18 @@ export class Store {
     return [{ kind: 'error', code: frame.code, message: frame.message }];
   }
 
-  /** Unread messages among `added`: those not from us. */
-  #countUnread(added) {
-    return added.filter((m) => !this.isOwn(m)).length;
+  /**
+   * Counts the messages among `added` that are not ours as unread (and those that mention us
+   * as mentions), plus `missed` messages not held, unless the user is looking at the room
+   * (`force`: count them anyway, for the divider of a return visit).
+   */
+  #countUnread(room, added, missed = 0, force = false) {
+    if (!force && this.#watching(room) && room.firstUnread === null) return;
+    const theirs = added.filter((m) => !this.isOwn(m));
+    if (!theirs.length && !missed) return;
+    if (room.firstUnread === null) room.firstUnread = theirs[0]?.seq ?? added[0]?.seq ?? null;
+    room.unread += theirs.length + missed;
+    room.mentions += theirs.filter((m) => this.mentionsMe(m)).length;
   }
 
   /** Drops outbox entries whose echo is among `messages`. */

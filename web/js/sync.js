@@ -163,33 +163,6 @@ function refill(bucket, now) {
   bucket.at = now;
 }
 
-/** Splits text into plain and link parts; only http(s) URLs become links. */
-export function linkParts(text) {
-  const parts = [];
-  const pattern = /\bhttps?:\/\/[^\s<>"']+/gi;
-  let last = 0;
-  for (const match of text.matchAll(pattern)) {
-    let url = match[0];
-    // Trailing punctuation usually ends the sentence, not the URL; keep ")" when balanced.
-    while (/[.,;:!?)\]}]$/.test(url)) {
-      if (url.endsWith(')') && count(url, '(') >= count(url, ')')) break;
-      url = url.slice(0, -1);
-    }
-    const start = match.index;
-    const href = safeHref(url);
-    if (!href) continue;
-    if (start > last) parts.push({ text: text.slice(last, start) });
-    parts.push({ text: url, href });
-    last = start + url.length;
-  }
-  if (last < text.length) parts.push({ text: text.slice(last) });
-  return parts;
-}
-
-function count(text, ch) {
-  return text.split(ch).length - 1;
-}
-
 /** The URL when it parses as http(s), else null: no javascript:, data: or other schemes. */
 export function safeHref(candidate) {
   try {

@@ -41,8 +41,11 @@ pub struct ServerSettings {
     /// Address to bind; port 0 picks a free port (tests, and the bound address is logged).
     #[serde(deserialize_with = "value::socket_addr")]
     pub listen: SocketAddr,
-    /// Folder served at `/`.
-    pub web_dir: PathBuf,
+    /// Folder served at `/` instead of the page built into the binary. Empty (the default)
+    /// serves the built-in page, so the binary works from any working directory; a folder set
+    /// here must exist at startup.
+    #[serde(with = "value::optional_path")]
+    pub web_dir: Option<PathBuf>,
     /// Origins allowed to open `/ws` besides the server's own host; `*` allows any.
     /// Cross-site WebSocket hijacking is blocked by default, so this starts empty.
     #[serde(deserialize_with = "value::string_list")]
@@ -69,7 +72,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
-            web_dir: PathBuf::from("web"),
+            web_dir: None,
             allowed_origins: Vec::new(),
             max_connections: 10_000,
             max_connections_per_ip: 0,

@@ -77,6 +77,19 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         server.shutdown_grace,
         MAX_SHUTDOWN_GRACE,
     )?;
+    if let Some(dir) = &server.web_dir {
+        // Checked here rather than at the first request: a typo would otherwise serve 404 at
+        // `/` and say nothing.
+        if !dir.is_dir() {
+            return Err(ConfigError::invalid(
+                "server.web_dir",
+                format!(
+                    "{:?} is not a folder (expected an existing folder, or empty for the page built into the binary)",
+                    dir.display().to_string()
+                ),
+            ));
+        }
+    }
     match (&server.tls_cert, &server.tls_key) {
         (Some(cert), None) => {
             return Err(ConfigError::invalid(

@@ -73,7 +73,9 @@ fn defaults_match_the_contract() {
         s.server.listen,
         "0.0.0.0:8080".parse::<SocketAddr>().unwrap()
     );
-    assert_eq!(s.server.web_dir, PathBuf::from("web"));
+    // The contract's default `web` is the page in the repository's web/ folder, which the
+    // binary carries built in: unset means that page, from any working directory.
+    assert_eq!(s.server.web_dir, None);
     assert!(s.server.allowed_origins.is_empty());
     assert_eq!(s.server.max_connections, 10_000);
     assert_eq!(s.server.max_connections_per_ip, 0);

@@ -153,6 +153,30 @@ fn every_count_and_duration_has_a_maximum() {
 }
 
 #[test]
+fn a_set_web_dir_must_exist() {
+    rejects(
+        "[server]\nweb_dir = \"/nonexistent/chat-web\"",
+        "server.web_dir",
+        "\"/nonexistent/chat-web\"",
+    );
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = crate_dir.join("Cargo.toml");
+    rejects(
+        &format!("[server]\nweb_dir = {:?}", file.display().to_string()),
+        "server.web_dir",
+        "not a folder",
+    );
+    let set = Settings::from_toml_str(&format!(
+        "[server]\nweb_dir = {:?}",
+        crate_dir.display().to_string()
+    ))
+    .unwrap();
+    assert_eq!(set.server.web_dir.as_deref(), Some(crate_dir));
+    let empty = Settings::from_toml_str("[server]\nweb_dir = \"\"").unwrap();
+    assert_eq!(empty.server.web_dir, None, "empty means the built-in page");
+}
+
+#[test]
 fn tls_needs_both_files() {
     rejects(
         "[server]\ntls_cert = \"cert.pem\"",

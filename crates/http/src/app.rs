@@ -9,8 +9,8 @@ use crate::per_ip::PerIp;
 /// HTTP settings.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Folder served at `/`.
-    pub web_dir: PathBuf,
+    /// Folder served at `/`; `None` serves the page built into the binary.
+    pub web_dir: Option<PathBuf>,
     /// Origins allowed to open `/ws` besides the server's own host; `*` allows any.
     pub allowed_origins: Vec<String>,
     /// Open WebSocket connections allowed at once.
@@ -61,6 +61,9 @@ impl App {
         metrics: MetricsRenderer,
         storage_ok: StorageCheck,
     ) -> Arc<Self> {
+        if config.web_dir.is_none() {
+            crate::embedded::prepare();
+        }
         Arc::new(Self {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             per_ip: PerIp::new(config.max_connections_per_ip),

@@ -9,7 +9,9 @@
 //!   [`chat_ws`].
 //! - `per_ip`: open WebSockets per peer address, for the per-address cap.
 //! - `cork`: holds the 101 back so that it leaves in one write with the first frame.
-//! - `origin`, `identity`, `static_files`: one check each.
+//! - `static_files`: the page, from `server.web_dir` or from `embedded`, the copy built into
+//!   the binary (gzipped, with `ETag`s).
+//! - `origin`, `identity`: one check each.
 //!
 //! This crate knows HTTP and nothing of the chat protocol: after the upgrade it passes the
 //! socket to [`chat_ws::client::serve`] and forgets it.
@@ -17,6 +19,7 @@
 mod accept;
 mod app;
 mod cork;
+mod embedded;
 mod identity;
 mod origin;
 mod per_ip;

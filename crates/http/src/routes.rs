@@ -26,7 +26,7 @@ pub(crate) async fn route(app: &Arc<App>, remote: SocketAddr, request: Request<I
         "/readyz" => text(StatusCode::OK, "ready\n"),
         "/metrics" => metrics(app),
         _ if matches!(*request.method(), Method::GET | Method::HEAD) => {
-            static_files::serve(&app.config.web_dir, &request).await
+            static_files::serve(app.config.web_dir.as_deref(), &request).await
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     }

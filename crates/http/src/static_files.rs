@@ -3,11 +3,14 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{
-    Method, Request, Response, StatusCode,
+    HeaderMap, Method, Request, Response, StatusCode,
     header::{self, HeaderValue},
 };
 
-use crate::response::{Reply, text};
+use crate::{
+    embedded,
+    response::{Reply, text},
+};
 
 /// The page may load scripts, styles and images from this server only, and open WebSockets
 /// back to it: no inline script, no other origin.
@@ -15,8 +18,46 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Serves a file from `web_dir`: `/` is `index.html`; anything escaping the folder is 404.
-pub(crate) async fn serve<B>(web_dir: &Path, request: &Request<B>) -> Reply {
+/// Serves the page: from `web_dir` when one is set, else the copy built into the binary.
+/// `/` is `index.html`; anything escaping the folder, or hidden, is 404.
+pub(crate) async fn serve<B>(web_dir: Option<&Path>, request: &Request<B>) -> Reply {
+    match web_dir {
+        Some(dir) => serve_folder(dir, request).await,
+        None => serve_built_in(request),
+    }
+}
+
+fn serve_built_in<B>(request: &Request<B>) -> Reply {
+    let Some(path) = resolve(Path::new(""), request.uri().path()) else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let Some(asset) = path.to_str().and_then(embedded::asset) else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let headers = request.headers();
+    let (body, etag, gzip) = match &asset.gzip {
+        Some(packed) if accepts_gzip(headers) => (packed, &asset.etag_gzip, true),
+        _ => (&asset.body, &asset.etag, false),
+    };
+    let mut response = if not_modified(headers, [&asset.etag, &asset.etag_gzip]) {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        file_response(request.method(), body.clone(), asset.content_type.clone())
+    };
+    let out = response.headers_mut();
+    out.insert(header::ETAG, etag.clone());
+    out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip && response.status() == StatusCode::OK {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    with_page_headers(response)
+}
+
+async fn serve_folder<B>(web_dir: &Path, request: &Request<B>) -> Reply {
     let Some(path) = resolve(web_dir, request.uri().path()) else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
@@ -24,27 +65,33 @@ pub(crate) async fn serve<B>(web_dir: &Path, request: &Request<B>) -> Reply {
         Ok(body) => body,
         Err(_) => return text(StatusCode::NOT_FOUND, "not found\n"),
     };
-    let mime = mime_guess::from_path(&path).first_or_octet_stream();
-    let content_type = match mime.type_() {
-        mime_guess::mime::TEXT | mime_guess::mime::APPLICATION
-            if mime.get_param("charset").is_none() && is_textual(&mime) =>
-        {
-            format!("{mime}; charset=utf-8")
-        }
-        _ => mime.to_string(),
-    };
+    let content_type = HeaderValue::from_str(&content_type(&path.to_string_lossy()))
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    with_page_headers(file_response(
+        request.method(),
+        Bytes::from(body),
+        content_type,
+    ))
+}
+
+/// A 200 with `body` (none for HEAD, with the length it would have).
+fn file_response(method: &Method, body: Bytes, content_type: HeaderValue) -> Reply {
     let length = body.len();
-    let body = if request.method() == Method::HEAD {
+    let body = if method == Method::HEAD {
         Bytes::new()
     } else {
-        Bytes::from(body)
+        body
     };
     let mut response = Response::new(Full::new(body));
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&content_type) {
-        headers.insert(header::CONTENT_TYPE, value);
-    }
+    headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    response
+}
+
+/// What every answer of the page carries: its policy, and "ask before reusing".
+fn with_page_headers(mut response: Reply) -> Reply {
+    let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -57,9 +104,53 @@ pub(crate) async fn serve<B>(web_dir: &Path, request: &Request<B>) -> Reply {
     response
 }
 
+/// The `Content-Type` for a file name, with `charset=utf-8` on text.
+pub(crate) fn content_type(path: &str) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    match mime.type_() {
+        mime_guess::mime::TEXT | mime_guess::mime::APPLICATION
+            if mime.get_param("charset").is_none() && is_textual(&mime) =>
+        {
+            format!("{mime}; charset=utf-8")
+        }
+        _ => mime.to_string(),
+    }
+}
+
 fn is_textual(mime: &mime_guess::Mime) -> bool {
     mime.type_() == mime_guess::mime::TEXT
         || matches!(mime.subtype().as_str(), "javascript" | "json" | "xml")
+}
+
+/// Whether `If-None-Match` names one of `tags` (or `*`).
+fn not_modified(headers: &HeaderMap, tags: [&HeaderValue; 2]) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tags.iter().any(|t| t.as_bytes() == tag.as_bytes()))
+}
+
+/// Whether `Accept-Encoding` allows gzip (by name or `*`, with a weight above zero).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|param| {
+                param
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 /// Maps a URL path to a file under `web_dir`, or `None` when it would leave the folder.
@@ -76,7 +167,7 @@ fn resolve(web_dir: &Path, url_path: &str) -> Option<PathBuf> {
             s => path.push(s),
         }
     }
-    if decoded.ends_with('/') || path == web_dir {
+    if decoded.ends_with('/') || path == web_dir || path.as_os_str().is_empty() {
         path.push("index.html");
     }
     Some(path)
@@ -85,6 +176,53 @@ fn resolve(web_dir: &Path, url_path: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    header::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gzip_when_the_client_takes_it() {
+        for yes in [
+            "gzip",
+            "gzip, deflate, br",
+            "br;q=1.0, gzip;q=0.5",
+            "*",
+            "GZIP",
+        ] {
+            assert!(accepts_gzip(&headers(&[("accept-encoding", yes)])), "{yes}");
+        }
+        for no in ["", "br", "gzip;q=0", "identity", "gzip;q=0.0, br"] {
+            assert!(!accepts_gzip(&headers(&[("accept-encoding", no)])), "{no}");
+        }
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn if_none_match_names_a_tag() {
+        let a = HeaderValue::from_static("\"ab\"");
+        let b = HeaderValue::from_static("\"ab-gz\"");
+        for hit in ["\"ab\"", "W/\"ab-gz\"", "\"x\", \"ab\"", "*"] {
+            assert!(
+                not_modified(&headers(&[("if-none-match", hit)]), [&a, &b]),
+                "{hit}"
+            );
+        }
+        for miss in ["\"a\"", "ab", "\"abc\""] {
+            assert!(
+                !not_modified(&headers(&[("if-none-match", miss)]), [&a, &b]),
+                "{miss}"
+            );
+        }
+    }
 
     #[test]
     fn maps_urls_inside_the_folder() {

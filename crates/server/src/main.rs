@@ -8,17 +8,40 @@ use chat_config::{Settings, Sources};
 use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 
-/// A real-time chat server: WebSocket rooms with history, presence and typing.
+/// What `--help` tells someone who runs the server; the package description speaks to
+/// developers instead.
+const ABOUT: &str = "A chat server with rooms, history and a chat page for the browser.";
+
+const AFTER_HELP: &str = "\
+Run it and open http://localhost:8080 in a browser: pick a name, join rooms, chat.
+Messages are kept in data/chat.db (relative to the folder you start it from).
+
+Settings (later wins): built-in defaults, config/default.toml in the current folder,
+the file given with --config, environment variables CHAT__SECTION__KEY
+(e.g. CHAT__WS__IDLE_TIMEOUT=2m), then the flags above. Every key is listed with its
+default in config/default.toml. A wrong value stops the start with a message naming
+the key and exit code 2.
+
+Examples:
+  chat-server                                   listen on 0.0.0.0:8080
+  chat-server --listen 127.0.0.1:9000           another address
+  CHAT__HISTORY__BACKEND=memory chat-server     keep no history on disk
+  chat-server --config /etc/chat/chat.toml      settings from a file
+
+Health: GET /healthz and /readyz; metrics for Prometheus: GET /metrics.
+SIGTERM or Ctrl+C closes every connection cleanly and exits 0.";
+
+/// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "chat-server", version, about)]
+#[command(name = "chat-server", version, about = ABOUT, after_help = AFTER_HELP)]
 struct Cli {
-    /// TOML configuration file (after config/default.toml, before CHAT__* variables).
+    /// Read settings from this TOML file (see config/default.toml for every key).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
+    /// Address and port to listen on, e.g. 0.0.0.0:8080 or 127.0.0.1:9000.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// Log filter, e.g. info, debug, chat_ws=debug.
+    /// How much to log: error, warn, info (the default) or debug.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
 }

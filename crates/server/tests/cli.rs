@@ -33,6 +33,17 @@ async fn version_and_help_exit_0() {
     for flag in ["--config", "--listen", "--log-level", "--help", "--version"] {
         assert!(stdout.contains(flag), "help lists {flag}: {stdout}");
     }
+    // Written for the person running it: what it is, where to point a browser, where
+    // settings come from.
+    for words in [
+        "chat server",
+        "http://localhost:8080",
+        "CHAT__SECTION__KEY",
+        "config/default.toml",
+    ] {
+        assert!(stdout.contains(words), "help says {words:?}: {stdout}");
+    }
+    assert!(!stdout.contains("wired together"), "no insides: {stdout}");
 }
 
 #[tokio::test]
@@ -87,6 +98,15 @@ async fn settings_that_would_break_the_server_later_exit_2() {
         assert_eq!(code, Some(2), "{key}: {stderr}");
         assert!(stderr.contains(key), "the error names {key}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_web_dir_that_does_not_exist_stops_the_start() {
+    let env = [("CHAT__SERVER__WEB_DIR", "/nonexistent/chat-web")];
+    let (code, _, stderr) = run_to_end(&["--listen", "127.0.0.1:0"], &env).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("server.web_dir"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/chat-web"), "{stderr}");
 }
 
 #[tokio::test]
@@ -169,6 +189,13 @@ async fn the_docker_image_environment_starts_a_healthy_server() {
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut server = ServerProcess::start(&[], &env_refs).await;
     assert_eq!(http_get(server.addr, "/healthz", "").await.0, 200);
+    // The image holds no web/ folder: the page comes from the binary, whatever the folder.
+    let (status, _, body) = http_get(server.addr, "/", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains("<title>Chat</title>"),
+        "the built-in page"
+    );
     server.signal("TERM");
     assert_eq!(
         server.exit_within(Duration::from_secs(10)).await.code(),

@@ -23,7 +23,7 @@ async fn server_with_web_dir() -> (TestServer, tempfile::TempDir) {
     std::fs::write(web.path().join(".secret"), "hidden").expect("write");
     let mut settings = Settings::default();
     settings.history.backend = chat_config::HistoryBackend::Memory;
-    settings.server.web_dir = web.path().to_path_buf();
+    settings.server.web_dir = Some(web.path().to_path_buf());
     (TestServer::start_with(settings).await, web)
 }
 
@@ -321,4 +321,61 @@ async fn the_dashboard_queries_only_exported_metrics() {
         }
     }
     assert!(queried >= 8, "the dashboard queries the server's metrics");
+}
+
+/// Without `server.web_dir` the page comes from the binary: gzipped for a browser that takes
+/// it, with an `ETag` that a revalidation answers with 304 and no body.
+#[tokio::test]
+async fn the_built_in_page_is_compressed_and_revalidated() {
+    let mut settings = Settings::default();
+    settings.history.backend = chat_config::HistoryBackend::Memory;
+    assert_eq!(settings.server.web_dir, None);
+    let server = TestServer::start_with(settings).await;
+
+    let (status, head, plain) = http_get(server.addr, "/", "").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&plain).contains("<title>Chat</title>"));
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'self'"),
+        "{head}"
+    );
+    let etag = header(&head, "etag").expect("an etag");
+
+    let (status, head, packed) = http_get(server.addr, "/", "Accept-Encoding: gzip, br\r\n").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("vary: accept-encoding"), "{head}");
+    assert!(packed.len() < plain.len());
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .expect("valid gzip");
+    assert_eq!(unpacked, plain);
+    let etag_gzip = header(&head, "etag").expect("an etag");
+    assert_ne!(etag, etag_gzip, "each encoding has its own tag");
+
+    for tag in [&etag, &etag_gzip] {
+        let (status, _, body) =
+            http_get(server.addr, "/", &format!("If-None-Match: {tag}\r\n")).await;
+        assert_eq!((status, body.len()), (304, 0), "{tag}");
+    }
+    let (status, _, _) = http_get(server.addr, "/", "If-None-Match: \"stale\"\r\n").await;
+    assert_eq!(status, 200);
+
+    let (status, head, _) = http_get(server.addr, "/js/app.js", "").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    for path in ["/nope.js", "/../Cargo.toml", "/%2e%2e/README.md"] {
+        assert_eq!(http_get(server.addr, path, "").await.0, 404, "{path}");
+    }
+}
+
+/// A header's value in a lower-cased response head.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+        .map(str::to_owned)
 }

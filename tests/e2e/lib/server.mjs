@@ -1,5 +1,5 @@
-// Starts the real chat-server binary on 127.0.0.1 (port 0 unless told), serving the repo's
-// web/ folder, and stops it. The bound address comes from its "listening on ADDR" log line.
+// Starts the real chat-server binary on 127.0.0.1 (port 0 unless told), serving the page
+// built into it, and stops it. The bound address comes from its "listening on ADDR" log line.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -33,7 +33,9 @@ export async function startServer({ port = 0, env = {}, dataDir, memory = true }
       ...process.env,
       RUST_LOG: '',
       NO_COLOR: '1',
-      CHAT__SERVER__WEB_DIR: path.join(repoRoot, 'web'),
+      // The page built into the binary, as users get it; E2E_WEB_DIR serves a folder instead
+      // (edit web/ and rerun without rebuilding).
+      ...(process.env.E2E_WEB_DIR ? { CHAT__SERVER__WEB_DIR: process.env.E2E_WEB_DIR } : {}),
       ...(memory ? { CHAT__HISTORY__BACKEND: 'memory' } : {}),
       CHAT__HISTORY__PATH: path.join(cwd, 'chat.db'),
       CHAT__SERVER__SHUTDOWN_GRACE: '3s',

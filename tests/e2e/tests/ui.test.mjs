@@ -121,7 +121,7 @@ describe('look and accessibility', () => {
     // Echoed before bob speaks: the page's send and bob's race to the server otherwise.
     await sendEchoed(page, 'Nice. The backoff with jitter keeps the herd calm, too.');
     await others.bob.say('general', 'Release notes draft is up: https://example.com/releases/1.0');
-    await others.dave.say('general', 'I will review it after lunch.');
+    await others.dave.say('general', 'I will review it after lunch. @alice, can you check the `since` **edge case**?');
     await send(page, 'Thanks, looks great so far!');
     await others.bob.say('design', 'New icons are in the shared folder.');
     await others.carol.say('release-1.0', 'Tagging tomorrow morning.');
@@ -135,7 +135,7 @@ describe('look and accessibility', () => {
       'Even the message I typed while it was down showed up exactly once.',
       'Nice. The backoff with jitter keeps the herd calm, too.',
       'Release notes draft is up: https://example.com/releases/1.0',
-      'I will review it after lunch.',
+      'I will review it after lunch. @alice, can you check the since edge case?',
       'Thanks, looks great so far!',
     ]);
     await page.locator('.msg.pending').waitFor({ state: 'detached' });
@@ -143,17 +143,41 @@ describe('look and accessibility', () => {
 
     await page.emulateMedia({ colorScheme: 'light' });
     await screenshot(page, 'room-light');
-    if (process.env.E2E_UPDATE_DOCS === '1') {
-      fs.mkdirSync(path.join(repoRoot, 'docs'), { recursive: true });
-      fs.copyFileSync(path.join(artifacts, 'room-light.png'), path.join(repoRoot, 'docs/screenshot.png'));
-    }
+    updateDocs('room-light', 'screenshot.png');
     await assertAccessible(page, 'room, light');
     const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     assert.equal(await background(), 'rgb(255, 255, 255)');
     await page.emulateMedia({ colorScheme: 'dark' });
     assert.equal(await background(), 'rgb(22, 24, 31)', 'the theme follows the system');
     await screenshot(page, 'room-dark');
+    updateDocs('room-dark', 'screenshot-dark.png');
     await assertAccessible(page, 'room, dark');
+
+    // The menus and dialogs of the page, dark then light.
+    await page.getByRole('button', { name: /^Notifications/ }).click();
+    await page.locator('#bell-menu').waitFor();
+    await screenshot(page, 'bell-dark');
+    await assertAccessible(page, 'bell menu, dark');
+    await page.keyboard.press('Escape');
+    await page.emulateMedia({ colorScheme: 'light' });
+    const input = page.getByRole('textbox', { name: 'Message to #general' });
+    await input.pressSequentially('@');
+    await page.getByRole('listbox', { name: 'Mention someone' }).waitFor();
+    await screenshot(page, 'mention-list');
+    await assertAccessible(page, 'mention list');
+    await input.fill('');
+    await page.keyboard.press('Control+k');
+    await page.getByRole('dialog', { name: 'Go to a room' }).waitFor();
+    await screenshot(page, 'switcher');
+    await assertAccessible(page, 'room switcher');
+    await page.keyboard.press('Escape');
+    await page.locator('#scroller').focus();
+    await page.keyboard.press('?');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(page, 'shortcuts-dark');
+    await assertAccessible(page, 'shortcuts, dark');
+    await page.keyboard.press('Escape');
     others.carol.send({ type: 'typing', room: 'general', active: false });
     aliceStorage = await page.context().storageState();
     await page.context().close();
@@ -162,7 +186,13 @@ describe('look and accessibility', () => {
   it('works on a phone-sized screen, panels included', async () => {
     const page = await aliceScene(PHONE);
     assert.equal(await page.locator('#sidebar').isVisible(), false, 'the sidebar is tucked away');
+    await page.locator('#composer-input').blur();
     await screenshot(page, 'phone');
+    updateDocs('phone', 'screenshot-phone.png');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(page, 'phone-dark');
+    await assertAccessible(page, 'phone, dark');
+    await page.emulateMedia({ colorScheme: 'light' });
     await assertAccessible(page, 'phone');
 
     await page.getByRole('button', { name: 'Show rooms' }).click();
@@ -234,6 +264,13 @@ describe('look and accessibility', () => {
     await page.context().close();
   });
 });
+
+/** With E2E_UPDATE_DOCS=1, copies artifacts/`shot`.png to docs/`name` (the README's pictures). */
+function updateDocs(shot, name) {
+  if (process.env.E2E_UPDATE_DOCS !== '1') return;
+  fs.mkdirSync(path.join(repoRoot, 'docs'), { recursive: true });
+  fs.copyFileSync(path.join(artifacts, `${shot}.png`), path.join(repoRoot, 'docs', name));
+}
 
 /**
  * Presses Tab (or `key`) until the focused element satisfies `predicate(element, arg)`, which
