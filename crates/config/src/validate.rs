@@ -186,15 +186,8 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         ));
     }
 
-    if !(broker.redis_url.starts_with("redis://") || broker.redis_url.starts_with("rediss://")) {
-        return Err(ConfigError::invalid(
-            "broker.redis_url",
-            format!(
-                "{:?} is not a Redis URL (expected redis://HOST:PORT or rediss://HOST:PORT)",
-                broker.redis_url
-            ),
-        ));
-    }
+    redis_url(&broker.redis_url, broker.redis_cluster)?;
+    redis_prefix(&broker.redis_prefix)?;
 
     if auth.mode == AuthMode::Jwt && auth.jwt_secret.trim().is_empty() {
         return Err(ConfigError::invalid(
@@ -207,6 +200,49 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
     }
 
     log_level(&log.level)
+}
+
+/// `broker.redis_url`: one Redis URL, or with `broker.redis_cluster` one or more
+/// comma-separated nodes of the cluster.
+fn redis_url(url: &str, cluster: bool) -> Result<(), ConfigError> {
+    let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+    let expected = if cluster {
+        "expected redis://HOST:PORT or rediss://HOST:PORT, comma-separated for several cluster nodes"
+    } else {
+        "expected redis://HOST:PORT or rediss://HOST:PORT"
+    };
+    let bad = nodes.len() > 1 && !cluster
+        || nodes.iter().any(|node| {
+            let rest = node
+                .strip_prefix("redis://")
+                .or_else(|| node.strip_prefix("rediss://"));
+            rest.is_none_or(str::is_empty)
+        });
+    if bad {
+        return Err(ConfigError::invalid(
+            "broker.redis_url",
+            format!("{url:?} is not a Redis URL ({expected})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest `broker.redis_prefix`.
+const MAX_REDIS_PREFIX: usize = 64;
+
+/// `broker.redis_prefix`: 1-64 characters of `A-Z a-z 0-9 _ - . :`. No braces: a room's
+/// keys are hash-tagged `{room}`, and a brace in the prefix would move the tag.
+fn redis_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':');
+    if prefix.is_empty() || prefix.len() > MAX_REDIS_PREFIX || !prefix.chars().all(allowed) {
+        return Err(ConfigError::invalid(
+            "broker.redis_prefix",
+            format!(
+                "{prefix:?} is not a key prefix (expected 1-{MAX_REDIS_PREFIX} characters of A-Z a-z 0-9 _ - . :, e.g. \"chat\")"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn at_least<T: PartialOrd + std::fmt::Display>(

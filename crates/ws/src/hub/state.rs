@@ -9,7 +9,7 @@ use std::{
 };
 
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 use super::{Command, HubConfig, connections::Connections, member::Member, rooms::Rooms};
 use crate::{
@@ -286,7 +286,8 @@ impl Hub {
         reference: Option<Arc<str>>,
         e: &HistoryError,
     ) {
-        error!(conn, %room, error = %e, "history store failed");
+        // The broker logs the failure itself, once (a commit, an outage), not per request.
+        debug!(conn, %room, error = %e, "history store failed");
         let message = match job {
             Failed::Store => "the message could not be stored; send it again",
             Failed::Join | Failed::Read => "the history store failed; try again",

@@ -1,0 +1,258 @@
+//! Several nodes sharing their rooms through Redis (`broker.kind = "redis"`): real servers on
+//! port 0 in this process, real WebSocket clients, a real Redis (the shared one under a
+//! prefix of each test's own, or a private `redis-server` a test may kill).
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use support::{
+    Client, TestServer, WAIT,
+    redis::{self as r, PrivateRedis, SHARED},
+};
+
+/// Two nodes over the same Redis and prefix.
+async fn two_nodes(url: &str, prefix: &str, extra: &str) -> (TestServer, TestServer) {
+    let toml = r::node_toml(url, prefix, extra);
+    let a = TestServer::start(&toml).await;
+    let b = TestServer::start(&toml).await;
+    (a, b)
+}
+
+/// Closes the clients (a shutdown would otherwise wait for their close handshakes), stops
+/// the nodes and removes the test's keys.
+async fn stop<const N: usize>(
+    nodes: [TestServer; N],
+    clients: Vec<Client>,
+    url: &str,
+    prefix: &str,
+) {
+    drop(clients);
+    for node in nodes {
+        node.shutdown().await;
+    }
+    r::clean(url, prefix).await;
+}
+
+/// Reads `count` messages of `room`, checking that their seqs follow each other.
+async fn messages(client: &mut Client, room: &str, count: usize) -> Vec<Value> {
+    let mut got: Vec<Value> = Vec::with_capacity(count);
+    while got.len() < count {
+        let frame = client.recv_type("message").await;
+        assert_eq!(frame["room"], room);
+        if let Some(last) = got.last() {
+            assert_eq!(
+                frame["seq"].as_u64(),
+                last["seq"].as_u64().map(|s| s + 1),
+                "seqs follow each other: {frame} after {last}"
+            );
+        }
+        got.push(frame);
+    }
+    got
+}
+
+/// Asserts that no message arrives before a round trip through the node ends (presence may).
+async fn quiet(client: &mut Client, room: &str) {
+    client
+        .send(json!({"type": "history", "room": room, "limit": 1}))
+        .await;
+    client.recv_type("history").await;
+}
+
+fn seq_to_text(frames: &[Value]) -> BTreeMap<u64, String> {
+    frames
+        .iter()
+        .map(|f| {
+            (
+                f["seq"].as_u64().unwrap(),
+                f["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_on_two_nodes_get_one_order_and_one_seq() {
+    let prefix = r::prefix("order");
+    let (a, b) = two_nodes(SHARED, &prefix, "").await;
+    let mut alice = a.joined("alice", "general").await;
+    let mut bob = b.joined("bob", "general").await;
+
+    // Both send at once, from different nodes.
+    for i in 0..30 {
+        alice
+            .send(json!({"type": "send", "room": "general", "text": format!("a{i}")}))
+            .await;
+        bob.send(json!({"type": "send", "room": "general", "text": format!("b{i}")}))
+            .await;
+    }
+    let seen_by_alice = messages(&mut alice, "general", 60).await;
+    let seen_by_bob = messages(&mut bob, "general", 60).await;
+    assert_eq!(seen_by_alice[0]["seq"], 1, "one seq per room, from 1");
+    assert_eq!(
+        seq_to_text(&seen_by_alice),
+        seq_to_text(&seen_by_bob),
+        "every member sees one order"
+    );
+    let texts: Vec<_> = seen_by_alice.iter().map(|f| f["text"].clone()).collect();
+    for i in 0..30 {
+        assert!(texts.contains(&json!(format!("a{i}"))));
+        assert!(texts.contains(&json!(format!("b{i}"))));
+    }
+
+    // A third member joining on either node sees the same history.
+    let mut carol = a.client("carol").await;
+    carol
+        .send(json!({"type": "join", "room": "general", "since": 0}))
+        .await;
+    let on_a = carol.recv_type("joined").await;
+    let mut dave = b.client("dave").await;
+    dave.send(json!({"type": "join", "room": "general", "since": 0}))
+        .await;
+    let on_b = dave.recv_type("joined").await;
+    assert_eq!(on_a["seq"], 60);
+    assert_eq!(on_a["history"], on_b["history"]);
+    assert_eq!(on_a["complete"], true);
+    assert_eq!(on_a["history"].as_array().unwrap().len(), 60);
+    for client in [&mut carol, &mut dave] {
+        client
+            .send(json!({"type": "history", "room": "general", "before": 31, "limit": 10}))
+            .await;
+    }
+    let (page_a, page_b) = (
+        carol.recv_type("history").await,
+        dave.recv_type("history").await,
+    );
+    assert_eq!(page_a, page_b);
+    assert_eq!(page_a["messages"][0]["seq"], 21);
+    assert_eq!(page_a["has_more"], true);
+    stop([a, b], vec![alice, bob, carol, dave], SHARED, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_on_another_node_gets_the_stored_message_back() {
+    let prefix = r::prefix("resend");
+    let (a, b) = two_nodes(SHARED, &prefix, "").await;
+    let mut alice = a.joined("alice", "r").await;
+    let mut bob = b.joined("bob", "r").await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "once", "id": "c-1"}))
+        .await;
+    let first = alice.recv_type("message").await;
+    assert_eq!(bob.recv_type("message").await, first);
+
+    // The same client, reconnected to the other node, resends.
+    let mut again = b.joined("alice", "r").await;
+    again
+        .send(json!({"type": "send", "room": "r", "text": "once", "id": "c-1"}))
+        .await;
+    let echo = again.recv_type("message").await;
+    assert_eq!(
+        echo["seq"], first["seq"],
+        "the stored message, not a new one"
+    );
+    assert_eq!(echo["client_id"], "c-1");
+    quiet(&mut alice, "r").await;
+    quiet(&mut bob, "r").await;
+    stop([a, b], vec![alice, bob, again], SHARED, &prefix).await;
+}
+
+/// Waits until the node's `/readyz` answers `status` (it follows a probe made every second).
+async fn ready_becomes(node: &TestServer, status: u16) {
+    tokio::time::timeout(WAIT * 2, async {
+        while support::http_get(node.addr, "/readyz", "").await.0 != status {
+            // The probe runs on its own clock: nothing to await but the next look.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("/readyz answers {status} in time"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_away_answers_internal_and_the_nodes_recover_by_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = PrivateRedis::start(dir.path(), &[]).await;
+    let (a, b) = two_nodes(&redis.url(), "down", "").await;
+    ready_becomes(&a, 200).await;
+    let mut alice = a.joined("alice", "r").await;
+    let mut bob = b.joined("bob", "r").await;
+    let first = alice.say("r", "before").await;
+    assert_eq!(first["seq"], 1);
+    assert_eq!(bob.recv_type("message").await, first);
+
+    redis.kill().await;
+    ready_becomes(&a, 503).await;
+    ready_becomes(&b, 503).await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "during", "id": "x2"}))
+        .await;
+    let error = alice.recv_type("error").await;
+    assert_eq!(error["code"], "internal");
+    assert_eq!(error["ref"], "x2");
+
+    redis.restart().await;
+    ready_becomes(&a, 200).await;
+    ready_becomes(&b, 200).await;
+    // The same connections, still open; the resend is stored now, after what Redis kept.
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "during", "id": "x2"}))
+        .await;
+    let second = alice.recv_type("message").await;
+    assert_eq!(second["seq"], 2, "seq continues from what Redis kept");
+    assert_eq!(bob.recv_type("message").await, second);
+    let from_b = bob.say("r", "after").await;
+    assert_eq!(from_b["seq"], 3);
+    assert_eq!(alice.recv_type("message").await, from_b);
+    stop([a, b], vec![alice, bob], &redis.url(), "down").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_connections_killed_during_a_burst_leave_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = PrivateRedis::start(dir.path(), &[]).await;
+    let (a, b) = two_nodes(&redis.url(), "kill", "").await;
+    ready_becomes(&a, 200).await;
+    let mut alice = a.joined("alice", "burst").await;
+    let mut bob = b.joined("bob", "burst").await;
+
+    const BURST: usize = 400;
+    let mut sender = a.joined("sender", "burst").await;
+    let sending = tokio::spawn(async move {
+        // One at a time, each after the last one's echo: a steady stream across the kill.
+        for i in 0..BURST {
+            sender.say("burst", &format!("m{i}")).await;
+        }
+        sender
+    });
+    // Kill every pub/sub connection once the burst is under way.
+    let mut seen_by_bob = messages(&mut bob, "burst", 50).await;
+    let mut admin = r::connect(&redis.url()).await;
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(
+        killed >= 2,
+        "both nodes' pub/sub connections killed ({killed})"
+    );
+    seen_by_bob.extend(messages(&mut bob, "burst", BURST - 50).await);
+    let seen_by_alice = messages(&mut alice, "burst", BURST).await;
+    assert_eq!(seq_to_text(&seen_by_alice), seq_to_text(&seen_by_bob));
+    for pair in seen_by_bob.windows(2) {
+        assert_eq!(
+            pair[1]["seq"].as_u64(),
+            pair[0]["seq"].as_u64().map(|s| s + 1)
+        );
+    }
+    let sender = sending.await.unwrap();
+    stop([a, b], vec![alice, bob, sender], &redis.url(), "kill").await;
+}
