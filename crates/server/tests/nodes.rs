@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use support::{
     Client, TestServer, WAIT,
-    redis::{self as r, PrivateRedis, SHARED},
+    redis::{self as r, PrivateCluster, PrivateRedis, SHARED},
 };
 
 /// Two nodes over the same Redis and prefix.
@@ -255,4 +255,41 @@ async fn pubsub_connections_killed_during_a_burst_leave_no_gap() {
     }
     let sender = sending.await.unwrap();
     stop([a, b], vec![alice, bob, sender], &redis.url(), "kill").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_spreads_rooms_over_its_shards_with_one_seq_per_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = PrivateCluster::start(dir.path()).await;
+    let (a, b) = two_nodes(&cluster.url(), "cluster", "redis_cluster = true").await;
+    ready_becomes(&a, 200).await;
+    ready_becomes(&b, 200).await;
+
+    const ROOMS: usize = 24;
+    let mut clients = Vec::new();
+    for i in 0..ROOMS {
+        let room = format!("room-{i}");
+        let mut on_a = a.joined("alice", &room).await;
+        let mut on_b = b.joined("bob", &room).await;
+        for n in 0..3 {
+            on_a.send(json!({"type": "send", "room": room, "text": format!("a{n}")}))
+                .await;
+            on_b.send(json!({"type": "send", "room": room, "text": format!("b{n}")}))
+                .await;
+        }
+        let seen_on_a = messages(&mut on_a, &room, 6).await;
+        let seen_on_b = messages(&mut on_b, &room, 6).await;
+        assert_eq!(seen_on_a[0]["seq"], 1, "{room} has its own seq");
+        assert_eq!(seq_to_text(&seen_on_a), seq_to_text(&seen_on_b));
+        clients.extend([on_a, on_b]);
+    }
+    // Every shard holds some of the rooms.
+    for &port in &cluster.ports {
+        let mut conn = r::connect(&format!("redis://127.0.0.1:{port}")).await;
+        let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+        assert!(keys > 0, "shard on port {port} holds no room");
+    }
+    drop(clients);
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -31,11 +31,11 @@ pub fn prefix(test: &str) -> String {
 }
 
 /// Settings for a node over Redis at `url` with `prefix`, high rate limits (tests send
-/// bursts), and `extra` TOML lines.
+/// bursts), and `extra` TOML lines (first in `[broker]`; they may open other sections).
 pub fn node_toml(url: &str, prefix: &str, extra: &str) -> String {
     format!(
-        "[broker]\nkind = \"redis\"\nredis_url = \"{url}\"\nredis_prefix = \"{prefix}\"\n\
-         [limits]\nmessages_per_sec = 100000\nburst = 100000\nrequests_per_sec = 100000\nrequests_burst = 100000\n{extra}"
+        "[limits]\nmessages_per_sec = 100000\nburst = 100000\nrequests_per_sec = 100000\nrequests_burst = 100000\n\
+         [broker]\nkind = \"redis\"\nredis_url = \"{url}\"\nredis_prefix = \"{prefix}\"\n{extra}"
     )
 }
 
@@ -146,4 +146,98 @@ pub async fn wait_for(port: u16) {
     })
     .await
     .expect("redis-server answers in time");
+}
+
+/// A free port whose cluster bus port (port + 10000) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A Redis Cluster of three primaries (no replicas) of the test's own.
+pub struct PrivateCluster {
+    pub ports: Vec<u16>,
+    _nodes: Vec<Child>,
+}
+
+impl PrivateCluster {
+    /// Starts three `redis-server --cluster-enabled yes` and joins them with
+    /// `redis-cli --cluster create`; returns once the cluster answers `cluster_state:ok`.
+    pub async fn start(dir: &Path) -> Self {
+        let mut ports = Vec::new();
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let port = free_cluster_port();
+            let node_dir = dir.join(format!("node{i}"));
+            std::fs::create_dir_all(&node_dir).expect("node folder");
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(&node_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("redis-server runs");
+            nodes.push(child);
+            wait_for(port).await;
+            ports.push(port);
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .expect("redis-cli runs");
+        assert!(created.success(), "redis-cli --cluster create");
+        for &port in &ports {
+            tokio::time::timeout(WAIT * 4, async {
+                let mut conn = connect(&format!("redis://127.0.0.1:{port}")).await;
+                loop {
+                    let info: String = redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if info.contains("cluster_state:ok") {
+                        return;
+                    }
+                    // The nodes agree on their own clock: nothing to await but the next look.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await
+            .expect("the cluster is ok in time");
+        }
+        Self {
+            ports,
+            _nodes: nodes,
+        }
+    }
+
+    /// `broker.redis_url` for it: every node, comma-separated.
+    pub fn url(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
