@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chat_ws::{
     log::{Draft, Event, EventKind},
-    protocol::{RoomName, User},
+    protocol::{PresenceEvent, RoomName, User},
 };
 use redis::Value;
 use serde::{Deserialize, Serialize};
@@ -63,19 +63,74 @@ pub(crate) fn decode(room: &RoomName, seq: u64, ts: u64, d: &[u8]) -> Option<Arc
     }))
 }
 
-/// The events of one published batch, in the order published; a line that does not parse
-/// is skipped (the seq jump it leaves is filled from the stream).
-pub(crate) fn decode_published(room: &RoomName, payload: &[u8]) -> Vec<Arc<Event>> {
+/// One line of what a room's channel carries.
+#[derive(Debug)]
+pub(crate) enum Published {
+    /// A stored event: `<seq>:<ts>:<d>`.
+    Event(Arc<Event>),
+    /// A user arrived on or left `node`: `p:<node>:j|l:<user JSON>`.
+    Presence {
+        node: String,
+        user: User,
+        event: PresenceEvent,
+    },
+    /// A member on `node` is typing or stopped: `t:<node>:1|0:<user JSON>`.
+    Typing {
+        node: String,
+        user: User,
+        active: bool,
+    },
+}
+
+/// What one publish carried, in order; a line that does not parse is skipped (a seq jump it
+/// leaves is filled from the stream).
+pub(crate) fn decode_published(room: &RoomName, payload: &[u8]) -> Vec<Published> {
     payload
         .split(|&b| b == b'\n')
         .filter(|line| !line.is_empty())
         .filter_map(|line| {
+            let mut parts = line.splitn(4, |&b| b == b':');
+            let first = parts.next()?;
+            if first == b"p" || first == b"t" {
+                let node = String::from_utf8(parts.next()?.to_vec()).ok()?;
+                let flag = parts.next()?;
+                let user = user(parts.next()?)?;
+                return Some(match (first, flag) {
+                    (b"p", b"j") => Published::Presence {
+                        node,
+                        user,
+                        event: PresenceEvent::Join,
+                    },
+                    (b"p", b"l") => Published::Presence {
+                        node,
+                        user,
+                        event: PresenceEvent::Leave,
+                    },
+                    (b"t", flag) => Published::Typing {
+                        node,
+                        user,
+                        active: flag == b"1",
+                    },
+                    _ => return None,
+                });
+            }
             let mut parts = line.splitn(3, |&b| b == b':');
             let seq = number(parts.next()?)?;
             let ts = number(parts.next()?)?;
-            decode(room, seq, ts, parts.next()?)
+            decode(room, seq, ts, parts.next()?).map(Published::Event)
         })
         .collect()
+}
+
+/// A user from its JSON (`{"id":…,"name":…}`).
+pub(crate) fn user(json: &[u8]) -> Option<User> {
+    #[derive(Deserialize)]
+    struct Fields {
+        id: String,
+        name: String,
+    }
+    let fields: Fields = serde_json::from_slice(json).ok()?;
+    Some(User::new(fields.id, fields.name))
 }
 
 /// The events of an `XRANGE`/`XREVRANGE` answer, in its order.
@@ -153,11 +208,17 @@ mod tests {
         let d = encode(&draft);
         assert!(!d.contains('\n'), "one line per event when published");
         let payload = format!("7:1000:{d}\n8:1001:{d}\n");
-        let events = decode_published(&room(), payload.as_bytes());
+        let user = User::new("u_2", "b");
+        let payload = format!("{payload}p:n1:j:{}\nt:n1:1:{}\n", user.json(), user.json());
+        let lines = decode_published(&room(), payload.as_bytes());
         let expected = draft.clone().sequence(7, 1000);
-        assert_eq!(events.len(), 2);
-        assert_eq!(*events[0], expected);
-        assert_eq!(events[1].seq, 8);
+        assert_eq!(lines.len(), 4);
+        assert!(matches!(&lines[0], Published::Event(e) if **e == expected));
+        assert!(matches!(&lines[1], Published::Event(e) if e.seq == 8));
+        assert!(
+            matches!(&lines[2], Published::Presence { node, user: u, event: PresenceEvent::Join } if node == "n1" && *u == user)
+        );
+        assert!(matches!(&lines[3], Published::Typing { active: true, .. }));
     }
 
     #[test]

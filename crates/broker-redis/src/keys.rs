@@ -33,6 +33,27 @@ impl Keys {
         format!("{}:{{{room}}}:ids", self.prefix)
     }
 
+    /// Who is in the room on which node (a hash: `<node>|<user id>` to the user's JSON).
+    pub(crate) fn members(&self, room: &RoomName) -> String {
+        format!("{}:{{{room}}}:members", self.prefix)
+    }
+
+    /// On how many nodes each user is in the room (a hash: user id to a count).
+    pub(crate) fn users(&self, room: &RoomName) -> String {
+        format!("{}:{{{room}}}:users", self.prefix)
+    }
+
+    /// Every live node's heartbeat deadline (a sorted set: node id, score the time in ms by
+    /// which it must beat again).
+    pub(crate) fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+
+    /// The rooms a node has had members in (a set), for the sweep after its death.
+    pub(crate) fn node_rooms(&self, node: &str) -> String {
+        format!("{}:node:{{{node}}}:rooms", self.prefix)
+    }
+
     /// The room's channel: where its stored events are published.
     pub(crate) fn channel(&self, room: &RoomName) -> String {
         format!("{}:{{{room}}}", self.prefix)

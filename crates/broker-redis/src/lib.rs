@@ -15,6 +15,8 @@
 //! - `script` (with `append.lua`): the one atomic step per room per batch.
 //! - `conn`: the command and pub/sub connections (a single Redis or a cluster).
 //! - `feed`: a room's events on their way to the hub, in order, holes noticed.
+//! - `presence` (with `presence.lua`): members per node, first join and last leave across
+//!   nodes, typing, heartbeats, and the sweep of a dead node's members.
 //! - `reads`: the stream reads behind `joined`, `history` and filling a hole.
 //! - `worker`: the task that does all of the above.
 //! - `health`: whether Redis answers (`/readyz`), the outage logged once.
@@ -24,6 +26,7 @@ mod conn;
 mod feed;
 mod health;
 mod keys;
+mod presence;
 mod reads;
 mod script;
 mod worker;
@@ -31,6 +34,7 @@ mod worker;
 use std::{
     mem,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use chat_ws::{
@@ -64,6 +68,8 @@ pub struct RedisOptions {
     pub on_join: usize,
     /// `history.max_per_room` and `history.max_age`.
     pub retention: Retention,
+    /// `broker.node_ttl`: how long after its last heartbeat a node is taken for dead.
+    pub node_ttl: Duration,
 }
 
 /// The broker of a node that shares its rooms through Redis.
@@ -119,6 +125,8 @@ impl RedisBroker {
                 on_join: options.on_join,
                 max_age_ms,
                 append_seconds,
+                node: node_id(),
+                node_ttl_ms: options.node_ttl.as_millis().clamp(1, u64::MAX as u128) as u64,
             },
             commands,
             pubsub,
@@ -128,6 +136,8 @@ impl RedisBroker {
             reach: Reach::new(health.clone()),
             feeds: HashMap::default(),
             resync: false,
+            local: HashMap::default(),
+            registered: false,
         };
         tokio::spawn(worker.run());
         let broker = Self {
@@ -146,8 +156,10 @@ impl RedisBroker {
         if let Err(mpsc::error::SendError(batch)) = self.to_worker.send(mem::take(&mut self.batch))
         {
             for work in batch {
-                if let Work::Job(job) = work {
-                    out.push_back(refused(job));
+                if let Work::Job(job) = work
+                    && let Some(outcome) = refused(job)
+                {
+                    out.push_back(outcome);
                 }
             }
         }
@@ -160,8 +172,13 @@ impl RedisBroker {
     }
 }
 
-/// The outcome of a job taken after the worker stopped.
-fn refused(job: Job) -> Outcome {
+/// A node id no other node has: 64 random bits.
+fn node_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The outcome of a job taken after the worker stopped (presence and typing have none).
+fn refused(job: Job) -> Option<Outcome> {
     let error = HistoryError("the redis worker has stopped".to_owned());
     let (origin, room, kind, reference): (_, RoomName, _, _) = match job {
         Job::Append { origin, draft } => (origin, draft.room, Failed::Store, draft.client_id),
@@ -177,8 +194,9 @@ fn refused(job: Job) -> Outcome {
             reference,
             ..
         } => (origin, room, Failed::Read, reference),
+        Job::Presence { .. } | Job::Typing { .. } => return None,
     };
-    failed(origin, &room, kind, reference, &error)
+    Some(failed(origin, &room, kind, reference, &error))
 }
 
 impl Broker for RedisBroker {

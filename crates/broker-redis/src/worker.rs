@@ -13,7 +13,7 @@ use chat_ws::{
     broker::{Failed, Job, Origin, Outcome},
     history::{HistoryError, now_ms},
     log::{Draft, Event},
-    protocol::RoomName,
+    protocol::{PresenceEvent, RoomName, User, UserId},
 };
 use foldhash::{HashMap, HashMapExt};
 use futures_util::future::join_all;
@@ -26,11 +26,12 @@ use tokio::{
 use tracing::{debug, warn};
 
 use crate::{
-    codec,
+    codec::{self, Published},
     conn::Conn,
     feed::Feed,
     health::{Reach, is_outage},
     keys::Keys,
+    presence::{self, Change},
     reads::Reader,
     script::{self, AppendSettings, Appended, MAX_PER_CALL},
 };
@@ -63,6 +64,10 @@ pub(crate) struct Settings {
     /// `history.max_age` in ms; 0 keeps everything.
     pub(crate) max_age_ms: u64,
     pub(crate) append_seconds: Histogram,
+    /// This node's id, random at each start: its members in Redis carry it.
+    pub(crate) node: String,
+    /// `broker.node_ttl` in ms: a node that has not beaten for this long is dead.
+    pub(crate) node_ttl_ms: u64,
 }
 
 pub(crate) struct Worker {
@@ -78,6 +83,12 @@ pub(crate) struct Worker {
     /// The pub/sub connection dropped (or Redis went away): once Redis answers again, every
     /// room is filled from its last seq.
     pub(crate) resync: bool,
+    /// The users with a connection here, per room: what this node has told Redis (told
+    /// again if other nodes took this node for dead, taken back when it stops).
+    pub(crate) local: HashMap<RoomName, HashMap<UserId, User>>,
+    /// The heartbeat has reached Redis once: a later beat that finds this node missing
+    /// means another node swept it.
+    pub(crate) registered: bool,
 }
 
 impl Worker {
@@ -112,17 +123,40 @@ impl Worker {
                 _ = probe.tick() => self.probe().await,
             }
         }
+        self.goodbye().await;
     }
 
-    /// Does a batch of the hub's work in order; consecutive appends go to Redis together.
+    /// Does a batch of the hub's work in order; consecutive appends go to Redis together, and
+    /// so do consecutive presence and typing changes.
     async fn work(&mut self, batch: Vec<Work>) {
         let mut appends = Vec::new();
+        let mut changes = Vec::new();
         for work in batch {
             match work {
-                Work::Job(Job::Append { origin, draft }) => appends.push((origin, draft)),
+                Work::Job(Job::Append { origin, draft }) => {
+                    if !changes.is_empty() {
+                        self.present(mem::take(&mut changes)).await;
+                    }
+                    appends.push((origin, draft));
+                }
+                Work::Job(Job::Presence { room, user, event }) => {
+                    if !appends.is_empty() {
+                        self.append(mem::take(&mut appends)).await;
+                    }
+                    changes.push((room, Change::Member(user, event)));
+                }
+                Work::Job(Job::Typing { room, user, active }) => {
+                    if !appends.is_empty() {
+                        self.append(mem::take(&mut appends)).await;
+                    }
+                    changes.push((room, Change::Typing(user, active)));
+                }
                 other => {
                     if !appends.is_empty() {
                         self.append(mem::take(&mut appends)).await;
+                    }
+                    if !changes.is_empty() {
+                        self.present(mem::take(&mut changes)).await;
                     }
                     match other {
                         Work::Job(Job::Catchup {
@@ -139,13 +173,91 @@ impl Worker {
                             reference,
                         }) => self.page(origin, room, (before, limit), reference).await,
                         Work::Forget(room) => self.forget(room).await,
-                        Work::Job(Job::Append { .. }) => {}
+                        Work::Job(
+                            Job::Append { .. } | Job::Presence { .. } | Job::Typing { .. },
+                        ) => {}
                     }
                 }
             }
         }
         if !appends.is_empty() {
             self.append(appends).await;
+        }
+        if !changes.is_empty() {
+            self.present(changes).await;
+        }
+    }
+
+    /// Presence and typing changes, one script call per room, all at once. Nobody waits for
+    /// an answer: a failure is logged with the outage, and what this node told Redis is told
+    /// again when it is back.
+    async fn present(&mut self, changes: Vec<(RoomName, Change)>) {
+        let mut calls: Vec<(RoomName, Vec<Change>)> = Vec::new();
+        let mut open: HashMap<RoomName, usize> = HashMap::new();
+        for (room, change) in changes {
+            match &change {
+                Change::Member(user, PresenceEvent::Join) => {
+                    let users = self.local.entry(room.clone()).or_default();
+                    users.insert(user.id.clone(), user.clone());
+                }
+                Change::Member(user, PresenceEvent::Leave) => {
+                    if let Some(users) = self.local.get_mut(&room) {
+                        users.remove(&user.id);
+                        if users.is_empty() {
+                            self.local.remove(&room);
+                        }
+                    }
+                }
+                Change::Typing(..) | Change::Sweep(_) => {}
+            }
+            let at = *open.entry(room.clone()).or_insert_with(|| {
+                calls.push((room.clone(), Vec::new()));
+                calls.len() - 1
+            });
+            calls[at].1.push(change);
+        }
+        if let Err(error) = self.commands.connect().await {
+            return self.failed_call(&error);
+        }
+        let settings = &self.settings;
+        let node_rooms = settings.keys.node_rooms(&settings.node);
+        let joined: Vec<&RoomName> = calls
+            .iter()
+            .filter(|(_, changes)| {
+                changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Member(_, PresenceEvent::Join)))
+            })
+            .map(|(room, _)| room)
+            .collect();
+        let mut conn = self.commands.clone();
+        let remember = async move {
+            if joined.is_empty() {
+                return Ok(());
+            }
+            let mut sadd = redis::cmd("SADD");
+            sadd.arg(&node_rooms);
+            for room in joined {
+                sadd.arg(room.as_str());
+            }
+            sadd.query_async::<Value>(&mut conn).await.map(drop)
+        };
+        let scripts = join_all(calls.iter().map(|(room, changes)| {
+            let call = presence::invocation(
+                &settings.keys,
+                room,
+                &settings.node,
+                settings.append.publish,
+                changes,
+            );
+            let mut conn = self.commands.clone();
+            async move { call.invoke_async::<Value>(&mut conn).await }
+        }));
+        let (remembered, answers) = tokio::join!(remember, scripts);
+        for result in answers.into_iter().map(|a| a.map(drop)).chain([remembered]) {
+            if let Err(error) = result {
+                self.failed_call(&error);
+            }
         }
     }
 
@@ -242,26 +354,36 @@ impl Worker {
         };
         let on_join = self.settings.on_join;
         let answer = match upto {
-            Ok(upto) => self
-                .reader()
-                .catchup(&room, since, upto, on_join)
-                .await
-                .map(|(messages, complete)| (upto, messages, complete)),
+            Ok(upto) => {
+                let history = self.reader().catchup(&room, since, upto, on_join).await;
+                let members = self.members_elsewhere(&room).await;
+                history.and_then(|(messages, complete)| Ok((upto, messages, complete, members?)))
+            }
             Err(error) => Err(error),
         };
         match answer {
-            Ok((seq, messages, complete)) => self.send(Outcome::Catchup {
+            Ok((seq, messages, complete, members)) => self.send(Outcome::Catchup {
                 origin,
                 room,
                 seq,
                 messages,
                 complete,
+                members,
             }),
             Err(error) => {
                 self.failed_call(&error);
                 self.send(failed(origin, &room, Failed::Join, reference, &error));
             }
         }
+    }
+
+    /// The room's members on other nodes.
+    async fn members_elsewhere(&mut self, room: &RoomName) -> Result<Vec<User>, RedisError> {
+        let reply: Value = redis::cmd("HGETALL")
+            .arg(self.settings.keys.members(room))
+            .query_async(&mut self.commands)
+            .await?;
+        Ok(presence::others(&reply, &self.settings.node))
     }
 
     /// Subscribes to a room that has its first local member, then reads its latest seq: what
@@ -339,10 +461,31 @@ impl Worker {
                     return;
                 };
                 let mut ready = Vec::new();
-                for event in codec::decode_published(&room, payload) {
-                    feed.offer(event, true, &mut ready);
+                let mut told = Vec::new();
+                for line in codec::decode_published(&room, payload) {
+                    match line {
+                        Published::Event(event) => feed.offer(event, true, &mut ready),
+                        // This node's own members were told by its hub.
+                        Published::Presence { node, .. } | Published::Typing { node, .. }
+                            if node == self.settings.node => {}
+                        Published::Presence { user, event, .. } => {
+                            told.push(Outcome::Presence {
+                                room: room.clone(),
+                                user,
+                                event,
+                            });
+                        }
+                        Published::Typing { user, active, .. } => told.push(Outcome::Typing {
+                            room: room.clone(),
+                            user,
+                            active,
+                        }),
+                    }
                 }
                 self.deliver(&mut ready);
+                for outcome in told {
+                    self.send(outcome);
+                }
             }
             PushKind::Disconnection => {
                 // Resubscribed on reconnection; what was published meanwhile is read back.
@@ -378,11 +521,118 @@ impl Worker {
                 if back || self.resync {
                     self.resync_all().await;
                 }
+                if let Err(error) = self.heartbeat().await {
+                    self.failed_call(&error);
+                }
             }
             Err(error) => {
                 self.reach.set(false, Some(&error));
                 self.resync = true;
             }
+        }
+    }
+
+    /// Tells Redis this node is alive until `node_ttl` from now, then sweeps the nodes whose
+    /// deadline has passed: one node, the one whose `ZREM` took the dead node out, removes
+    /// its members and publishes their `leave`.
+    async fn heartbeat(&mut self) -> Result<(), RedisError> {
+        let now = now_ms();
+        let nodes = self.settings.keys.nodes();
+        let added: u64 = redis::cmd("ZADD")
+            .arg(&nodes)
+            .arg(now + self.settings.node_ttl_ms)
+            .arg(&self.settings.node)
+            .query_async(&mut self.commands)
+            .await?;
+        if added == 1 && self.registered {
+            warn!("this node was taken for dead (no heartbeat in time); telling its members again");
+            let changes = self
+                .local
+                .iter()
+                .flat_map(|(room, users)| {
+                    users.values().map(|user| {
+                        (
+                            room.clone(),
+                            Change::Member(user.clone(), PresenceEvent::Join),
+                        )
+                    })
+                })
+                .collect();
+            self.present(changes).await;
+        }
+        self.registered = true;
+        let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&nodes)
+            .arg("-inf")
+            .arg(now)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(16)
+            .query_async(&mut self.commands)
+            .await?;
+        for node in dead {
+            let claimed: u64 = redis::cmd("ZREM")
+                .arg(&nodes)
+                .arg(&node)
+                .query_async(&mut self.commands)
+                .await?;
+            if claimed == 1 {
+                self.sweep(&node).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a dead node's members out of every room it had members in.
+    async fn sweep(&mut self, node: &str) -> Result<(), RedisError> {
+        let key = self.settings.keys.node_rooms(node);
+        let rooms: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(&key)
+            .query_async(&mut self.commands)
+            .await?;
+        let changes: Vec<_> = rooms
+            .iter()
+            .filter_map(|room| RoomName::parse(room).ok())
+            .map(|room| (room, Change::Sweep(node.to_owned())))
+            .collect();
+        warn!(
+            node,
+            rooms = changes.len(),
+            "a node stopped beating: its members leave"
+        );
+        self.present(changes).await;
+        redis::cmd("DEL")
+            .arg(&key)
+            .query_async::<Value>(&mut self.commands)
+            .await
+            .map(drop)
+    }
+
+    /// The node stops: its members leave every room, and it is no longer a node.
+    async fn goodbye(&mut self) {
+        let changes: Vec<_> = mem::take(&mut self.local)
+            .into_iter()
+            .flat_map(|(room, users)| {
+                users
+                    .into_values()
+                    .map(move |user| (room.clone(), Change::Member(user, PresenceEvent::Leave)))
+            })
+            .collect();
+        let node = self.settings.node.clone();
+        let nodes = self.settings.keys.nodes();
+        let key = self.settings.keys.node_rooms(&node);
+        let mut conn = self.commands.clone();
+        let leave = async {
+            self.present(changes).await;
+            let _: Result<Value, _> = redis::cmd("ZREM")
+                .arg(&nodes)
+                .arg(&node)
+                .query_async(&mut conn)
+                .await;
+            let _: Result<Value, _> = redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
+        };
+        if timeout(PROBE_TIMEOUT, leave).await.is_err() {
+            warn!("redis did not answer at shutdown: other nodes will sweep this node's members");
         }
     }
 

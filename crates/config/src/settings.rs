@@ -257,6 +257,10 @@ pub struct BrokerSettings {
     /// Every key and channel name starts with this, so several chats (or tests) can share
     /// one Redis. Not in CONFIG.md's table; an extra key the project adds.
     pub redis_prefix: String,
+    /// How long after its last heartbeat a node is taken for dead and its members leave
+    /// (a node beats every second). Not in CONFIG.md's table; an extra key the project adds.
+    #[serde(with = "value::duration")]
+    pub node_ttl: Duration,
 }
 
 impl Default for BrokerSettings {
@@ -266,6 +270,7 @@ impl Default for BrokerSettings {
             redis_url: "redis://127.0.0.1:6379".to_owned(),
             redis_cluster: false,
             redis_prefix: "chat".to_owned(),
+            node_ttl: Duration::from_secs(10),
         }
     }
 }

@@ -188,6 +188,15 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
 
     redis_url(&broker.redis_url, broker.redis_cluster)?;
     redis_prefix(&broker.redis_prefix)?;
+    if !(MIN_NODE_TTL..=MAX_NODE_TTL).contains(&broker.node_ttl) {
+        return Err(ConfigError::invalid(
+            "broker.node_ttl",
+            format!(
+                "{} is out of range (expected 2s to 20s: a dead node's members must leave within 30 s)",
+                humantime::format_duration(broker.node_ttl)
+            ),
+        ));
+    }
 
     if auth.mode == AuthMode::Jwt && auth.jwt_secret.trim().is_empty() {
         return Err(ConfigError::invalid(
@@ -226,6 +235,13 @@ fn redis_url(url: &str, cluster: bool) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// Shortest `broker.node_ttl`: a node beats every second, so a shorter one would take a
+/// live node for dead after one late beat.
+const MIN_NODE_TTL: Duration = Duration::from_secs(2);
+/// Longest `broker.node_ttl`: the ttl, the sweep's second and Redis's answers must fit the
+/// contract's 30 s for a dead node's members to leave.
+const MAX_NODE_TTL: Duration = Duration::from_secs(20);
 
 /// Longest `broker.redis_prefix`.
 const MAX_REDIS_PREFIX: usize = 64;

@@ -328,3 +328,11 @@ fn redis_prefix_and_cluster_flag() {
     assert_eq!(s.broker.redis_prefix, "test:a-1.b_2");
     assert!(!s.broker.redis_cluster);
 }
+
+#[test]
+fn node_ttl_fits_the_thirty_seconds() {
+    rejects("[broker]\nnode_ttl = \"1s\"", "broker.node_ttl", "1s");
+    rejects("[broker]\nnode_ttl = \"21s\"", "broker.node_ttl", "21s");
+    let s = Settings::from_toml_str("[broker]\nnode_ttl = \"2s\"").unwrap();
+    assert_eq!(s.broker.node_ttl, std::time::Duration::from_secs(2));
+}

@@ -69,6 +69,7 @@ pub(crate) fn broker(
             prefix: settings.broker.redis_prefix.clone(),
             on_join: settings.history.on_join,
             retention: retention(settings),
+            node_ttl: settings.broker.node_ttl,
         };
         let (broker, health) = RedisBroker::spawn(options, metrics.history_append_seconds.clone())?;
         info!(cluster = settings.broker.redis_cluster, prefix = %settings.broker.redis_prefix, "rooms shared through redis");

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use support::{
     Client, TestServer, WAIT,
+    process::ServerProcess,
     redis::{self as r, PrivateCluster, PrivateRedis, SHARED},
 };
 
@@ -292,4 +293,134 @@ async fn a_redis_cluster_spreads_rooms_over_its_shards_with_one_seq_per_room() {
     drop(clients);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// Waits until Redis lists `count` members of `room` (a node tells Redis after it answered
+/// `joined`, so a join on another node right after may not list the newcomer yet: it then
+/// gets its `presence` instead).
+async fn members_in_redis(url: &str, prefix: &str, room: &str, count: usize) {
+    let mut conn = r::connect(url).await;
+    let key = format!("{prefix}:{{{room}}}:members");
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let now: usize = redis::cmd("HLEN")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if now == count {
+                return;
+            }
+            // Another process's write: nothing to await but the next look.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{count} members of {room} in redis in time"));
+}
+
+fn member_names(joined: &Value) -> Vec<String> {
+    let mut names: Vec<String> = joined["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_presence_and_typing_reach_every_node() {
+    let prefix = r::prefix("presence");
+    let (a, b) = two_nodes(SHARED, &prefix, "").await;
+    let mut alice = a.joined("alice", "p").await;
+    members_in_redis(SHARED, &prefix, "p", 1).await;
+    let mut bob = b.client("bob").await;
+    let joined = bob.join("p").await;
+    assert_eq!(member_names(&joined), ["alice", "bob"], "{joined}");
+    let arrived = alice.recv_type("presence").await;
+    assert_eq!(
+        (&arrived["event"], &arrived["user"]["name"]),
+        (&json!("join"), &json!("bob"))
+    );
+
+    bob.send(json!({"type": "typing", "room": "p", "active": true}))
+        .await;
+    let typing = alice.recv().await;
+    assert_eq!(typing["type"], "typing", "{typing}");
+    assert_eq!(typing["user"]["name"], "bob");
+    assert_eq!(typing["active"], true);
+
+    members_in_redis(SHARED, &prefix, "p", 2).await;
+    let mut carol = a.client("carol").await;
+    let joined = carol.join("p").await;
+    assert_eq!(member_names(&joined), ["alice", "bob", "carol"], "{joined}");
+
+    bob.send(json!({"type": "leave", "room": "p"})).await;
+    bob.recv_type("left").await;
+    let mut left = alice.recv_type("presence").await;
+    while left["user"]["name"] != "bob" {
+        left = alice.recv_type("presence").await;
+    }
+    assert_eq!(left["event"], "leave");
+    members_in_redis(SHARED, &prefix, "p", 2).await;
+    let mut dave = b.client("dave").await;
+    let joined = dave.join("p").await;
+    assert_eq!(
+        member_names(&joined),
+        ["alice", "carol", "dave"],
+        "{joined}"
+    );
+    stop([a, b], vec![alice, bob, carol, dave], SHARED, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_s_members_leave_and_its_clients_resume_elsewhere() {
+    let prefix = r::prefix("death");
+    let a = TestServer::start(&r::node_toml(SHARED, &prefix, "node_ttl = \"2s\"")).await;
+    let mut b = ServerProcess::start(
+        &[],
+        &[
+            ("CHAT__BROKER__KIND", "redis"),
+            ("CHAT__BROKER__REDIS_URL", SHARED),
+            ("CHAT__BROKER__REDIS_PREFIX", &prefix),
+            ("CHAT__BROKER__NODE_TTL", "2s"),
+        ],
+    )
+    .await;
+    let mut bob = Client::connect(b.addr, "/ws?name=bob").await;
+    bob.recv_type("welcome").await;
+    bob.join("k").await;
+    members_in_redis(SHARED, &prefix, "k", 1).await;
+    let mut alice = a.client("alice").await;
+    assert_eq!(member_names(&alice.join("k").await), ["alice", "bob"]);
+    let said = bob.say("k", "from b").await;
+    assert_eq!(alice.recv_type("message").await, said);
+
+    b.child.kill().await.unwrap();
+    let while_away = alice.say("k", "while bob's node is dead").await;
+    // The contract's bound: within 30 s of the death.
+    let left = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let frame = alice.recv_type("presence").await;
+            if frame["user"]["name"] == "bob" {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("bob leaves within 30 s");
+    assert_eq!(left["event"], "leave");
+
+    // Bob's client comes back on the other node and resumes from what it had.
+    let mut again = a.client("bob").await;
+    again
+        .send(json!({"type": "join", "room": "k", "since": said["seq"]}))
+        .await;
+    let resumed = again.recv_type("joined").await;
+    assert_eq!(resumed["history"], json!([while_away]));
+    assert_eq!(resumed["complete"], true);
+    assert_eq!(member_names(&resumed), ["alice", "bob"], "{resumed}");
+    stop([a], vec![alice, bob, again], SHARED, &prefix).await;
 }

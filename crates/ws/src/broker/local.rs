@@ -150,6 +150,7 @@ impl LocalBroker {
                 seq,
                 messages,
                 complete,
+                members: Vec::new(),
             },
             Err(error) => failed(origin, room, Failed::Join, reference, error),
         });
@@ -265,6 +266,8 @@ impl Broker for LocalBroker {
                 limit,
                 reference,
             } => self.page(origin, room, (before, limit), reference, out),
+            // One node: its hub has told every member already.
+            Job::Presence { .. } | Job::Typing { .. } => {}
         }
     }
 

@@ -19,7 +19,7 @@ use crate::{
     log::{Draft, Event},
     metrics::Metrics,
     protocol::{
-        ErrorCode, Frame, MAX_ANSWER_BYTES, Request, RoomName, ServerFrame, User,
+        ErrorCode, Frame, MAX_ANSWER_BYTES, PresenceEvent, Request, RoomName, ServerFrame, User,
         keep_latest_within,
     },
 };
@@ -176,6 +176,7 @@ impl Hub {
                 }
                 .encode();
                 self.rooms.broadcast_about(&room, frame, &user);
+                self.submit(Job::Typing { room, user, active });
             }
             Request::History {
                 room,
@@ -221,9 +222,22 @@ impl Hub {
                 seq,
                 mut messages,
                 complete,
+                members,
             } => {
                 let cut = keep_latest_within(&mut messages, MAX_ANSWER_BYTES);
-                self.joined(origin, &room, seq, &messages, complete && !cut);
+                let answer = (seq, &messages[..], complete && !cut, &members[..]);
+                self.joined(origin, &room, answer);
+            }
+            // Other nodes' members: this node's members are told as its own would be.
+            Outcome::Presence { room, user, event } => self.rooms.announce(&room, event, &user),
+            Outcome::Typing { room, user, active } => {
+                let frame = ServerFrame::Typing {
+                    room: &room,
+                    user: &user,
+                    active,
+                }
+                .encode();
+                self.rooms.broadcast_about(&room, frame, &user);
             }
             Outcome::Page {
                 origin,
@@ -256,9 +270,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         name: &RoomName,
-        seq: u64,
-        messages: &[Arc<Event>],
-        complete: bool,
+        answer: (u64, &[Arc<Event>], bool, &[User]),
     ) {
         let Some((slot, connection)) = self.conns.entry(conn) else {
             return;
@@ -268,13 +280,22 @@ impl Hub {
         };
         entry.1 = true;
         let user = connection.user.clone();
-        self.rooms.join(
+        let first = self.rooms.join(
             name,
             (conn, slot, &user),
-            (seq, messages, complete),
+            answer,
             &mut self.conns,
             &mut self.failed,
         );
+        if first {
+            self.share_presence(name, user, PresenceEvent::Join);
+        }
+    }
+
+    /// Tells the broker (other nodes) that a user arrived here or left.
+    fn share_presence(&mut self, room: &RoomName, user: User, event: PresenceEvent) {
+        let room = room.clone();
+        self.submit(Job::Presence { room, user, event });
     }
 
     /// A job failed: the asker gets `internal`, after what its room had for it.
@@ -360,7 +381,10 @@ impl Hub {
 
     /// Takes a member out of a room; a room left empty is forgotten by the broker too.
     fn leave_room(&mut self, room: &RoomName, conn: ConnId, user: &User) -> Option<Member> {
-        let (member, forgotten) = self.rooms.leave(room, conn, user)?;
+        let (member, forgotten, last) = self.rooms.leave(room, conn, user)?;
+        if last {
+            self.share_presence(room, user.clone(), PresenceEvent::Leave);
+        }
         if forgotten {
             self.broker.forget(room);
         }
