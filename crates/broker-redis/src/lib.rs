@@ -135,6 +135,7 @@ impl RedisBroker {
             out,
             reach: Reach::new(health.clone()),
             feeds: HashMap::default(),
+            holes: Default::default(),
             resync: false,
             local: HashMap::default(),
             registered: false,

@@ -15,7 +15,7 @@ use chat_ws::{
     log::{Draft, Event},
     protocol::{PresenceEvent, RoomName, User, UserId},
 };
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use futures_util::future::join_all;
 use metrics::Histogram;
 use redis::{PushInfo, PushKind, RedisError, Value};
@@ -80,6 +80,8 @@ pub(crate) struct Worker {
     pub(crate) reach: Reach,
     /// Rooms with members on this node, each subscribed.
     pub(crate) feeds: HashMap<RoomName, Feed>,
+    /// The rooms whose feed has a hole, so that finding the holes costs nothing per room.
+    pub(crate) holes: HashSet<RoomName>,
     /// The pub/sub connection dropped (or Redis went away): once Redis answers again, every
     /// room is filled from its last seq.
     pub(crate) resync: bool,
@@ -327,6 +329,7 @@ impl Worker {
                 if let Some(feed) = self.feeds.get_mut(&room) {
                     feed.offer(event, false, ready);
                     self.deliver(ready);
+                    self.note_hole(&room);
                 }
             }
             Appended::Resent(event) => {
@@ -433,6 +436,7 @@ impl Worker {
     }
 
     async fn forget(&mut self, room: RoomName) {
+        self.holes.remove(&room);
         if self.feeds.remove(&room).is_some() {
             let channel = self.settings.keys.channel(&room);
             if let Err(error) = self.pubsub.unsubscribe(&channel).await {
@@ -483,6 +487,7 @@ impl Worker {
                     }
                 }
                 self.deliver(&mut ready);
+                self.note_hole(&room);
                 for outcome in told {
                     self.send(outcome);
                 }
@@ -665,8 +670,9 @@ impl Worker {
             now - 100 * HOLE_WAIT
         };
         let due: Vec<(RoomName, u64)> = self
-            .feeds
+            .holes
             .iter()
+            .filter_map(|room| Some((room, self.feeds.get(room)?)))
             .filter(|(_, feed)| feed.hole_due(due_before))
             .filter_map(|(room, feed)| Some((room.clone(), feed.hole()?.1)))
             .collect();
@@ -704,6 +710,7 @@ impl Worker {
             }
             let more = read == FILL_COUNT;
             self.deliver(&mut ready);
+            self.note_hole(room);
             if !more {
                 return Ok(());
             }
@@ -712,7 +719,25 @@ impl Worker {
 
     /// When the oldest open hole opened.
     fn next_hole(&self) -> Option<Instant> {
-        self.feeds.values().filter_map(Feed::hole_opened).min()
+        self.holes
+            .iter()
+            .filter_map(|room| self.feeds.get(room)?.hole_opened())
+            .min()
+    }
+
+    /// Keeps [`Self::holes`] true for `room` after its feed took events.
+    fn note_hole(&mut self, room: &RoomName) {
+        if self
+            .feeds
+            .get(room)
+            .is_some_and(|f| f.hole_opened().is_some())
+        {
+            if !self.holes.contains(room) {
+                self.holes.insert(room.clone());
+            }
+        } else {
+            self.holes.remove(room);
+        }
     }
 
     fn reader(&mut self) -> Reader<'_> {
