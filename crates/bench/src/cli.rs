@@ -257,6 +257,7 @@ mod tests {
             .expect("alias");
         assert_eq!(cli.command.common().pid, Some(7));
         assert_eq!(cli.command.common().url, ["ws://127.0.0.1:8080/ws"]);
+        assert!(!cli.command.common().show_progress());
         let cli = Cli::try_parse_from([
             "chat-bench",
             "idle",
@@ -267,7 +268,6 @@ mod tests {
         ])
         .expect("several nodes");
         assert_eq!(cli.command.common().url.len(), 2);
-        assert!(!cli.command.common().show_progress());
     }
 
     #[test]
