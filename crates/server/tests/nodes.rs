@@ -424,3 +424,25 @@ async fn a_killed_node_s_members_leave_and_its_clients_resume_elsewhere() {
     assert_eq!(member_names(&resumed), ["alice", "bob"], "{resumed}");
     stop([a], vec![alice, bob, again], SHARED, &prefix).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_in_flight_when_the_last_member_leaves_still_gets_live_messages() {
+    let prefix = r::prefix("handover");
+    let (a, b) = two_nodes(SHARED, &prefix, "").await;
+    let mut sender = b.joined("sender", "h").await;
+    for round in 0..20 {
+        let mut last = a.joined("last", "h").await;
+        let mut next = a.client("next").await;
+        // The join goes first, the leave right behind it: the room empties on this node
+        // while the join waits for Redis.
+        next.send(json!({"type": "join", "room": "h"})).await;
+        last.send(json!({"type": "leave", "room": "h"})).await;
+        next.recv_type("joined").await;
+        last.recv_type("left").await;
+        let said = sender.say("h", &format!("round {round}")).await;
+        assert_eq!(next.recv_type("message").await, said, "round {round}");
+        next.send(json!({"type": "leave", "room": "h"})).await;
+        next.recv_type("left").await;
+    }
+    stop([a, b], vec![sender], SHARED, &prefix).await;
+}

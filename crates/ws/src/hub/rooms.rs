@@ -36,6 +36,11 @@ impl Rooms {
         }
     }
 
+    /// Whether the room has members here.
+    pub(super) fn contains(&self, room: &RoomName) -> bool {
+        self.rooms.contains_key(room)
+    }
+
     /// Whether `conn` is a member of `room`.
     pub(super) fn has_member(&self, room: &RoomName, conn: ConnId) -> bool {
         self.rooms.get(room).is_some_and(|r| r.contains(conn))

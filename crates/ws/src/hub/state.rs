@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use foldhash::{HashMap, HashMapExt};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info};
 
@@ -38,6 +39,8 @@ pub(super) struct Hub {
     metrics: Metrics,
     /// Connections found unable to keep up, to evict once the write at hand is done.
     failed: Vec<ConnId>,
+    /// Joins waiting for their catchup, per room: a room is forgotten only once none is.
+    joining: HashMap<RoomName, u32>,
 }
 
 impl Hub {
@@ -50,6 +53,7 @@ impl Hub {
             max_rooms: config.max_rooms,
             metrics,
             failed: Vec::new(),
+            joining: HashMap::new(),
         }
     }
 
@@ -136,6 +140,7 @@ impl Hub {
                     }
                     connection.rooms.push((room.clone(), false));
                 }
+                *self.joining.entry(room.clone()).or_default() += 1;
                 self.submit(Job::Catchup {
                     origin: conn,
                     room,
@@ -227,6 +232,7 @@ impl Hub {
                 let cut = keep_latest_within(&mut messages, MAX_ANSWER_BYTES);
                 let answer = (seq, &messages[..], complete && !cut, &members[..]);
                 self.joined(origin, &room, answer);
+                self.caught_up(&room);
             }
             // Other nodes' members: this node's members are told as its own would be.
             Outcome::Presence { room, user, event } => self.rooms.announce(&room, event, &user),
@@ -261,7 +267,12 @@ impl Hub {
                 job,
                 reference,
                 error,
-            } => self.failed(origin, &room, job, reference, &error),
+            } => {
+                self.failed(origin, &room, job, reference, &error);
+                if job == Failed::Join {
+                    self.caught_up(&room);
+                }
+            }
         }
     }
 
@@ -289,6 +300,21 @@ impl Hub {
         );
         if first {
             self.share_presence(name, user, PresenceEvent::Join);
+        }
+    }
+
+    /// A join's catchup came back (taken or failed): once no join of the room is in flight
+    /// and nobody is in it here, the broker forgets it. A room is never forgotten while a
+    /// join waits for it: a broker that set the room up for the joiner keeps it.
+    fn caught_up(&mut self, room: &RoomName) {
+        if let Some(waiting) = self.joining.get_mut(room) {
+            *waiting -= 1;
+            if *waiting == 0 {
+                self.joining.remove(room);
+                if !self.rooms.contains(room) {
+                    self.broker.forget(room);
+                }
+            }
         }
     }
 
@@ -385,7 +411,7 @@ impl Hub {
         if last {
             self.share_presence(room, user.clone(), PresenceEvent::Leave);
         }
-        if forgotten {
+        if forgotten && !self.joining.contains_key(room) {
             self.broker.forget(room);
         }
         Some(member)
