@@ -22,6 +22,8 @@ pub(crate) enum Change {
     Typing(User, bool),
     /// A dead node's members leave.
     Sweep(String),
+    /// The joins that follow are all of this node's members of the room: any other leaves.
+    Reset,
 }
 
 /// The script call for `changes`, all of `room`.
@@ -54,6 +56,9 @@ pub(crate) fn invocation<'a>(
             }
             Change::Sweep(dead) => {
                 call.arg("x").arg(dead.as_str()).arg("");
+            }
+            Change::Reset => {
+                call.arg("r").arg("").arg("");
             }
         }
     }

@@ -210,7 +210,7 @@ impl Worker {
                         }
                     }
                 }
-                Change::Typing(..) | Change::Sweep(_) => {}
+                Change::Typing(..) | Change::Sweep(_) | Change::Reset => {}
             }
             let at = *open.entry(room.clone()).or_insert_with(|| {
                 calls.push((room.clone(), Vec::new()));
@@ -526,6 +526,10 @@ impl Worker {
                 if back || self.resync {
                     self.resync_all().await;
                 }
+                if back {
+                    // Joins and leaves may have been lost while Redis was away.
+                    self.tell_members_again().await;
+                }
                 if let Err(error) = self.heartbeat().await {
                     self.failed_call(&error);
                 }
@@ -551,19 +555,7 @@ impl Worker {
             .await?;
         if added == 1 && self.registered {
             warn!("this node was taken for dead (no heartbeat in time); telling its members again");
-            let changes = self
-                .local
-                .iter()
-                .flat_map(|(room, users)| {
-                    users.values().map(|user| {
-                        (
-                            room.clone(),
-                            Change::Member(user.clone(), PresenceEvent::Join),
-                        )
-                    })
-                })
-                .collect();
-            self.present(changes).await;
+            self.tell_members_again().await;
         }
         self.registered = true;
         let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
@@ -586,6 +578,31 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Makes Redis's members of this node exactly its local ones, in every room it has or had
+    /// members in: the missing join, the others leave.
+    async fn tell_members_again(&mut self) {
+        let had: Result<Vec<String>, _> = redis::cmd("SMEMBERS")
+            .arg(self.settings.keys.node_rooms(&self.settings.node))
+            .query_async(&mut self.commands)
+            .await;
+        let mut rooms: HashSet<RoomName> = self.local.keys().cloned().collect();
+        match had {
+            Ok(had) => rooms.extend(had.iter().filter_map(|room| RoomName::parse(room).ok())),
+            Err(error) => return self.failed_call(&error),
+        }
+        let mut changes = Vec::new();
+        for room in rooms {
+            changes.push((room.clone(), Change::Reset));
+            for user in self.local.get(&room).into_iter().flat_map(HashMap::values) {
+                changes.push((
+                    room.clone(),
+                    Change::Member(user.clone(), PresenceEvent::Join),
+                ));
+            }
+        }
+        self.present(changes).await;
     }
 
     /// Takes a dead node's members out of every room it had members in.

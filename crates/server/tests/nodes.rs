@@ -183,9 +183,12 @@ async fn redis_away_answers_internal_and_the_nodes_recover_by_themselves() {
     ready_becomes(&a, 200).await;
     let mut alice = a.joined("alice", "r").await;
     let mut bob = b.joined("bob", "r").await;
+    let mut carol = a.joined("carol", "r").await;
     let first = alice.say("r", "before").await;
     assert_eq!(first["seq"], 1);
     assert_eq!(bob.recv_type("message").await, first);
+    assert_eq!(carol.recv_type("message").await, first);
+    members_in_redis(&redis.url(), "down", "r", 3).await;
 
     redis.kill().await;
     ready_becomes(&a, 503).await;
@@ -196,6 +199,9 @@ async fn redis_away_answers_internal_and_the_nodes_recover_by_themselves() {
     let error = alice.recv_type("error").await;
     assert_eq!(error["code"], "internal");
     assert_eq!(error["ref"], "x2");
+    // A leave Redis cannot hear of now.
+    carol.send(json!({"type": "leave", "room": "r"})).await;
+    carol.recv_type("left").await;
 
     redis.restart().await;
     ready_becomes(&a, 200).await;
@@ -210,7 +216,14 @@ async fn redis_away_answers_internal_and_the_nodes_recover_by_themselves() {
     let from_b = bob.say("r", "after").await;
     assert_eq!(from_b["seq"], 3);
     assert_eq!(alice.recv_type("message").await, from_b);
-    stop([a, b], vec![alice, bob], &redis.url(), "down").await;
+    // The node told Redis its members again: carol's leave was not lost.
+    members_in_redis(&redis.url(), "down", "r", 2).await;
+    let mut dave = b.client("dave").await;
+    assert_eq!(
+        member_names(&dave.join("r").await),
+        ["alice", "bob", "dave"]
+    );
+    stop([a, b], vec![alice, bob, carol, dave], &redis.url(), "down").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
