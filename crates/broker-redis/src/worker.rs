@@ -518,6 +518,22 @@ impl Worker {
                 ))),
             }
         };
+        // A cluster's connections are made on first use: made here, so the clones share them.
+        let connect = async {
+            self.commands.connect().await?;
+            self.pubsub.connect().await
+        };
+        let connected = timeout(PROBE_TIMEOUT, connect).await.unwrap_or_else(|_| {
+            Err(RedisError::from((
+                redis::ErrorKind::Io,
+                "no connection in time",
+            )))
+        });
+        if let Err(error) = connected {
+            self.reach.set(false, Some(&error));
+            self.resync = true;
+            return;
+        }
         let (commands, pubsub) =
             tokio::join!(ping(self.commands.clone()), ping(self.pubsub.clone()));
         match commands.and(pubsub) {
