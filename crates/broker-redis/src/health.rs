@@ -42,7 +42,8 @@ impl Reach {
         let before = self.reported.replace(ok);
         match (before, ok) {
             (Some(true) | None, false) => {
-                warn!(error = ?error.map(ToString::to_string), "redis unreachable: sends answer internal until it is back");
+                let error = error.map_or_else(String::new, ToString::to_string);
+                warn!(%error, "redis unreachable: sends answer internal until it is back");
             }
             (Some(false), true) => info!("redis reachable again"),
             (None, true) => info!("redis reachable"),
