@@ -49,9 +49,11 @@ impl Command {
 /// Options shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// The server's WebSocket URL; `?name=` is added per client.
+    /// The server's WebSocket URL; `?name=` is added per client. Given several times (the
+    /// nodes of one chat), client `i` connects to the `i mod n`-th, so every room's members
+    /// are spread over the nodes.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
-    pub url: String,
+    pub url: Vec<String>,
     /// The server's PID, to sample its CPU (/proc/PID/stat) and RSS (/proc/PID/status).
     #[arg(long, alias = "server-cpu-pid")]
     pub pid: Option<u32>,
@@ -249,11 +251,23 @@ mod tests {
             (1, 500, 10)
         );
         assert_eq!(a.common().pid, Some(1234));
+        assert_eq!(a.common().url, ["ws://127.0.0.1:9101/ws"]);
         assert_eq!(a.common().threads, 1);
         let cli = Cli::try_parse_from(["chat-bench", "idle", "--server-cpu-pid", "7", "--json"])
             .expect("alias");
         assert_eq!(cli.command.common().pid, Some(7));
+        assert_eq!(cli.command.common().url, ["ws://127.0.0.1:8080/ws"]);
         assert!(!cli.command.common().show_progress());
+        let cli = Cli::try_parse_from([
+            "chat-bench",
+            "idle",
+            "--url",
+            "ws://127.0.0.1:1/ws",
+            "--url",
+            "ws://127.0.0.1:2/ws",
+        ])
+        .expect("several nodes");
+        assert_eq!(cli.command.common().url.len(), 2);
     }
 
     #[test]

@@ -121,6 +121,15 @@ impl Target {
         })
     }
 
+    /// Every URL of `urls`, resolved (the nodes of one chat).
+    pub async fn resolve_all(urls: &[String]) -> Result<Vec<Self>, TargetError> {
+        let mut targets = Vec::with_capacity(urls.len());
+        for url in urls {
+            targets.push(Self::resolve(url).await?);
+        }
+        Ok(targets)
+    }
+
     /// The source address for client `index` of `total`: `None` (the kernel picks) up to
     /// [`CLIENTS_PER_SOURCE`] clients or for a non-loopback target, else `127.0.0.(1 + i/20000)`.
     pub fn source_for(&self, index: usize, total: usize) -> Option<IpAddr> {

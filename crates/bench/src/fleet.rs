@@ -80,7 +80,8 @@ impl FleetSpec {
 }
 
 /// Connects and joins every client of `spec`. Failures are counted, not fatal.
-pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: bool) -> Fleet {
+/// Client `i` connects to `targets[i % targets.len()]`.
+pub async fn connect(targets: &[Target], spec: &FleetSpec, live: &Arc<Live>, show: bool) -> Fleet {
     let cancel = CancellationToken::new();
     let gate = Arc::new(Semaphore::new(spec.concurrency.max(1)));
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
@@ -110,7 +111,7 @@ pub async fn connect(target: &Target, spec: &FleetSpec, live: &Arc<Live>, show: 
         let (stop, stop_reg) = AbortHandle::new_pair();
         stops.push(stop);
         let cancel = cancel.clone();
-        let target = target.clone();
+        let target = targets[i % targets.len()].clone();
         let source = target.source_for(i, spec.total);
         let gate = Arc::clone(&gate);
         let ready = ready_tx.clone();

@@ -256,8 +256,19 @@ impl TryFrom<String> for FsyncPolicy {
 pub struct BrokerSettings {
     /// Single node, or several nodes sharing rooms through Redis.
     pub kind: BrokerKind,
-    /// Redis to use when `kind = "redis"`; `redis://` or `rediss://` (TLS).
+    /// Redis to use when `kind = "redis"`; `redis://` or `rediss://` (TLS). With
+    /// `redis_cluster`, one or more comma-separated nodes of the cluster.
     pub redis_url: String,
+    /// The Redis is a Redis Cluster: rooms are spread over its shards (sharded pub/sub).
+    #[serde(deserialize_with = "value::flag")]
+    pub redis_cluster: bool,
+    /// Every key and channel name starts with this, so several chats (or tests) can share
+    /// one Redis. Not in CONFIG.md's table; an extra key the project adds.
+    pub redis_prefix: String,
+    /// How long after its last heartbeat a node is taken for dead and its members leave
+    /// (a node beats every second). Not in CONFIG.md's table; an extra key the project adds.
+    #[serde(with = "value::duration")]
+    pub node_ttl: Duration,
 }
 
 impl Default for BrokerSettings {
@@ -265,6 +276,9 @@ impl Default for BrokerSettings {
         Self {
             kind: BrokerKind::Local,
             redis_url: "redis://127.0.0.1:6379".to_owned(),
+            redis_cluster: false,
+            redis_prefix: "chat".to_owned(),
+            node_ttl: Duration::from_secs(10),
         }
     }
 }

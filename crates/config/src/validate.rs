@@ -208,12 +208,14 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         ));
     }
 
-    if !(broker.redis_url.starts_with("redis://") || broker.redis_url.starts_with("rediss://")) {
+    redis_url(&broker.redis_url, broker.redis_cluster)?;
+    redis_prefix(&broker.redis_prefix)?;
+    if !(MIN_NODE_TTL..=MAX_NODE_TTL).contains(&broker.node_ttl) {
         return Err(ConfigError::invalid(
-            "broker.redis_url",
+            "broker.node_ttl",
             format!(
-                "{:?} is not a Redis URL (expected redis://HOST:PORT or rediss://HOST:PORT)",
-                broker.redis_url
+                "{} is out of range (expected 2s to 20s: a dead node's members must leave within 30 s)",
+                humantime::format_duration(broker.node_ttl)
             ),
         ));
     }
@@ -229,6 +231,56 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
     }
 
     log_level(&log.level)
+}
+
+/// `broker.redis_url`: one Redis URL, or with `broker.redis_cluster` one or more
+/// comma-separated nodes of the cluster.
+fn redis_url(url: &str, cluster: bool) -> Result<(), ConfigError> {
+    let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+    let expected = if cluster {
+        "expected redis://HOST:PORT or rediss://HOST:PORT, comma-separated for several cluster nodes"
+    } else {
+        "expected redis://HOST:PORT or rediss://HOST:PORT"
+    };
+    let bad = nodes.len() > 1 && !cluster
+        || nodes.iter().any(|node| {
+            let rest = node
+                .strip_prefix("redis://")
+                .or_else(|| node.strip_prefix("rediss://"));
+            rest.is_none_or(str::is_empty)
+        });
+    if bad {
+        return Err(ConfigError::invalid(
+            "broker.redis_url",
+            format!("{url:?} is not a Redis URL ({expected})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Shortest `broker.node_ttl`: a node beats every second, so a shorter one would take a
+/// live node for dead after one late beat.
+const MIN_NODE_TTL: Duration = Duration::from_secs(2);
+/// Longest `broker.node_ttl`: the ttl, the sweep's second and Redis's answers must fit the
+/// contract's 30 s for a dead node's members to leave.
+const MAX_NODE_TTL: Duration = Duration::from_secs(20);
+
+/// Longest `broker.redis_prefix`.
+const MAX_REDIS_PREFIX: usize = 64;
+
+/// `broker.redis_prefix`: 1-64 characters of `A-Z a-z 0-9 _ - . :`. No braces: a room's
+/// keys are hash-tagged `{room}`, and a brace in the prefix would move the tag.
+fn redis_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':');
+    if prefix.is_empty() || prefix.len() > MAX_REDIS_PREFIX || !prefix.chars().all(allowed) {
+        return Err(ConfigError::invalid(
+            "broker.redis_prefix",
+            format!(
+                "{prefix:?} is not a key prefix (expected 1-{MAX_REDIS_PREFIX} characters of A-Z a-z 0-9 _ - . :, e.g. \"chat\")"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn at_least<T: PartialOrd + std::fmt::Display>(

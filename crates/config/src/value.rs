@@ -124,6 +124,42 @@ impl<T: Count> Visitor<'_> for CountVisitor<T> {
     }
 }
 
+/// A yes/no flag: a TOML boolean, or `"true"`/`"false"` (how an environment variable spells it).
+pub(crate) fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    deserializer.deserialize_any(FlagVisitor)
+}
+
+struct FlagVisitor;
+
+impl Visitor<'_> for FlagVisitor {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("true or false")
+    }
+
+    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<bool, E> {
+        Ok(flag)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<bool, E> {
+        keyword(text, &[("true", true), ("false", false)])
+            .map_err(|_| E::custom(format!("{text:?} is not a flag (expected true or false)")))
+    }
+
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<bool, E> {
+        Err(E::custom(format!(
+            "{number} is not a flag (expected true or false)"
+        )))
+    }
+
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<bool, E> {
+        Err(E::custom(format!(
+            "{number} is not a flag (expected true or false)"
+        )))
+    }
+}
+
 /// A list of strings: a TOML array, or one string of comma-separated items (how an environment
 /// variable spells a list). Items are trimmed; empty items are dropped, so `""` is an empty list.
 pub(crate) fn string_list<'de, D: Deserializer<'de>>(

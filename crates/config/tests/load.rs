@@ -509,3 +509,25 @@ fn settings_round_trip_through_serde() {
     let back: Settings = tree.try_deserialize().unwrap();
     assert_eq!(back, s);
 }
+
+#[test]
+fn broker_keys_from_the_environment() {
+    let s = load_env(&[
+        ("CHAT__BROKER__KIND", "redis"),
+        (
+            "CHAT__BROKER__REDIS_URL",
+            "redis://10.0.0.1:7000,redis://10.0.0.2:7000",
+        ),
+        ("CHAT__BROKER__REDIS_CLUSTER", "true"),
+        ("CHAT__BROKER__REDIS_PREFIX", "chat-eu"),
+    ])
+    .unwrap();
+    assert!(s.broker.redis_cluster);
+    assert_eq!(s.broker.redis_prefix, "chat-eu");
+    assert_eq!(
+        s.broker.redis_url,
+        "redis://10.0.0.1:7000,redis://10.0.0.2:7000"
+    );
+    let err = load_env(&[("CHAT__BROKER__REDIS_CLUSTER", "yes")]).unwrap_err();
+    assert_eq!(err.key(), Some("broker.redis_cluster"), "{err}");
+}

@@ -315,6 +315,23 @@ fn redis_url_scheme() {
         "broker.redis_url",
         "\"http://cache:6379\"",
     );
+    rejects(
+        "[broker]\nredis_url = \"redis://a:1,redis://b:1\"",
+        "broker.redis_url",
+        "\"redis://a:1,redis://b:1\"",
+    );
+    rejects(
+        "[broker]\nredis_cluster = true\nredis_url = \"redis://a:1,\"",
+        "broker.redis_url",
+        "\"redis://a:1,\"",
+    );
+    let cluster = "[broker]\nredis_cluster = true\nredis_url = \"redis://a:1, rediss://b:2\"";
+    assert!(
+        Settings::from_toml_str(cluster)
+            .unwrap()
+            .broker
+            .redis_cluster
+    );
     for good in ["redis://cache:6379", "rediss://cache:6380/0"] {
         let toml = format!("[broker]\nkind = \"redis\"\nredis_url = {good:?}");
         assert_eq!(
@@ -322,4 +339,35 @@ fn redis_url_scheme() {
             good
         );
     }
+}
+
+#[test]
+fn redis_prefix_and_cluster_flag() {
+    rejects(
+        "[broker]\nredis_prefix = \"\"",
+        "broker.redis_prefix",
+        "\"\"",
+    );
+    rejects(
+        "[broker]\nredis_prefix = \"a{b}\"",
+        "broker.redis_prefix",
+        "\"a{b}\"",
+    );
+    rejects(
+        &format!("[broker]\nredis_prefix = {:?}", "p".repeat(65)),
+        "broker.redis_prefix",
+        "ppp",
+    );
+    rejects("[broker]\nredis_cluster = 1", "broker.redis_cluster", "1");
+    let s = Settings::from_toml_str("[broker]\nredis_prefix = \"test:a-1.b_2\"").unwrap();
+    assert_eq!(s.broker.redis_prefix, "test:a-1.b_2");
+    assert!(!s.broker.redis_cluster);
+}
+
+#[test]
+fn node_ttl_fits_the_thirty_seconds() {
+    rejects("[broker]\nnode_ttl = \"1s\"", "broker.node_ttl", "1s");
+    rejects("[broker]\nnode_ttl = \"21s\"", "broker.node_ttl", "21s");
+    let s = Settings::from_toml_str("[broker]\nnode_ttl = \"2s\"").unwrap();
+    assert_eq!(s.broker.node_ttl, std::time::Duration::from_secs(2));
 }

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use chat_broker_redis::{RedisBroker, RedisOptions};
 use chat_config::{AuthMode, BrokerKind, FsyncPolicy, HistoryBackend, Settings};
 use chat_http::{HttpConfig, StorageCheck};
 use chat_store::{Fsync, MemoryHistory, OpenError, SqliteHistory, SqliteOptions};
@@ -38,13 +39,6 @@ pub struct HistoryUnusable {
 }
 
 pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
-    if settings.broker.kind == BrokerKind::Redis {
-        return Err(Unavailable {
-            key: "broker.kind",
-            value: "redis",
-            expected: "\"local\"",
-        });
-    }
     if settings.auth.mode == AuthMode::Jwt {
         return Err(Unavailable {
             key: "auth.mode",
@@ -62,12 +56,25 @@ pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
     Ok(())
 }
 
-/// The broker the settings ask for: this process's own, over the history they ask for; and
-/// whether that history can still store, for `/readyz`.
+/// The broker the settings ask for: Redis shared by several nodes, or this process's own over
+/// the history they ask for; and whether storage can still store, for `/readyz`.
 pub(crate) fn broker(
     settings: &Settings,
     metrics: &Metrics,
-) -> Result<(Box<dyn Broker>, StorageCheck), HistoryUnusable> {
+) -> anyhow::Result<(Box<dyn Broker>, StorageCheck)> {
+    if settings.broker.kind == BrokerKind::Redis {
+        let options = RedisOptions {
+            url: settings.broker.redis_url.clone(),
+            cluster: settings.broker.redis_cluster,
+            prefix: settings.broker.redis_prefix.clone(),
+            on_join: settings.history.on_join,
+            retention: retention(settings),
+            node_ttl: settings.broker.node_ttl,
+        };
+        let (broker, health) = RedisBroker::spawn(options, metrics.history_append_seconds.clone())?;
+        info!(cluster = settings.broker.redis_cluster, prefix = %settings.broker.redis_prefix, "rooms shared through redis");
+        return Ok((Box::new(broker), Box::new(move || health.is_ok())));
+    }
     let (history, storage_ok) = history(settings)?;
     let broker = LocalBroker::new(
         history,
@@ -81,10 +88,7 @@ pub(crate) fn broker(
 /// the start, or memory.
 fn history(settings: &Settings) -> Result<(Box<dyn History>, StorageCheck), HistoryUnusable> {
     let history = &settings.history;
-    let retention = Retention {
-        max_per_room: history.max_per_room,
-        max_age: (!history.max_age.is_zero()).then_some(history.max_age),
-    };
+    let retention = retention(settings);
     match history.backend {
         HistoryBackend::Memory => Ok((
             Box::new(MemoryHistory::with_budget(retention, history.memory_bytes)),
@@ -108,6 +112,15 @@ fn history(settings: &Settings) -> Result<(Box<dyn History>, StorageCheck), Hist
             let health = store.health();
             Ok((Box::new(store), Box::new(move || health.is_ok())))
         }
+    }
+}
+
+/// `history.max_per_room` and `history.max_age`, for every kind of storage.
+fn retention(settings: &Settings) -> Retention {
+    let history = &settings.history;
+    Retention {
+        max_per_room: history.max_per_room,
+        max_age: (!history.max_age.is_zero()).then_some(history.max_age),
     }
 }
 

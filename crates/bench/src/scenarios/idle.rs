@@ -57,7 +57,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     if args.rooms == 0 || args.conns == 0 {
         bail!("--conns and --rooms must be at least 1");
     }
-    let target = Target::resolve(&common.url).await?;
+    let targets = Target::resolve_all(&common.url).await?;
     let server = common.pid.map(Proc::Pid);
     let rss_before = server.and_then(|p| p.rss_bytes().ok());
     let cpu_before = server.and_then(|p| p.sample().ok());
@@ -75,7 +75,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     };
     let live = Arc::new(Live::new(Clock::new(), args.rooms, common.threads));
     live.begin(0, 0);
-    let fleet = fleet::connect(&target, &spec, &live, common.show_progress()).await;
+    let fleet = fleet::connect(&targets, &spec, &live, common.show_progress()).await;
     let cpu_after = server.and_then(|p| p.sample().ok());
     let own_after = Proc::Own.sample().ok();
     tokio::time::sleep(secs(args.settle)).await;
@@ -91,7 +91,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     let per_conn = |total: f64| (joined > 0).then(|| total / joined as f64);
     let report = IdleReport {
         scenario: "idle",
-        url: common.url.clone(),
+        url: common.url.join(","),
         connections: args.conns,
         rooms: args.rooms,
         joined,

@@ -81,7 +81,7 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
             shape.clients
         );
     }
-    let target = Target::resolve(&common.url).await?;
+    let targets = Target::resolve_all(&common.url).await?;
     let spec = FleetSpec {
         rooms: shape.rooms,
         total: shape.rooms * shape.clients,
@@ -93,11 +93,11 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
         connect: common.connect_options(shape.size),
     };
     let live = Arc::new(Live::new(Clock::new(), shape.rooms, common.threads));
-    let fleet = fleet::connect(&target, &spec, &live, common.show_progress()).await;
+    let fleet = fleet::connect(&targets, &spec, &live, common.show_progress()).await;
     if fleet.joined == 0 {
         bail!(
             "no client joined {}: {}",
-            common.url,
+            common.url.join(" "),
             report::events(&fleet.failures)
         );
     }
@@ -114,7 +114,7 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
     }
     let secs = fleet.connect_time.as_secs_f64();
     let setup = SetupReport {
-        url: common.url.clone(),
+        url: common.url.join(","),
         rooms: shape.rooms,
         clients_per_room: shape.clients,
         senders_per_room: shape.senders,

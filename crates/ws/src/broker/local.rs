@@ -150,6 +150,7 @@ impl LocalBroker {
                 seq,
                 messages,
                 complete,
+                members: Vec::new(),
             },
             Err(error) => failed(origin, room, Failed::Join, reference, error),
         });
@@ -195,13 +196,14 @@ impl LocalBroker {
                     let Some(waiting) = self.take_in_flight(&event.room, event.seq) else {
                         continue;
                     };
-                    out.push_back(failed(
-                        waiting.origin,
-                        event.room.clone(),
-                        Failed::Store,
-                        event.client_id.clone(),
-                        error.clone(),
-                    ));
+                    // Logged once above, not per event.
+                    out.push_back(Outcome::Failed {
+                        origin: waiting.origin,
+                        room: event.room.clone(),
+                        job: Failed::Store,
+                        reference: event.client_id.clone(),
+                        error: error.clone(),
+                    });
                 }
             }
         }
@@ -229,6 +231,7 @@ impl LocalBroker {
     }
 }
 
+/// A read or an append refused before it was sequenced: logged here, answered `internal`.
 fn failed(
     origin: Origin,
     room: RoomName,
@@ -236,6 +239,7 @@ fn failed(
     reference: Option<Arc<str>>,
     error: HistoryError,
 ) -> Outcome {
+    error!(conn = origin, %room, error = %error, "history store failed");
     Outcome::Failed {
         origin,
         room,
@@ -262,6 +266,8 @@ impl Broker for LocalBroker {
                 limit,
                 reference,
             } => self.page(origin, room, (before, limit), reference, out),
+            // One node: its hub has told every member already.
+            Job::Presence { .. } | Job::Typing { .. } => {}
         }
     }
 

@@ -17,8 +17,11 @@
 //! - An event comes out as `Stored` only once it is kept for good (durable stores: committed),
 //!   a room's events in seq order.
 //! - Every job gets exactly one outcome, except an append whose resend id names an event not
-//!   yet stored (its sender gets that event when it is stored) and jobs taken after a
-//!   failure the hub was already told about.
+//!   yet stored (its sender gets that event when it is stored), jobs taken after a failure
+//!   the hub was already told about, and [`Job::Presence`] and [`Job::Typing`], which only
+//!   tell other nodes (a one-node broker drops them).
+//! - [`Outcome::Presence`] and [`Outcome::Typing`] come only from other nodes: this node's
+//!   own members were told by the hub already.
 
 mod local;
 
@@ -31,7 +34,7 @@ use std::{
 use crate::{
     history::HistoryError,
     log::{Draft, Event},
-    protocol::RoomName,
+    protocol::{PresenceEvent, RoomName, User},
 };
 
 pub use local::LocalBroker;
@@ -63,6 +66,19 @@ pub enum Job {
         /// The asking frame's `id`, for a failure's `ref`.
         reference: Option<Arc<str>>,
     },
+    /// A user's first connection on this node joined the room, or its last one left: other
+    /// nodes' members are told, and their `joined` lists it.
+    Presence {
+        room: RoomName,
+        user: User,
+        event: PresenceEvent,
+    },
+    /// A member is typing (or stopped): other nodes' members are told. Never stored.
+    Typing {
+        room: RoomName,
+        user: User,
+        active: bool,
+    },
 }
 
 /// What storage answers, tagged with what it answers.
@@ -79,6 +95,8 @@ pub enum Outcome {
         seq: u64,
         messages: Vec<Arc<Event>>,
         complete: bool,
+        /// The room's members on other nodes (none with one node), for `joined`.
+        members: Vec<User>,
     },
     /// A page of older events.
     Page {
@@ -86,6 +104,18 @@ pub enum Outcome {
         room: RoomName,
         messages: Vec<Arc<Event>>,
         has_more: bool,
+    },
+    /// A user arrived in a room on another node, or left it there.
+    Presence {
+        room: RoomName,
+        user: User,
+        event: PresenceEvent,
+    },
+    /// A member on another node is typing (or stopped).
+    Typing {
+        room: RoomName,
+        user: User,
+        active: bool,
     },
     /// A job failed: the asker gets `internal`, with the asking frame's `id` as `ref`.
     Failed {

@@ -36,30 +36,44 @@ impl Rooms {
         }
     }
 
+    /// Whether the room has members here.
+    pub(super) fn contains(&self, room: &RoomName) -> bool {
+        self.rooms.contains_key(room)
+    }
+
     /// Whether `conn` is a member of `room`.
     pub(super) fn has_member(&self, room: &RoomName, conn: ConnId) -> bool {
         self.rooms.get(room).is_some_and(|r| r.contains(conn))
     }
 
-    /// Makes `conn` a member (it may be one already) and answers `joined`; announces the user
-    /// when it is its first connection here.
+    /// Makes `conn` a member (it may be one already) and answers `joined`, listing the room's
+    /// members here and `elsewhere` (on other nodes); announces the user when it is its first
+    /// connection here, and returns whether it was.
     pub(super) fn join(
         &mut self,
         name: &RoomName,
         (conn, slot, user): (ConnId, Slot, &User),
-        (seq, history, complete): (u64, &[Arc<Event>], bool),
+        (seq, history, complete, elsewhere): (u64, &[Arc<Event>], bool, &[User]),
         conns: &mut Connections,
         failed: &mut Vec<ConnId>,
-    ) {
+    ) -> bool {
         let room = self.rooms.entry(name.clone()).or_insert_with(|| {
             self.metrics.rooms.increment(1.0);
             Room::new()
         });
         let first_connection = room.add(conn, slot, user);
+        let with_others;
+        let members = match elsewhere {
+            [] => room.member_list(conns),
+            others => {
+                with_others = room.member_list_with(others, conns);
+                &with_others
+            }
+        };
         let joined = Joined {
             room: name,
             seq,
-            members: room.member_list(conns),
+            members,
             history,
             complete,
         }
@@ -68,17 +82,18 @@ impl Rooms {
         if first_connection {
             self.announce(name, PresenceEvent::Join, user);
         }
+        first_connection
     }
 
     /// Takes `conn` out of the room, announcing the user's departure when it was its last
-    /// connection here. Returns the member with what the room had corked for it, and whether
-    /// the room, now empty, was forgotten.
+    /// connection here. Returns the member with what the room had corked for it, whether
+    /// the room, now empty, was forgotten, and whether that was the user's last connection.
     pub(super) fn leave(
         &mut self,
         name: &RoomName,
         conn: ConnId,
         user: &User,
-    ) -> Option<(Member, bool)> {
+    ) -> Option<(Member, bool, bool)> {
         let room = self.rooms.get_mut(name)?;
         let (member, last_connection) = room.remove(conn)?;
         if last_connection {
@@ -89,7 +104,7 @@ impl Rooms {
             self.rooms.remove(name);
             self.metrics.rooms.decrement(1.0);
         }
-        Some((member, empty))
+        Some((member, empty, last_connection))
     }
 
     /// Delivers a stored event to every member of its room, encoded once.

@@ -8,8 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use foldhash::{HashMap, HashMapExt};
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 use super::{Command, HubConfig, connections::Connections, member::Member, rooms::Rooms};
 use crate::{
@@ -19,7 +20,7 @@ use crate::{
     log::{Draft, Event},
     metrics::Metrics,
     protocol::{
-        ErrorCode, Frame, MAX_ANSWER_BYTES, Request, RoomName, ServerFrame, User,
+        ErrorCode, Frame, MAX_ANSWER_BYTES, PresenceEvent, Request, RoomName, ServerFrame, User,
         keep_latest_within,
     },
 };
@@ -38,6 +39,8 @@ pub(super) struct Hub {
     metrics: Metrics,
     /// Connections found unable to keep up, to evict once the write at hand is done.
     failed: Vec<ConnId>,
+    /// Joins waiting for their catchup, per room: a room is forgotten only once none is.
+    joining: HashMap<RoomName, u32>,
 }
 
 impl Hub {
@@ -50,6 +53,7 @@ impl Hub {
             max_rooms: config.max_rooms,
             metrics,
             failed: Vec::new(),
+            joining: HashMap::new(),
         }
     }
 
@@ -136,6 +140,7 @@ impl Hub {
                     }
                     connection.rooms.push((room.clone(), false));
                 }
+                *self.joining.entry(room.clone()).or_default() += 1;
                 self.submit(Job::Catchup {
                     origin: conn,
                     room,
@@ -176,6 +181,7 @@ impl Hub {
                 }
                 .encode();
                 self.rooms.broadcast_about(&room, frame, &user);
+                self.submit(Job::Typing { room, user, active });
             }
             Request::History {
                 room,
@@ -221,9 +227,23 @@ impl Hub {
                 seq,
                 mut messages,
                 complete,
+                members,
             } => {
                 let cut = keep_latest_within(&mut messages, MAX_ANSWER_BYTES);
-                self.joined(origin, &room, seq, &messages, complete && !cut);
+                let answer = (seq, &messages[..], complete && !cut, &members[..]);
+                self.joined(origin, &room, answer);
+                self.caught_up(&room);
+            }
+            // Other nodes' members: this node's members are told as its own would be.
+            Outcome::Presence { room, user, event } => self.rooms.announce(&room, event, &user),
+            Outcome::Typing { room, user, active } => {
+                let frame = ServerFrame::Typing {
+                    room: &room,
+                    user: &user,
+                    active,
+                }
+                .encode();
+                self.rooms.broadcast_about(&room, frame, &user);
             }
             Outcome::Page {
                 origin,
@@ -247,7 +267,12 @@ impl Hub {
                 job,
                 reference,
                 error,
-            } => self.failed(origin, &room, job, reference, &error),
+            } => {
+                self.failed(origin, &room, job, reference, &error);
+                if job == Failed::Join {
+                    self.caught_up(&room);
+                }
+            }
         }
     }
 
@@ -256,9 +281,7 @@ impl Hub {
         &mut self,
         conn: ConnId,
         name: &RoomName,
-        seq: u64,
-        messages: &[Arc<Event>],
-        complete: bool,
+        answer: (u64, &[Arc<Event>], bool, &[User]),
     ) {
         let Some((slot, connection)) = self.conns.entry(conn) else {
             return;
@@ -268,13 +291,37 @@ impl Hub {
         };
         entry.1 = true;
         let user = connection.user.clone();
-        self.rooms.join(
+        let first = self.rooms.join(
             name,
             (conn, slot, &user),
-            (seq, messages, complete),
+            answer,
             &mut self.conns,
             &mut self.failed,
         );
+        if first {
+            self.share_presence(name, user, PresenceEvent::Join);
+        }
+    }
+
+    /// A join's catchup came back (taken or failed): once no join of the room is in flight
+    /// and nobody is in it here, the broker forgets it. A room is never forgotten while a
+    /// join waits for it: a broker that set the room up for the joiner keeps it.
+    fn caught_up(&mut self, room: &RoomName) {
+        if let Some(waiting) = self.joining.get_mut(room) {
+            *waiting -= 1;
+            if *waiting == 0 {
+                self.joining.remove(room);
+                if !self.rooms.contains(room) {
+                    self.broker.forget(room);
+                }
+            }
+        }
+    }
+
+    /// Tells the broker (other nodes) that a user arrived here or left.
+    fn share_presence(&mut self, room: &RoomName, user: User, event: PresenceEvent) {
+        let room = room.clone();
+        self.submit(Job::Presence { room, user, event });
     }
 
     /// A job failed: the asker gets `internal`, after what its room had for it.
@@ -286,7 +333,8 @@ impl Hub {
         reference: Option<Arc<str>>,
         e: &HistoryError,
     ) {
-        error!(conn, %room, error = %e, "history store failed");
+        // The broker logs the failure itself, once (a commit, an outage), not per request.
+        debug!(conn, %room, error = %e, "history store failed");
         let message = match job {
             Failed::Store => "the message could not be stored; send it again",
             Failed::Join | Failed::Read => "the history store failed; try again",
@@ -359,8 +407,11 @@ impl Hub {
 
     /// Takes a member out of a room; a room left empty is forgotten by the broker too.
     fn leave_room(&mut self, room: &RoomName, conn: ConnId, user: &User) -> Option<Member> {
-        let (member, forgotten) = self.rooms.leave(room, conn, user)?;
-        if forgotten {
+        let (member, forgotten, last) = self.rooms.leave(room, conn, user)?;
+        if last {
+            self.share_presence(room, user.clone(), PresenceEvent::Leave);
+        }
+        if forgotten && !self.joining.contains_key(room) {
             self.broker.forget(room);
         }
         Some(member)

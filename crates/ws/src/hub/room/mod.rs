@@ -374,6 +374,19 @@ impl Room {
         &self.member_list
     }
 
+    /// The member list with `others` (members on other nodes) after this node's own, each
+    /// user once.
+    pub(super) fn member_list_with(&mut self, others: &[User], conns: &Connections) -> String {
+        let mut list = self.member_list(conns).to_owned();
+        let mut seen = HashSet::new();
+        for user in others {
+            if !self.users.contains_key(&user.id) && seen.insert(&user.id) {
+                append_member(&mut list, user);
+            }
+        }
+        list
+    }
+
     /// A room with no member can be forgotten (its history stays).
     pub(super) fn is_empty(&self) -> bool {
         self.members.is_empty()

@@ -1,0 +1,221 @@
+//! This node's members as other nodes see them: presence and typing changes to Redis, the
+//! members elsewhere for `joined`, the heartbeat, the sweep of dead nodes, the goodbye.
+
+use std::mem;
+
+use chat_ws::{
+    history::now_ms,
+    protocol::{PresenceEvent, RoomName, User},
+};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use futures_util::future::join_all;
+use redis::{RedisError, Value};
+use tokio::time::timeout;
+use tracing::warn;
+
+use super::{PROBE_TIMEOUT, Worker};
+use crate::presence::{self, Change};
+
+impl Worker {
+    /// Presence and typing changes, one script call per room, all at once. Nobody waits for
+    /// an answer: a failure is logged with the outage, and what this node told Redis is told
+    /// again when it is back.
+    pub(super) async fn present(&mut self, changes: Vec<(RoomName, Change)>) {
+        let mut calls: Vec<(RoomName, Vec<Change>)> = Vec::new();
+        let mut open: HashMap<RoomName, usize> = HashMap::new();
+        for (room, change) in changes {
+            match &change {
+                Change::Member(user, PresenceEvent::Join) => {
+                    let users = self.local.entry(room.clone()).or_default();
+                    users.insert(user.id.clone(), user.clone());
+                }
+                Change::Member(user, PresenceEvent::Leave) => {
+                    if let Some(users) = self.local.get_mut(&room) {
+                        users.remove(&user.id);
+                        if users.is_empty() {
+                            self.local.remove(&room);
+                        }
+                    }
+                }
+                Change::Typing(..) | Change::Sweep(_) | Change::Reset => {}
+            }
+            let at = *open.entry(room.clone()).or_insert_with(|| {
+                calls.push((room.clone(), Vec::new()));
+                calls.len() - 1
+            });
+            calls[at].1.push(change);
+        }
+        if let Err(error) = self.commands.connect().await {
+            return self.failed_call(&error);
+        }
+        let settings = &self.settings;
+        let node_rooms = settings.keys.node_rooms(&settings.node);
+        let joined: Vec<&RoomName> = calls
+            .iter()
+            .filter(|(_, changes)| {
+                changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Member(_, PresenceEvent::Join)))
+            })
+            .map(|(room, _)| room)
+            .collect();
+        let mut conn = self.commands.clone();
+        let remember = async move {
+            if joined.is_empty() {
+                return Ok(());
+            }
+            let mut sadd = redis::cmd("SADD");
+            sadd.arg(&node_rooms);
+            for room in joined {
+                sadd.arg(room.as_str());
+            }
+            sadd.query_async::<Value>(&mut conn).await.map(drop)
+        };
+        let scripts = join_all(calls.iter().map(|(room, changes)| {
+            let call = presence::invocation(
+                &settings.keys,
+                room,
+                &settings.node,
+                settings.append.publish,
+                changes,
+            );
+            let mut conn = self.commands.clone();
+            async move { call.invoke_async::<Value>(&mut conn).await }
+        }));
+        let (remembered, answers) = tokio::join!(remember, scripts);
+        for result in answers.into_iter().map(|a| a.map(drop)).chain([remembered]) {
+            if let Err(error) = result {
+                self.failed_call(&error);
+            }
+        }
+    }
+
+    /// The room's members on other nodes.
+    pub(super) async fn members_elsewhere(
+        &mut self,
+        room: &RoomName,
+    ) -> Result<Vec<User>, RedisError> {
+        let reply: Value = redis::cmd("HGETALL")
+            .arg(self.settings.keys.members(room))
+            .query_async(&mut self.commands)
+            .await?;
+        Ok(presence::others(&reply, &self.settings.node))
+    }
+
+    /// Tells Redis this node is alive until `node_ttl` from now, then sweeps the nodes whose
+    /// deadline has passed: one node, the one whose `ZREM` took the dead node out, removes
+    /// its members and publishes their `leave`.
+    pub(super) async fn heartbeat(&mut self) -> Result<(), RedisError> {
+        let now = now_ms();
+        let nodes = self.settings.keys.nodes();
+        let added: u64 = redis::cmd("ZADD")
+            .arg(&nodes)
+            .arg(now + self.settings.node_ttl_ms)
+            .arg(&self.settings.node)
+            .query_async(&mut self.commands)
+            .await?;
+        if added == 1 && self.registered {
+            warn!("this node was taken for dead (no heartbeat in time); telling its members again");
+            self.tell_members_again().await;
+        }
+        self.registered = true;
+        let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&nodes)
+            .arg("-inf")
+            .arg(now)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(16)
+            .query_async(&mut self.commands)
+            .await?;
+        for node in dead {
+            let claimed: u64 = redis::cmd("ZREM")
+                .arg(&nodes)
+                .arg(&node)
+                .query_async(&mut self.commands)
+                .await?;
+            if claimed == 1 {
+                self.sweep(&node).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes Redis's members of this node exactly its local ones, in every room it has or had
+    /// members in: the missing join, the others leave.
+    pub(super) async fn tell_members_again(&mut self) {
+        let had: Result<Vec<String>, _> = redis::cmd("SMEMBERS")
+            .arg(self.settings.keys.node_rooms(&self.settings.node))
+            .query_async(&mut self.commands)
+            .await;
+        let mut rooms: HashSet<RoomName> = self.local.keys().cloned().collect();
+        match had {
+            Ok(had) => rooms.extend(had.iter().filter_map(|room| RoomName::parse(room).ok())),
+            Err(error) => return self.failed_call(&error),
+        }
+        let mut changes = Vec::new();
+        for room in rooms {
+            changes.push((room.clone(), Change::Reset));
+            for user in self.local.get(&room).into_iter().flat_map(HashMap::values) {
+                changes.push((
+                    room.clone(),
+                    Change::Member(user.clone(), PresenceEvent::Join),
+                ));
+            }
+        }
+        self.present(changes).await;
+    }
+
+    /// Takes a dead node's members out of every room it had members in.
+    pub(super) async fn sweep(&mut self, node: &str) -> Result<(), RedisError> {
+        let key = self.settings.keys.node_rooms(node);
+        let rooms: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(&key)
+            .query_async(&mut self.commands)
+            .await?;
+        let changes: Vec<_> = rooms
+            .iter()
+            .filter_map(|room| RoomName::parse(room).ok())
+            .map(|room| (room, Change::Sweep(node.to_owned())))
+            .collect();
+        warn!(
+            node,
+            rooms = changes.len(),
+            "a node stopped beating: its members leave"
+        );
+        self.present(changes).await;
+        redis::cmd("DEL")
+            .arg(&key)
+            .query_async::<Value>(&mut self.commands)
+            .await
+            .map(drop)
+    }
+
+    /// The node stops: its members leave every room, and it is no longer a node.
+    pub(super) async fn goodbye(&mut self) {
+        let changes: Vec<_> = mem::take(&mut self.local)
+            .into_iter()
+            .flat_map(|(room, users)| {
+                users
+                    .into_values()
+                    .map(move |user| (room.clone(), Change::Member(user, PresenceEvent::Leave)))
+            })
+            .collect();
+        let node = self.settings.node.clone();
+        let nodes = self.settings.keys.nodes();
+        let key = self.settings.keys.node_rooms(&node);
+        let mut conn = self.commands.clone();
+        let leave = async {
+            self.present(changes).await;
+            let _: Result<Value, _> = redis::cmd("ZREM")
+                .arg(&nodes)
+                .arg(&node)
+                .query_async(&mut conn)
+                .await;
+            let _: Result<Value, _> = redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
+        };
+        if timeout(PROBE_TIMEOUT, leave).await.is_err() {
+            warn!("redis did not answer at shutdown: other nodes will sweep this node's members");
+        }
+    }
+}
