@@ -1,11 +1,13 @@
 //! `chat-server`: parses the command line, loads settings, and runs the server until SIGTERM
-//! or SIGINT. Exit codes: 0 after a clean shutdown, 1 when the server fails (including a port
-//! it cannot bind or a `history.path` it cannot use), 2 for a configuration error.
+//! or SIGINT (SIGHUP reloads the TLS certificate and key); `chat-server token` prints a
+//! signed JWT instead. Exit codes: 0 after a clean shutdown, 1 when the server fails
+//! (including a port it cannot bind or a `history.path` it cannot use), 2 for a configuration
+//! error (a TLS certificate or key that cannot be used among them).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use chat_config::{Settings, Sources};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tokio::net::{TcpListener, TcpSocket};
 
 /// A real-time chat server: WebSocket rooms with history, presence and typing.
@@ -13,7 +15,7 @@ use tokio::net::{TcpListener, TcpSocket};
 #[command(name = "chat-server", version, about)]
 struct Cli {
     /// TOML configuration file (after config/default.toml, before CHAT__* variables).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
@@ -21,6 +23,28 @@ struct Cli {
     /// Log filter, e.g. info, debug, chat_ws=debug.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints a JWT for `auth.mode = "jwt"`, signed with the configured auth.jwt_secret.
+    Token {
+        /// The user's id (the `sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// Display name (the `name` claim).
+        #[arg(long)]
+        name: Option<String>,
+        /// Rooms the user may join, comma-separated; an entry ending in `*` is a prefix,
+        /// e.g. 'team-*,dm.alice.*' (the `rooms` claim). Without it: every room.
+        #[arg(long, value_name = "LIST")]
+        rooms: Option<String>,
+        /// How long the token is valid, e.g. 15m, 12h, 7days (at most 366days).
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,6 +63,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Token {
+        sub,
+        name,
+        rooms,
+        ttl,
+    }) = cli.command
+    {
+        let request = chat_server::TokenRequest {
+            sub,
+            name,
+            rooms,
+            ttl,
+        };
+        return match chat_server::token(&settings, request) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chat-server: configuration error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Err(e) = chat_logger::init(&settings.log.level, settings.log.format) {
         eprintln!("chat-server: configuration error: {e}");
         return ExitCode::from(2);
@@ -60,6 +108,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(serve(settings)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<chat_server::TlsError>() => {
+            tracing::error!(error = %e, "configuration error");
+            eprintln!("chat-server: configuration error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!(error = %e, "server failed");
             eprintln!("chat-server: {e:#}");

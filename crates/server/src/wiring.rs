@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use chat_config::{AuthMode, BrokerKind, FsyncPolicy, HistoryBackend, Settings};
-use chat_http::{HttpConfig, StorageCheck};
+use chat_http::{ApiKey, HttpConfig, JwtAuth, Security, StorageCheck, Tls, TlsError, TlsFiles};
 use chat_store::{Fsync, MemoryHistory, OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
     broker::{Broker, LocalBroker},
@@ -45,21 +45,27 @@ pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
             expected: "\"local\"",
         });
     }
-    if settings.auth.mode == AuthMode::Jwt {
-        return Err(Unavailable {
-            key: "auth.mode",
-            value: "jwt",
-            expected: "\"none\"",
-        });
-    }
-    if settings.server.tls_cert.is_some() || settings.server.tls_key.is_some() {
-        return Err(Unavailable {
-            key: "server.tls_cert",
-            value: "(set)",
-            expected: "empty: terminate TLS in a reverse proxy for now",
-        });
-    }
     Ok(())
+}
+
+/// TLS, sign-in and the API key as the settings ask: the certificate and key are read now, so
+/// a bad file stops the start naming its key.
+pub(crate) fn security(settings: &Settings) -> Result<Security, TlsError> {
+    let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })?),
+        _ => None,
+    };
+    let auth = match settings.auth.mode {
+        AuthMode::None => None,
+        // Validation refused an empty secret in this mode.
+        AuthMode::Jwt => JwtAuth::new(settings.auth.jwt_secret.expose()),
+    };
+    let api_key = (!settings.auth.api_key.is_blank())
+        .then(|| ApiKey::new(settings.auth.api_key.expose().to_owned()));
+    Ok(Security { tls, auth, api_key })
 }
 
 /// The broker the settings ask for: this process's own, over the history they ask for; and

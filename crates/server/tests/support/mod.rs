@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod process;
+pub mod tls;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -6,6 +6,7 @@
 //! closing) is a local variable of its reader; the hub keeps the rest (its rooms, its
 //! outbox).
 
+mod access;
 mod config;
 mod rate;
 mod reader;
@@ -30,6 +31,7 @@ use crate::{
     protocol::{Frame, ServerFrame, User},
 };
 
+pub use access::Access;
 pub use config::{ClientConfig, websocket_config};
 
 /// Source of connection numbers.
@@ -47,7 +49,7 @@ pub struct Handoff {
 }
 
 /// Serves one upgraded TCP connection until it closes or the hub cuts it off; on `shutdown`
-/// it is closed with 1001 after what waits for it. Writes `welcome` (behind the handoff's
+/// it is closed with 1001 after what waits for it, when its `access` expires with 4001. Writes `welcome` (behind the handoff's
 /// unsent bytes) in one write before it returns, then hands the sending side to the hub.
 ///
 /// Not an `async fn`: its arguments would stay in the connection's future for its whole
@@ -55,6 +57,7 @@ pub struct Handoff {
 pub fn serve(
     socket: Handoff,
     user: User,
+    access: Access,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
@@ -68,7 +71,7 @@ pub fn serve(
         unsent,
         outbox,
         None,
-        user,
+        (user, access),
         hub,
         config,
         shutdown,
@@ -82,6 +85,7 @@ pub fn serve_stream<S>(
     stream: S,
     early: Vec<u8>,
     user: User,
+    access: Access,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
@@ -96,7 +100,7 @@ where
         Vec::new(),
         outbox,
         Some(outbound),
-        user,
+        (user, access),
         hub,
         config,
         shutdown,
@@ -110,7 +114,7 @@ fn start<R>(
     unsent: Vec<u8>,
     mut outbox: Outbox,
     outbound: Option<Outbound>,
-    user: User,
+    (user, access): (User, Access),
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
@@ -143,6 +147,7 @@ where
         hub,
         config,
         shutdown,
+        access,
     });
     reader::run(session, opening, outbound)
 }

@@ -13,12 +13,13 @@ pub enum ErrorCode {
     TooLarge,
     TooManyRooms,
     RateLimited,
+    Forbidden,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (so `code as usize` indexes it).
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::BadJson,
         Self::BadRequest,
         Self::UnknownType,
@@ -28,6 +29,7 @@ impl ErrorCode {
         Self::TooLarge,
         Self::TooManyRooms,
         Self::RateLimited,
+        Self::Forbidden,
         Self::Internal,
     ];
 
@@ -43,6 +45,7 @@ impl ErrorCode {
             Self::TooLarge => "too_large",
             Self::TooManyRooms => "too_many_rooms",
             Self::RateLimited => "rate_limited",
+            Self::Forbidden => "forbidden",
             Self::Internal => "internal",
         }
     }
