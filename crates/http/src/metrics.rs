@@ -6,7 +6,7 @@ use metrics::{Counter, Recorder, counter, describe_counter, with_local_recorder}
 use crate::{api::Route, auth::AuthFailure};
 
 /// Statuses the server API answers with (anything else is counted as `other`).
-const API_STATUSES: [u16; 8] = [200, 201, 400, 401, 404, 405, 413, 503];
+const API_STATUSES: [u16; 9] = [200, 201, 400, 401, 404, 405, 413, 500, 503];
 
 /// Handles to the HTTP side's metrics.
 #[derive(Clone)]

@@ -1,6 +1,9 @@
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use crate::{
+    api::{ApiAnswer, ApiRequest},
     conn::{ConnId, Outbox},
     protocol::{Frame, Request, User},
 };
@@ -30,4 +33,10 @@ pub enum Command {
     Close { conn: ConnId, frame: Frame },
     /// The connection is gone: out of every room, and its outbox dropped.
     Detach { conn: ConnId },
+    /// A request of the server API (the operator's backend, not a client): the one command
+    /// answered through a reply channel, which the hub fills without waiting for anyone.
+    Api {
+        request: ApiRequest,
+        reply: oneshot::Sender<ApiAnswer>,
+    },
 }

@@ -11,7 +11,13 @@ use std::{
 use tokio::sync::mpsc;
 use tracing::{error, info};
 
-use super::{Command, HubConfig, connections::Connections, member::Member, rooms::Rooms};
+use super::{
+    Command, HubConfig,
+    api::{Api, Parts},
+    connections::Connections,
+    member::Member,
+    rooms::Rooms,
+};
 use crate::{
     broker::{Broker, Failed, Job, Outcome, Outcomes},
     conn::ConnId,
@@ -38,6 +44,8 @@ pub(super) struct Hub {
     metrics: Metrics,
     /// Connections found unable to keep up, to evict once the write at hand is done.
     failed: Vec<ConnId>,
+    /// Server API requests waiting for storage.
+    api: Api,
 }
 
 impl Hub {
@@ -50,6 +58,7 @@ impl Hub {
             max_rooms: config.max_rooms,
             metrics,
             failed: Vec::new(),
+            api: Api::new(),
         }
     }
 
@@ -115,6 +124,15 @@ impl Hub {
             Command::Write { conn, frame } => self.deliver(conn, vec![frame]),
             Command::Close { conn, frame } => self.conns.close(conn, frame),
             Command::Detach { conn } => self.detach(conn),
+            Command::Api { request, reply } => {
+                let parts = Parts {
+                    broker: &mut *self.broker,
+                    outcomes: &mut self.outcomes,
+                    rooms: &mut self.rooms,
+                    conns: &mut self.conns,
+                };
+                self.api.request(request, reply, parts);
+            }
         }
     }
 
@@ -209,8 +227,14 @@ impl Hub {
     }
 
     fn on_outcome(&mut self, outcome: Outcome) {
+        let Some(outcome) = self.api.outcome(outcome) else {
+            return;
+        };
         match outcome {
-            Outcome::Stored(event) => self.rooms.publish(&event),
+            Outcome::Stored(event) => {
+                self.api.stored(&event);
+                self.rooms.publish(&event);
+            }
             Outcome::Resent { origin, event } => {
                 let room = event.room.clone();
                 self.answer(&room, origin, event.encode());

@@ -14,12 +14,13 @@ pub enum ErrorCode {
     TooManyRooms,
     RateLimited,
     Forbidden,
+    NotFound,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (so `code as usize` indexes it).
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::BadJson,
         Self::BadRequest,
         Self::UnknownType,
@@ -30,6 +31,7 @@ impl ErrorCode {
         Self::TooManyRooms,
         Self::RateLimited,
         Self::Forbidden,
+        Self::NotFound,
         Self::Internal,
     ];
 
@@ -46,6 +48,7 @@ impl ErrorCode {
             Self::TooManyRooms => "too_many_rooms",
             Self::RateLimited => "rate_limited",
             Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
             Self::Internal => "internal",
         }
     }
