@@ -2,6 +2,7 @@
 // store, carries out the store's effects (frames to send, notices), paces the outbox, and
 // turns clicks and keys into store changes. Rendering is batched: one pass per frame.
 
+import { auth } from './auth.js';
 import { Connection } from './connection.js';
 import { MessageList } from './message-list.js';
 import { NameDialog } from './name-dialog.js';
@@ -107,7 +108,7 @@ let pumpTimer = null;
 const connection = new Connection({
   url: () => {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${scheme}//${location.host}/ws?name=${encodeURIComponent(store.name ?? '')}`;
+    return `${scheme}//${location.host}/ws?name=${encodeURIComponent(store.name ?? '')}${auth.query()}`;
   },
   onOpen: () => {
     store.connectionStarted();
@@ -123,7 +124,9 @@ const connection = new Connection({
     }
     run(store.apply(frame));
   },
-  onClose: () => {
+  onClose: (event) => {
+    const everOnline = connection.everOnline;
+    auth.closed(event, everOnline).then((stop) => stop && connection.stop());
     store.connectionLost();
     typing.reset();
     render();
@@ -434,7 +437,15 @@ function start() {
 }
 
 render();
-if (store.name) {
+if (!(await auth.start())) {
+  // The sign-in screen is up: nothing to connect as.
+} else if (auth.user) {
+  // Signed in: the name is the token's, not the page's to change.
+  store.name = auth.user.name;
+  els.changeName.hidden = true;
+  start();
+  els.input.focus();
+} else if (store.name) {
   start();
   els.input.focus();
 } else {

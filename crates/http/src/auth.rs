@@ -10,15 +10,22 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use bytes::Bytes;
 use chat_ws::{
     client::Access,
     protocol::{User, display_name},
 };
-use hyper::{HeaderMap, header};
+use http_body_util::Full;
+use hyper::{
+    HeaderMap, Response, StatusCode,
+    header::{self, HeaderValue},
+};
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, errors::ErrorKind,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::response::Reply;
 
 /// The leeway on `exp` at the upgrade (PROTOCOL.md: at most 5 s).
 const EXP_LEEWAY_SECS: u64 = 5;
@@ -163,6 +170,42 @@ impl JwtAuth {
             access: Access::new(claims.rooms, Some(tokio::time::Instant::now() + left)),
         })
     }
+}
+
+/// `GET /session`: whether sign-in is on and, with the request's token, who it signs in as,
+/// so the page knows whether to ask for a name or for a sign-in link. 401 for a token that
+/// would be refused at the upgrade.
+pub(crate) fn session(auth: Option<&JwtAuth>, headers: &HeaderMap, query: Option<&str>) -> Reply {
+    let (status, body) = match auth {
+        None => (StatusCode::OK, serde_json::json!({"auth": "none"})),
+        Some(auth) => match auth.sign_in(headers, query) {
+            Ok(SignedIn { user, access }) => {
+                let left = access.expires().map(|at| {
+                    at.saturating_duration_since(tokio::time::Instant::now())
+                        .as_secs()
+                });
+                let body = serde_json::json!({
+                    "auth": "jwt",
+                    "user": {"id": &*user.id, "name": &*user.name},
+                    "expires_in": left,
+                });
+                (StatusCode::OK, body)
+            }
+            Err(failure) => (
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"auth": "jwt", "error": failure.as_str()}),
+            ),
+        },
+    };
+    let mut reply = Response::new(Full::new(Bytes::from(body.to_string())));
+    *reply.status_mut() = status;
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply
 }
 
 /// The token of a request: `Authorization: Bearer` first, then the `token` query parameter.

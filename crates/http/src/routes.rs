@@ -3,7 +3,7 @@ use std::{net::SocketAddr, sync::Arc};
 use hyper::{Method, Request, StatusCode, body::Incoming};
 
 use crate::{
-    App, api,
+    App, api, auth,
     response::{Reply, text},
     static_files, upgrade,
 };
@@ -23,6 +23,7 @@ pub(crate) async fn route(app: &Arc<App>, remote: SocketAddr, request: Request<I
         ),
         "/readyz" => text(StatusCode::OK, "ready\n"),
         "/metrics" => metrics(app),
+        "/session" => auth::session(app.auth.as_ref(), request.headers(), request.uri().query()),
         path if path.starts_with("/api/") || path == "/api" => api::serve(app, request).await,
         _ if matches!(*request.method(), Method::GET | Method::HEAD) => {
             static_files::serve(&app.config.web_dir, &request).await

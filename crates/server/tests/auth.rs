@@ -239,3 +239,29 @@ async fn the_token_subcommand_signs_with_the_configured_secret() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("auth.jwt_secret"));
 }
+
+#[tokio::test]
+async fn session_says_whether_sign_in_is_on_and_who_the_token_is() {
+    let open = TestServer::start("").await;
+    let (status, _, body) = http_get(open.addr, "/session", "").await;
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).as_ref()),
+        (200, r#"{"auth":"none"}"#)
+    );
+    open.shutdown().await;
+
+    let server = jwt_server().await;
+    let (status, _, body) = http_get(server.addr, "/session", "").await;
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        (status, body),
+        (401, json!({"auth": "jwt", "error": "missing"}))
+    );
+    let good = token("alice", Some("Alice"), None, 60);
+    let header = format!("Authorization: Bearer {good}\r\n");
+    let (status, _, body) = http_get(server.addr, "/session", &header).await;
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(status, 200);
+    assert_eq!(body["user"], json!({"id": "alice", "name": "Alice"}));
+    server.shutdown().await;
+}
