@@ -6,9 +6,13 @@ use tokio::time::Instant;
 
 use crate::protocol::RoomName;
 
-/// The limits of one connection's sign-in; [`Access::open`] without auth.
+/// The limits of one connection's sign-in; [`Access::open`] without auth. Boxed, so that a
+/// connection without sign-in carries one pointer for it.
 #[derive(Debug, Clone, Default)]
-pub struct Access {
+pub struct Access(Option<Box<Limits>>);
+
+#[derive(Debug, Clone)]
+struct Limits {
     /// Names and prefixes (a pattern ending in `*`) of the rooms it may join; `None`: every
     /// room.
     rooms: Option<Box<[Box<str>]>>,
@@ -24,15 +28,18 @@ impl Access {
 
     /// Only the rooms `rooms` names (when given), until `expires` (when given).
     pub fn new(rooms: Option<Vec<String>>, expires: Option<Instant>) -> Self {
-        Self {
+        if rooms.is_none() && expires.is_none() {
+            return Self::open();
+        }
+        Self(Some(Box::new(Limits {
             rooms: rooms.map(|rooms| rooms.into_iter().map(String::into_boxed_str).collect()),
             expires,
-        }
+        })))
     }
 
     /// Whether the connection may join `room`.
     pub fn may_join(&self, room: &RoomName) -> bool {
-        let Some(patterns) = &self.rooms else {
+        let Some(patterns) = self.0.as_ref().and_then(|limits| limits.rooms.as_ref()) else {
             return true;
         };
         let room = room.as_str();
@@ -46,7 +53,7 @@ impl Access {
 
     /// When the connection must close with 4001.
     pub fn expires(&self) -> Option<Instant> {
-        self.expires
+        self.0.as_ref().and_then(|limits| limits.expires)
     }
 }
 

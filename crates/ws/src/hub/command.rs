@@ -8,8 +8,9 @@ use crate::{
     protocol::{Frame, Request, User},
 };
 
-/// What a connection asks of the hub. Answers go to the connection's outbox, never back
-/// through a reply channel, so the hub never waits on a client.
+/// What a connection (or the server API) asks of the hub. Answers to a connection go to its
+/// outbox, never back through a reply channel, so the hub never waits on a client; the server
+/// API's answers go through a oneshot, which never waits either.
 #[derive(Debug)]
 pub enum Command {
     /// A new connection: from now on the hub owns its sending side (boxed: it would make
