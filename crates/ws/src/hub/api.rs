@@ -75,6 +75,11 @@ impl Api {
         }
     }
 
+    /// Whether some post or page waits for storage.
+    pub(super) fn is_waiting(&self) -> bool {
+        !self.posts.is_empty() || !self.pages.is_empty()
+    }
+
     /// Answers `request` now, or submits its job and keeps `reply` for the outcome.
     pub(super) fn request(&mut self, request: ApiRequest, reply: Reply, parts: Parts<'_>) {
         // Requests whose asker gave up no longer wait for anything.

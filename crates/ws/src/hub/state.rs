@@ -227,12 +227,19 @@ impl Hub {
     }
 
     fn on_outcome(&mut self, outcome: Outcome) {
-        let Some(outcome) = self.api.outcome(outcome) else {
-            return;
+        // Without API requests waiting (nearly always), outcomes go straight to the rooms.
+        let outcome = match self.api.is_waiting() {
+            false => outcome,
+            true => match self.api.outcome(outcome) {
+                Some(outcome) => outcome,
+                None => return,
+            },
         };
         match outcome {
             Outcome::Stored(event) => {
-                self.api.stored(&event);
+                if self.api.is_waiting() {
+                    self.api.stored(&event);
+                }
                 self.rooms.publish(&event);
             }
             Outcome::Resent { origin, event } => {
