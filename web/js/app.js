@@ -125,8 +125,7 @@ const connection = new Connection({
     run(store.apply(frame));
   },
   onClose: (event) => {
-    const everOnline = connection.everOnline;
-    auth.closed(event, everOnline).then((stop) => stop && connection.stop());
+    auth.closed(event).then((stop) => stop && connection.stop());
     store.connectionLost();
     typing.reset();
     render();

@@ -115,16 +115,17 @@ export const auth = {
 
   /**
    * A socket closed. Resolves to true when the page must stop: the token expired (4001), or a
-   * socket that never opened is explained by a refused token (401 from `/session`).
+   * socket cut without a close frame (an upgrade refused with 401 looks like that) is
+   * explained by a refused token (401 from `/session`).
    */
-  async closed(event, everOnline) {
+  async closed(event) {
     if (this.mode !== 'jwt') return false;
     if (event.code === TOKEN_EXPIRED) {
       forgetToken();
       showSignInNeeded('expired');
       return true;
     }
-    if (event.code !== 1006 || everOnline) return false;
+    if (event.code !== 1006) return false;
     try {
       const response = await fetch('/session', {
         headers: token ? { Authorization: `Bearer ${token}` } : {},
