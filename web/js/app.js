@@ -4,6 +4,7 @@
 // frame. Each part of the page lives in its own module; this file only connects them.
 
 import { Attention } from './attention.js';
+import { auth } from './auth.js';
 import { BellMenu } from './bell-menu.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
@@ -128,7 +129,7 @@ let pumpTimer = null;
 const connection = new Connection({
   url: () => {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${scheme}//${location.host}/ws?name=${encodeURIComponent(store.name ?? '')}`;
+    return `${scheme}//${location.host}/ws?name=${encodeURIComponent(store.name ?? '')}${auth.query()}`;
   },
   onOpen: () => {
     store.connectionStarted();
@@ -144,7 +145,8 @@ const connection = new Connection({
     }
     run(store.apply(frame));
   },
-  onClose: () => {
+  onClose: (event) => {
+    auth.closed(event).then((stop) => stop && connection.stop());
     store.connectionLost();
     typing.reset();
     render();
@@ -474,7 +476,15 @@ function start() {
 }
 
 render();
-if (store.name) {
+if (!(await auth.start())) {
+  // The sign-in screen is up: nothing to connect as.
+} else if (auth.user) {
+  // Signed in: the name is the token's, not the page's to change.
+  store.name = auth.user.name;
+  els.changeName.hidden = true;
+  start();
+  els.input.focus();
+} else if (store.name) {
   start();
   els.input.focus();
 } else {

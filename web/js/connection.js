@@ -38,6 +38,7 @@ export class Connection {
     this.everOnline = false;
     this.onlineSince = null;
     this.state = 'connecting';
+    this.stopped = false;
   }
 
   start() {
@@ -69,6 +70,17 @@ export class Connection {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.#open();
+  }
+
+  /** Stops for good: no socket, no retry (the sign-in is gone). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.openTimer);
+    this.retryTimer = null;
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
   }
 
   /** Closes the current socket and opens a new one at once (e.g. the display name changed). */
@@ -132,6 +144,7 @@ export class Connection {
   }
 
   #scheduleRetry(delay = backoffDelay(this.attempt)) {
+    if (this.stopped) return;
     this.attempt += 1;
     this.retryAt = Date.now() + delay;
     this.#setState(this.everOnline ? 'reconnecting' : 'connecting');

@@ -6,6 +6,7 @@ const ERROR_TEXT = {
   too_large: (limits) => `That message is too long (at most ${limits.max_text_bytes} bytes).`,
   too_many_rooms: (limits) => `You can be in at most ${limits.max_rooms} rooms. Leave one to join another.`,
   bad_room: () => 'Room names use letters, digits, "-", "_" and "." (up to 64 characters).',
+  forbidden: () => 'Your sign-in does not give access to that room.',
   not_joined: () => 'You were not in that room any more; joining it again.',
   internal: () => 'The server had a problem storing that. It will be tried again.',
   bad_json: () => 'The server could not read a request from this page.',

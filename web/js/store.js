@@ -421,7 +421,7 @@ export class Store {
   #error(frame) {
     if (typeof frame.ref === 'string' && frame.ref.startsWith(JOIN_REF)) {
       const name = frame.ref.slice(JOIN_REF.length);
-      if (frame.code === 'too_many_rooms' || frame.code === 'bad_room') {
+      if (frame.code === 'too_many_rooms' || frame.code === 'bad_room' || frame.code === 'forbidden') {
         this.removeRoom(name);
         return [{ kind: 'error', code: frame.code, message: frame.message, room: name }];
       }

@@ -49,11 +49,15 @@ impl Command {
 /// Options shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// The server's WebSocket URL; `?name=` is added per client. Given several times (the
+    /// The server's WebSocket URL (`ws://` or `wss://`); `?name=` is added per client. Given several times (the
     /// nodes of one chat), client `i` connects to the `i mod n`-th, so every room's members
     /// are spread over the nodes.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     pub url: Vec<String>,
+    /// For `wss://`: a PEM certificate (authority) to trust instead of the system's, e.g. the
+    /// server's own self-signed test certificate.
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// The server's PID, to sample its CPU (/proc/PID/stat) and RSS (/proc/PID/status).
     #[arg(long, alias = "server-cpu-pid")]
     pub pid: Option<u32>,

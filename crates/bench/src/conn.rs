@@ -3,17 +3,24 @@
 //! source address when there are more clients than one source address has ports), upgrade
 //! to WebSocket at `/ws?name=...`, wait for `welcome`, send `join` and wait for `joined`
 //! (skipping `presence`/`typing`). Every stage has a timeout, so a connect always ends.
+//! With a `wss://` URL each socket does a TLS handshake first, trusting the `--ca-cert` given
+//! (a benchmark's server has a test certificate).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::{TlsConnector, client::TlsStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::either::Either;
 
 use crate::stages::StageTimes;
 use crate::wire::{self, Limits};
@@ -21,11 +28,15 @@ use crate::wire::{self, Limits};
 /// Clients per loopback source address: below the ~28k ephemeral ports of one address.
 pub const CLIENTS_PER_SOURCE: usize = 20_000;
 
+/// A client's socket: plain TCP, or TLS for `wss://` (boxed: its state is large, and a plain
+/// connection should not carry that much room).
+pub type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
+
 /// A joined connection.
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<Stream>;
 
 /// Where to connect, resolved once for all clients.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Target {
     /// The server's address.
     pub addr: SocketAddr,
@@ -33,6 +44,18 @@ pub struct Target {
     pub base: String,
     /// Whether the query already has parameters (then `&name=` is appended instead).
     has_query: bool,
+    /// For `wss://`: the handshake's configuration and the name the certificate must have.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("addr", &self.addr)
+            .field("base", &self.base)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// Why one client did not reach `joined`.
@@ -40,6 +63,8 @@ pub struct Target {
 pub enum ConnError {
     #[error("tcp connect: {0}")]
     Tcp(std::io::Error),
+    #[error("tls handshake: {0}")]
+    Tls(std::io::Error),
     #[error("upgrade: {0}")]
     Upgrade(tungstenite::Error),
     #[error("timed out waiting for {0}")]
@@ -61,6 +86,7 @@ impl ConnError {
                 Some(_) => format!("tcp: {e}"),
                 None => format!("tcp {:?}", e.kind()),
             },
+            ConnError::Tls(_) => "tls handshake failed".to_owned(),
             ConnError::Upgrade(tungstenite::Error::Http(resp)) => {
                 format!("http {}", resp.status().as_u16())
             }
@@ -78,6 +104,8 @@ impl ConnError {
 pub enum TargetError {
     #[error("--url {url:?}: {reason}")]
     Invalid { url: String, reason: String },
+    #[error("--ca-cert {path:?}: {reason}")]
+    CaCert { path: String, reason: String },
     #[error("resolving {host}")]
     Resolve {
         host: String,
@@ -86,20 +114,29 @@ pub enum TargetError {
 }
 
 impl Target {
-    /// Parses `ws://host:port/path[?query]` and resolves the host (IPv4 first).
-    pub async fn resolve(url: &str) -> Result<Self, TargetError> {
+    /// Parses `ws://` or `wss://host:port/path[?query]` and resolves the host (IPv4 first).
+    /// For `wss://`, `ca_cert` (PEM) is the certificate (authority) trusted; it is required.
+    pub async fn resolve(url: &str, ca_cert: Option<&Path>) -> Result<Self, TargetError> {
         let invalid = |reason: &str| TargetError::Invalid {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
         let uri: Uri = url.parse().map_err(|e| invalid(&format!("{e}")))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => return Err(invalid("wss is not supported (no TLS in the generator)")),
-            _ => return Err(invalid("the scheme must be ws://")),
-        }
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => return Err(invalid("the scheme must be ws:// or wss://")),
+        };
         let host = uri.host().ok_or_else(|| invalid("no host"))?.to_owned();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let tls = match secure {
+            false => None,
+            true => {
+                let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+                    .map_err(|e| invalid(&format!("the host is not a TLS server name: {e}")))?;
+                Some((connector(ca_cert)?, name))
+            }
+        };
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
             .await
             .map_err(|source| TargetError::Resolve {
@@ -114,18 +151,23 @@ impl Target {
             .copied()
             .ok_or_else(|| invalid("the host resolved to no address"))?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let scheme = if secure { "wss" } else { "ws" };
         Ok(Self {
             addr,
-            base: format!("ws://{host}:{port}{path}"),
+            base: format!("{scheme}://{host}:{port}{path}"),
             has_query: uri.query().is_some(),
+            tls,
         })
     }
 
     /// Every URL of `urls`, resolved (the nodes of one chat).
-    pub async fn resolve_all(urls: &[String]) -> Result<Vec<Self>, TargetError> {
+    pub async fn resolve_all(
+        urls: &[String],
+        ca_cert: Option<&Path>,
+    ) -> Result<Vec<Self>, TargetError> {
         let mut targets = Vec::with_capacity(urls.len());
         for url in urls {
-            targets.push(Self::resolve(url).await?);
+            targets.push(Self::resolve(url, ca_cert).await?);
         }
         Ok(targets)
     }
@@ -140,6 +182,43 @@ impl Target {
         let sep = if self.has_query { '&' } else { '?' };
         format!("{}{sep}name={name}", self.base)
     }
+}
+
+/// A TLS client configuration trusting `ca_cert` alone.
+fn connector(ca_cert: Option<&Path>) -> Result<TlsConnector, TargetError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let Some(path) = ca_cert else {
+        return Err(TargetError::CaCert {
+            path: String::new(),
+            reason: "wss:// needs --ca-cert PATH (the certificate to trust)".to_owned(),
+        });
+    };
+    {
+        let failed = |reason: String| TargetError::CaCert {
+            path: path.display().to_string(),
+            reason,
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| failed(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| failed(e.to_string()))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(failed("no usable certificate in the file".to_owned()));
+        }
+    }
+    // ring, as the server uses: it builds without a C toolchain beyond cc.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TargetError::CaCert {
+            path: String::new(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 fn source_for(target: SocketAddr, index: usize, total: usize) -> Option<IpAddr> {
@@ -204,9 +283,19 @@ pub async fn connect_and_join(
         .await
         .map_err(|_| ConnError::Timeout("tcp connect"))?
         .map_err(ConnError::Tcp)?;
-    stages.tcp = took();
     // Sends are single small frames whose latency we measure: no Nagle delay.
     stream.set_nodelay(true).map_err(ConnError::Tcp)?;
+    let stream: Stream = match &target.tls {
+        None => Either::Left(stream),
+        Some((connector, name)) => {
+            let tls = tokio::time::timeout(t, connector.connect(name.clone(), stream))
+                .await
+                .map_err(|_| ConnError::Timeout("tls handshake"))?
+                .map_err(ConnError::Tls)?;
+            Either::Right(Box::new(tls))
+        }
+    };
+    stages.tcp = took();
     let request = target
         .url_for(name)
         .into_client_request()
@@ -310,16 +399,22 @@ mod tests {
 
     #[tokio::test]
     async fn urls() {
-        let t = Target::resolve("ws://127.0.0.1:9101/ws")
+        let t = Target::resolve("ws://127.0.0.1:9101/ws", None)
             .await
             .expect("valid");
         assert_eq!(t.addr, "127.0.0.1:9101".parse().expect("addr"));
         assert_eq!(t.url_for("b1"), "ws://127.0.0.1:9101/ws?name=b1");
-        let t = Target::resolve("ws://127.0.0.1:9/ws?token=x")
+        let t = Target::resolve("ws://127.0.0.1:9/ws?token=x", None)
             .await
             .expect("valid");
         assert_eq!(t.url_for("b1"), "ws://127.0.0.1:9/ws?token=x&name=b1");
-        assert!(Target::resolve("wss://127.0.0.1/ws").await.is_err());
-        assert!(Target::resolve("http://127.0.0.1/ws").await.is_err());
+        assert!(Target::resolve("wss://localhost:9/ws", None).await.is_err());
+        assert!(Target::resolve("http://127.0.0.1/ws", None).await.is_err());
+        let missing = Path::new("/nonexistent/ca.pem");
+        assert!(
+            Target::resolve("wss://localhost:9/ws", Some(missing))
+                .await
+                .is_err()
+        );
     }
 }

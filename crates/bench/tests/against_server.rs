@@ -11,23 +11,50 @@ use serde_json::Value;
 /// The longest one chat-bench run may take here; they are sized to take a few seconds.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// A server with memory history and a rate limit senders here cannot trip.
-struct Server(chat_server::Background);
+/// A server with memory history and a rate limit senders here cannot trip; over TLS with
+/// `tls`'s files (`wss://localhost`).
+struct Server(chat_server::Background, Option<(tempfile::TempDir, String)>);
 
 impl Server {
     async fn start() -> Self {
-        let mut settings =
-            Settings::from_toml_str("[limits]\nmessages_per_sec = 1000000\nburst = 1000000\n")
-                .expect("test settings are valid");
+        Self::start_with("", None).await
+    }
+
+    /// A server on a TLS port with a certificate for `localhost` made now.
+    async fn start_tls() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, made.cert.pem()).expect("write cert");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key");
+        let toml = format!(
+            "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
+        let cert = cert.display().to_string();
+        Self::start_with(&toml, Some((dir, cert))).await
+    }
+
+    async fn start_with(extra: &str, tls: Option<(tempfile::TempDir, String)>) -> Self {
+        let mut settings = Settings::from_toml_str(&format!(
+            "{extra}[limits]\nmessages_per_sec = 1000000\nburst = 1000000\n"
+        ))
+        .expect("test settings are valid");
         settings.history.backend = HistoryBackend::Memory;
         let server = chat_server::Background::start(settings)
             .await
             .expect("bind port 0");
-        Self(server)
+        Self(server, tls)
     }
 
     fn url(&self) -> String {
-        format!("ws://{}/ws", self.0.addr())
+        match &self.1 {
+            None => format!("ws://{}/ws", self.0.addr()),
+            Some(_) => format!("wss://localhost:{}/ws", self.0.addr().port()),
+        }
     }
 
     async fn stop(self) {
@@ -43,8 +70,13 @@ impl Server {
 async fn chat_bench(server: &Server, scenario: &str, args: &[&str]) -> Value {
     let pid = std::process::id().to_string();
     let url = server.url();
+    let ca = server
+        .1
+        .as_ref()
+        .map(|(_, cert)| ["--ca-cert", cert.as_str()]);
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-bench"))
         .args([scenario, "--url", &url])
+        .args(ca.iter().flatten())
         .args(args)
         .args(["--json", "--pid", &pid])
         .stdout(Stdio::piped())
@@ -91,6 +123,33 @@ fn assert_clean_window(result: &Value, members: u64) {
     let p50 = count(&result["latency"], "p50_us");
     let max = count(&result["latency"], "max_us");
     assert!(p50 >= 10 && p50 <= max, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_over_wss_counts_every_delivery() {
+    let server = Server::start_tls().await;
+    let out = chat_bench(
+        &server,
+        "fanout",
+        &[
+            "--clients",
+            "10",
+            "--senders",
+            "2",
+            "--warmup",
+            "0.3",
+            "--rate",
+            "100",
+            "--duration",
+            "1",
+            "--drain",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(count(&out["setup"], "joined"), 10);
+    assert_clean_window(&out["result"], 10);
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

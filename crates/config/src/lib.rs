@@ -20,12 +20,14 @@
 
 mod error;
 mod load;
+mod secret;
 mod settings;
 mod sources;
 mod validate;
 mod value;
 
 pub use error::ConfigError;
+pub use secret::Secret;
 pub use settings::{
     AuthMode, AuthSettings, BrokerKind, BrokerSettings, FsyncPolicy, HistoryBackend,
     HistorySettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings, WsSettings,

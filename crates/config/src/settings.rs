@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::value;
+use crate::{secret::Secret, value};
 
 /// The whole configuration of one server process, one section per table of `config/default.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,21 +301,25 @@ impl TryFrom<String> for BrokerKind {
     }
 }
 
-/// `[auth]`: connection authentication.
+/// `[auth]`: who may connect, and the server API's key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Anyone may connect, or a JWT is required.
     pub mode: AuthMode,
-    /// HS256 secret for `mode = "jwt"`; required (non-empty) in that mode.
-    pub jwt_secret: String,
+    /// HS256 secret for `mode = "jwt"`; required (non-empty) in that mode. Never shown.
+    pub jwt_secret: Secret,
+    /// Bearer key of the server API (`/api/`); empty: the API is off (every `/api/` path is
+    /// 404). Never shown.
+    pub api_key: Secret,
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             mode: AuthMode::None,
-            jwt_secret: String::new(),
+            jwt_secret: Secret::default(),
+            api_key: Secret::default(),
         }
     }
 }

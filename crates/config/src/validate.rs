@@ -48,6 +48,9 @@ const MAX_PER_ROOM: usize = 1_000_000_000;
 /// Longest `history.max_age`: 100 years of 365.25 days, as `"100years"` reads.
 const MAX_AGE: Duration = Duration::from_secs(100 * 31_557_600);
 
+/// Shortest `auth.api_key`: a key anyone could guess is no key.
+const MIN_API_KEY_LEN: usize = 16;
+
 /// Returns the first problem found, naming its key.
 pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
     let Settings {
@@ -220,12 +223,22 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         ));
     }
 
-    if auth.mode == AuthMode::Jwt && auth.jwt_secret.trim().is_empty() {
+    if auth.mode == AuthMode::Jwt && auth.jwt_secret.is_blank() {
         return Err(ConfigError::invalid(
             "auth.jwt_secret",
             format!(
                 "{:?} is empty (expected a secret when auth.mode = \"jwt\")",
                 auth.jwt_secret
+            ),
+        ));
+    }
+
+    if !auth.api_key.is_blank() && auth.api_key.expose().len() < MIN_API_KEY_LEN {
+        return Err(ConfigError::invalid(
+            "auth.api_key",
+            format!(
+                "is {} characters long (expected at least {MIN_API_KEY_LEN}, or empty to turn the API off)",
+                auth.api_key.expose().len()
             ),
         ));
     }

@@ -371,3 +371,17 @@ fn node_ttl_fits_the_thirty_seconds() {
     let s = Settings::from_toml_str("[broker]\nnode_ttl = \"2s\"").unwrap();
     assert_eq!(s.broker.node_ttl, std::time::Duration::from_secs(2));
 }
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let settings = Settings::from_toml_str(
+        "[auth]\nmode = \"jwt\"\njwt_secret = \"jwt-s3cret-value\"\napi_key = \"api-key-s3cret-value\"",
+    )
+    .unwrap();
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert_eq!(settings.auth.jwt_secret.expose(), "jwt-s3cret-value");
+    let short = Settings::from_toml_str("[auth]\napi_key = \"short-s3cret\"").unwrap_err();
+    assert!(short.to_string().contains("auth.api_key"), "{short}");
+    assert!(!short.to_string().contains("s3cret"), "{short}");
+}

@@ -1,8 +1,11 @@
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper::{server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
@@ -33,39 +36,64 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
         // Chat frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        requests.spawn(async move {
-            let service = service_fn({
-                let app = app.clone();
-                move |request| {
-                    let app = app.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            routes::route(&app, remote, request).await,
-                        )
+        match app.tls.as_ref().map(|tls| tls.acceptor()) {
+            None => requests.spawn(http(UpgradeCork::new(stream), remote, app)),
+            Some(acceptor) => requests.spawn(async move {
+                // The handshake is bounded like a request's headers: a client that opens a
+                // socket and says nothing holds nothing for long.
+                let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+                let handshake = tokio::select! {
+                    handshake = handshake => handshake,
+                    () = app.shutdown.cancelled() => return,
+                };
+                match handshake {
+                    Ok(Ok(tls)) => http(tls, remote, app).await,
+                    Ok(Err(e)) => {
+                        app.http_metrics.tls_handshake_failures.increment(1);
+                        debug!(%remote, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        app.http_metrics.tls_handshake_failures.increment(1);
+                        debug!(%remote, "TLS handshake timed out");
                     }
                 }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(UpgradeCork::new(stream)), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = app.shutdown.cancelled() => {
-                    // Finish the request in flight, then close; an upgrade already handed
-                    // its socket to the chat core.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                debug!(%remote, error = %e, "http connection ended with an error");
-            }
-        });
+            }),
+        };
     }
     drop(listener);
     requests.close();
     requests.wait().await;
+}
+
+/// Serves HTTP/1 requests on one connection (plain TCP behind its cork, or TLS) until it
+/// ends, upgrades, or shutdown lets its request in flight finish.
+async fn http<S>(io: S, remote: SocketAddr, app: Arc<App>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn({
+        let app = app.clone();
+        move |request| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(routes::route(&app, remote, request).await) }
+        }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = app.shutdown.cancelled() => {
+            // Finish the request in flight, then close; an upgrade already handed its socket
+            // to the chat core.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(%remote, error = %e, "http connection ended with an error");
+    }
 }

@@ -4,7 +4,7 @@ use chat_ws::{client::ClientConfig, hub::HubHandle};
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::per_ip::PerIp;
+use crate::{auth::JwtAuth, metrics::HttpMetrics, per_ip::PerIp, tls::Tls};
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -17,6 +17,39 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Open WebSocket connections allowed from one peer address; 0 means no cap.
     pub max_connections_per_ip: usize,
+}
+
+/// What guards the server: TLS on the port, sign-in on `/ws`, the key of the server API.
+#[derive(Debug, Default)]
+pub struct Security {
+    /// The port speaks TLS only.
+    pub tls: Option<Tls>,
+    /// `/ws` needs a JWT.
+    pub auth: Option<JwtAuth>,
+    /// The server API's bearer key; without it every `/api/` path is 404.
+    pub api_key: Option<ApiKey>,
+}
+
+/// The server API's key, compared in constant time and never shown.
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// The key an API request must bear.
+    pub fn new(key: String) -> Self {
+        Self(key)
+    }
+
+    /// Whether `given` is the key, in time that does not depend on where they differ.
+    pub(crate) fn matches(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(given.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(..)")
+    }
 }
 
 /// Renders the metrics page (Prometheus text format).
@@ -41,6 +74,13 @@ pub struct App {
     /// The `/metrics` page.
     pub(crate) metrics: MetricsRenderer,
     pub(crate) storage_ok: StorageCheck,
+    /// TLS on the port; `None`: plain HTTP.
+    pub(crate) tls: Option<Tls>,
+    /// Sign-in on `/ws`; `None`: anyone may connect.
+    pub(crate) auth: Option<JwtAuth>,
+    /// The server API's key; `None`: the API is off.
+    pub(crate) api_key: Option<ApiKey>,
+    pub(crate) http_metrics: HttpMetrics,
 }
 
 impl std::fmt::Debug for App {
@@ -53,6 +93,7 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// Shared state for one server.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: HttpConfig,
         hub: HubHandle,
@@ -60,6 +101,8 @@ impl App {
         shutdown: CancellationToken,
         metrics: MetricsRenderer,
         storage_ok: StorageCheck,
+        security: Security,
+        http_metrics: HttpMetrics,
     ) -> Arc<Self> {
         if config.web_dir.is_none() {
             crate::embedded::prepare();
@@ -74,12 +117,22 @@ impl App {
             sockets: TaskTracker::new(),
             metrics,
             storage_ok,
+            tls: security.tls,
+            auth: security.auth,
+            api_key: security.api_key,
+            http_metrics,
         })
     }
 
     /// The WebSocket tasks; `close()` then `wait()` to let them finish.
     pub fn sockets(&self) -> &TaskTracker {
         &self.sockets
+    }
+
+    /// Reads the TLS certificate and key again (SIGHUP); on failure the current pair stays.
+    /// Nothing to do without TLS.
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        self.tls.as_ref().map_or(Ok(()), Tls::reload)
     }
 
     /// Number of open WebSocket connections.

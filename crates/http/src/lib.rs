@@ -5,8 +5,12 @@
 //! - [`App`]: what every request may need (hub handle, settings, connection caps, shutdown).
 //! - `accept`: the accept loop on hyper-util, with graceful shutdown of HTTP connections.
 //! - `routes`: path → handler, `/healthz`, `/readyz`, `/metrics`, 404.
-//! - `upgrade`: `/ws` refusals (405, 426, 400, 403, 503) and the 101 that hands off to
+//! - `upgrade`: `/ws` refusals (405, 426, 400, 403, 401, 503) and the 101 that hands off to
 //!   [`chat_ws`].
+//! - `tls`: the certificate and key of a TLS port, reloadable.
+//! - `auth`: sign-in with a JWT before the upgrade (401), and minting tokens.
+//! - `api`: the server API for the operator's backend (`/api/`), through hub commands.
+//! - `metrics`: TLS handshake failures, sign-in refusals, API requests.
 //! - `per_ip`: open WebSockets per peer address, for the per-address cap.
 //! - `cork`: holds the 101 back so that it leaves in one write with the first frame.
 //! - `static_files`: the page, from `server.web_dir` or from `embedded`, the copy built into
@@ -17,16 +21,23 @@
 //! socket to [`chat_ws::client::serve`] and forgets it.
 
 mod accept;
+mod api;
 mod app;
+mod auth;
 mod cork;
 mod embedded;
 mod identity;
+mod metrics;
 mod origin;
 mod per_ip;
 mod response;
 mod routes;
 mod static_files;
+mod tls;
 mod upgrade;
 
 pub use accept::serve;
-pub use app::{App, HttpConfig, MetricsRenderer, StorageCheck};
+pub use app::{ApiKey, App, HttpConfig, MetricsRenderer, Security, StorageCheck};
+pub use auth::{AuthFailure, Claims, JwtAuth, MintError, mint};
+pub use metrics::HttpMetrics;
+pub use tls::{Tls, TlsError, TlsFiles};

@@ -3,7 +3,7 @@ use std::{net::SocketAddr, sync::Arc};
 use hyper::{Method, Request, StatusCode, body::Incoming};
 
 use crate::{
-    App,
+    App, api, auth,
     response::{Reply, text},
     static_files, upgrade,
 };
@@ -25,6 +25,8 @@ pub(crate) async fn route(app: &Arc<App>, remote: SocketAddr, request: Request<I
         ),
         "/readyz" => text(StatusCode::OK, "ready\n"),
         "/metrics" => metrics(app),
+        "/session" => auth::session(app.auth.as_ref(), request.headers(), request.uri().query()),
+        path if path.starts_with("/api/") || path == "/api" => api::serve(app, request).await,
         _ if matches!(*request.method(), Method::GET | Method::HEAD) => {
             static_files::serve(app.config.web_dir.as_deref(), &request).await
         }

@@ -11,10 +11,13 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tracing::{debug, warn};
 
-use chat_ws::client::Handoff;
+use chat_ws::client::{Access, Handoff};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 use crate::{
     App,
+    auth::SignedIn,
     cork::UpgradeCork,
     identity, origin,
     response::{Reply, text},
@@ -45,6 +48,24 @@ pub(crate) fn upgrade(
     if !origin::allowed(request.headers(), &app.config.allowed_origins) {
         return text(StatusCode::FORBIDDEN, "origin not allowed\n");
     }
+    let (user, access) = match &app.auth {
+        None => (
+            identity::anonymous_user(request.uri().query()),
+            Access::open(),
+        ),
+        Some(auth) => match auth.sign_in(request.headers(), request.uri().query()) {
+            Ok(SignedIn { user, access }) => (user, access),
+            Err(failure) => {
+                app.http_metrics.auth_failure(failure);
+                debug!(reason = failure.as_str(), "upgrade refused: sign-in failed");
+                let mut reply = text(StatusCode::UNAUTHORIZED, failure.message());
+                reply
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return reply;
+            }
+        },
+    };
     if app.shutdown.is_cancelled() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
@@ -60,25 +81,33 @@ pub(crate) fn upgrade(
             "too many connections from your address; try again later\n",
         );
     };
-    let user = identity::anonymous_user(request.uri().query());
-
     // Only the upgrade handle is kept, not the request: the task below lives as long as the
     // connection, and so does everything it holds.
     let on_upgrade = hyper::upgrade::on(request);
     let task_app = app.clone();
     app.sockets.spawn(async move {
-        let Some(socket) = take_socket(on_upgrade.await) else {
-            return;
-        };
-        let (hub, client, shutdown) = (
-            task_app.hub.clone(),
-            task_app.client.clone(),
-            task_app.shutdown.clone(),
-        );
-        match endpoint {
-            Endpoint::Chat => chat_ws::client::serve(socket, user, hub, client, shutdown).await,
-            #[cfg(feature = "echo")]
-            Endpoint::Echo => chat_ws::client::serve_echo(socket, hub, client, shutdown).await,
+        let app = task_app;
+        let (hub, config, shutdown) = (app.hub.clone(), app.client.clone(), app.shutdown.clone());
+        match take_socket(on_upgrade.await) {
+            Some(Socket::Tcp(socket)) => match endpoint {
+                Endpoint::Chat => {
+                    chat_ws::client::serve(socket, user, access, hub, config, shutdown).await;
+                }
+                #[cfg(feature = "echo")]
+                Endpoint::Echo => chat_ws::client::serve_echo(socket, hub, config, shutdown).await,
+            },
+            Some(Socket::Tls(stream, early)) => match endpoint {
+                Endpoint::Chat => {
+                    chat_ws::client::serve_stream(
+                        *stream, early, user, access, hub, config, shutdown,
+                    )
+                    .await;
+                }
+                // The echo tests the server's own framing over TCP; over TLS it is not served.
+                #[cfg(feature = "echo")]
+                Endpoint::Echo => {}
+            },
+            None => {}
         }
         drop((permit, slot));
     });
@@ -94,12 +123,20 @@ pub(crate) fn upgrade(
     reply
 }
 
-/// The TCP stream of a finished upgrade, with any bytes hyper read past the request and the
-/// held 101 response.
+/// The stream of a finished upgrade.
+enum Socket {
+    /// Plain TCP, which the chat core writes to itself.
+    Tcp(Handoff),
+    /// TLS (boxed: its state is large), with the bytes hyper read past the request.
+    Tls(Box<TlsStream<TcpStream>>, Vec<u8>),
+}
+
+/// The stream of a finished upgrade, with any bytes hyper read past the request (and, for
+/// TCP, the held 101 response).
 ///
-/// The chat core writes to the TCP socket itself (one socket write per batch of frames), so it
-/// takes the socket back from hyper.
-fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<Handoff> {
+/// The chat core writes to a TCP socket itself (one socket write per batch of frames), so it
+/// takes the socket back from hyper; a TLS stream is handed over whole.
+fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<Socket> {
     let upgraded = match upgraded {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -107,20 +144,26 @@ fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<Handoff> {
             return None;
         }
     };
+    let upgraded = match upgraded.downcast::<TokioIo<UpgradeCork>>() {
+        Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
+            let (tcp, unsent) = io.into_inner().into_parts();
+            return Some(Socket::Tcp(Handoff {
+                tcp,
+                // A copy: `read_buf` shares hyper's whole 8 KiB read buffer, which would
+                // otherwise stay allocated for the life of the connection.
+                early: read_buf.to_vec(),
+                unsent,
+            }));
+        }
+        Err(upgraded) => upgraded,
+    };
     let Ok(hyper::upgrade::Parts { io, read_buf, .. }) =
-        upgraded.downcast::<TokioIo<UpgradeCork>>()
+        upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>()
     else {
-        warn!("upgraded connection is not a TCP stream");
+        warn!("upgraded connection is neither TCP nor TLS");
         return None;
     };
-    let (tcp, unsent) = io.into_inner().into_parts();
-    Some(Handoff {
-        tcp,
-        // A copy: `read_buf` shares hyper's whole 8 KiB read buffer, which would otherwise
-        // stay allocated for the life of the connection.
-        early: read_buf.to_vec(),
-        unsent,
-    })
+    Some(Socket::Tls(Box::new(io.into_inner()), read_buf.to_vec()))
 }
 
 /// Why a request to `/ws` gets no 101 (RFC 6455 §4.2.1, §4.2.2 and §4.4).

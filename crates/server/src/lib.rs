@@ -5,10 +5,12 @@
 //! - `main.rs`: the CLI (clap), loading settings, logging, signals, exit codes.
 //! - [`run`]: wires history, hub and HTTP together and shuts them down in order.
 //! - [`Background`]: [`run`] on a free loopback port in the caller's runtime (tests).
+//! - [`token`]: the `token` subcommand's signed JWT.
 //! - `wiring`: settings → the parts' own configurations and the history store; refuses what
 //!   is not available.
 
 mod background;
+mod token;
 mod wiring;
 
 use std::{future::Future, time::Duration};
@@ -20,8 +22,11 @@ use tokio::{net::TcpListener, time::timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use chat_http::TlsError;
+
 pub use background::Background;
-pub use wiring::{HistoryUnusable, Unavailable};
+pub use token::{TokenError, TokenRequest, token};
+pub use wiring::HistoryUnusable;
 
 /// Histogram buckets for latencies, in seconds: 10 µs to 1 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -29,6 +34,23 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 /// How often histogram samples are folded into their buckets.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Reads the TLS certificate and key again on every SIGHUP, for the connections that come
+/// after; open connections keep theirs, and a failed reload keeps the current pair.
+fn reload_on_hangup(
+    app: std::sync::Arc<chat_http::App>,
+) -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
+    Ok(async move {
+        while hangups.recv().await.is_some() {
+            match app.reload_tls() {
+                Ok(()) => info!("TLS certificate and key reloaded"),
+                Err(e) => warn!(error = %e, "TLS reload failed; the current certificate stays"),
+            }
+        }
+    })
+}
 
 /// Serves chat on `listener` until `shutdown` completes, then closes every connection with
 /// 1001 after flushing it, makes the history durable, and returns, all within
@@ -38,13 +60,15 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    wiring::check_available(&settings)?;
     // A recorder of this server's own (not the process-global one), so servers started side
     // by side in one process, as the tests do, count separately.
     let recorder = PrometheusBuilder::new()
         .set_buckets(LATENCY_BUCKETS)?
         .build_recorder();
     let metrics = Metrics::register(&recorder);
+    let http_metrics = chat_http::HttpMetrics::register(&recorder);
+    let security = wiring::security(&settings)?;
+    let tls = security.tls.is_some();
     let (broker, storage_ok) = wiring::broker(&settings, &metrics)?;
     let exporter = recorder.handle();
     let upkeep = tokio::spawn({
@@ -67,9 +91,16 @@ pub async fn run(
         stop.clone(),
         Box::new(move || exporter.render()),
         storage_ok,
+        security,
+        http_metrics,
     );
     let address = listener.local_addr()?;
-    info!(%address, "listening on {address}");
+    let reloads = match tls {
+        true => Some(tokio::spawn(reload_on_hangup(app.clone())?)),
+        false => None,
+    };
+    let scheme = if tls { "https" } else { "http" };
+    info!(%address, scheme, "listening on {address}");
     let accept = tokio::spawn(chat_http::serve(listener, app.clone()));
 
     shutdown.await;
@@ -87,6 +118,11 @@ pub async fn run(
         );
     }
     let _ = tokio::time::timeout_at(deadline, accept).await;
+    if let Some(reloads) = reloads {
+        // It holds the app: it must be gone before the app's last handle is dropped.
+        reloads.abort();
+        let _ = reloads.await;
+    }
     // The last hub handle goes with the app; the hub then flushes the history and ends.
     drop(app);
     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -1,11 +1,13 @@
 //! `chat-server`: parses the command line, loads settings, and runs the server until SIGTERM
-//! or SIGINT. Exit codes: 0 after a clean shutdown, 1 when the server fails (including a port
-//! it cannot bind or a `history.path` it cannot use), 2 for a configuration error.
+//! or SIGINT (SIGHUP reloads the TLS certificate and key); `chat-server token` prints a
+//! signed JWT instead. Exit codes: 0 after a clean shutdown, 1 when the server fails
+//! (including a port it cannot bind or a `history.path` it cannot use), 2 for a configuration
+//! error (a TLS certificate or key that cannot be used among them).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use chat_config::{Settings, Sources};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tokio::net::{TcpListener, TcpSocket};
 
 /// What `--help` tells someone who runs the server; the package description speaks to
@@ -36,7 +38,7 @@ SIGTERM or Ctrl+C closes every connection cleanly and exits 0.";
 #[command(name = "chat-server", version, about = ABOUT, after_help = AFTER_HELP)]
 struct Cli {
     /// Read settings from this TOML file (see config/default.toml for every key).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// Address and port to listen on, e.g. 0.0.0.0:8080 or 127.0.0.1:9000.
     #[arg(long, value_name = "ADDR")]
@@ -44,24 +46,64 @@ struct Cli {
     /// How much to log: error, warn, info (the default) or debug.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints a JWT for `auth.mode = "jwt"`, signed with the configured auth.jwt_secret.
+    Token {
+        /// The user's id (the `sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// Display name (the `name` claim).
+        #[arg(long)]
+        name: Option<String>,
+        /// Rooms the user may join, comma-separated; an entry ending in `*` is a prefix,
+        /// e.g. 'team-*,dm.alice.*' (the `rooms` claim). Without it: every room.
+        #[arg(long, value_name = "LIST")]
+        rooms: Option<String>,
+        /// How long the token is valid, e.g. 15m, 12h, 7days (at most 366days).
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let sources = Sources::from_process(cli.config, cli.listen, cli.log_level);
-    let settings = match Settings::load(&sources)
-        .map_err(|e| e.to_string())
-        .and_then(|s| {
-            chat_server::Unavailable::check(&s)
-                .map(|()| s)
-                .map_err(|e| e.to_string())
-        }) {
+    let settings = match Settings::load(&sources) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("chat-server: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Token {
+        sub,
+        name,
+        rooms,
+        ttl,
+    }) = cli.command
+    {
+        let request = chat_server::TokenRequest {
+            sub,
+            name,
+            rooms,
+            ttl,
+        };
+        return match chat_server::token(&settings, request) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chat-server: configuration error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Err(e) = chat_logger::init(&settings.log.level, settings.log.format) {
         eprintln!("chat-server: configuration error: {e}");
         return ExitCode::from(2);
@@ -83,6 +125,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(serve(settings)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<chat_server::TlsError>() => {
+            tracing::error!(error = %e, "configuration error");
+            eprintln!("chat-server: configuration error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!(error = %e, "server failed");
             eprintln!("chat-server: {e:#}");

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use chat_broker_redis::{RedisBroker, RedisOptions};
 use chat_config::{AuthMode, BrokerKind, FsyncPolicy, HistoryBackend, Settings};
-use chat_http::{HttpConfig, StorageCheck};
+use chat_http::{ApiKey, HttpConfig, JwtAuth, Security, StorageCheck, Tls, TlsError, TlsFiles};
 use chat_store::{Fsync, MemoryHistory, OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
     broker::{Broker, LocalBroker},
@@ -13,22 +13,6 @@ use chat_ws::{
 };
 use tracing::info;
 
-/// A setting names a feature this build does not have yet: a configuration error (exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {value:?} is not available yet in this version (expected {expected})")]
-pub struct Unavailable {
-    pub key: &'static str,
-    pub value: &'static str,
-    pub expected: &'static str,
-}
-
-impl Unavailable {
-    /// Refuses settings that ask for what is not built yet, naming the key.
-    pub fn check(settings: &Settings) -> Result<(), Self> {
-        check_available(settings)
-    }
-}
-
 /// The SQLite file named by `history.path` cannot be used. The settings are valid but the
 /// storage is not, so the server exits 1 (like a port it cannot bind), not 2.
 #[derive(Debug, thiserror::Error)]
@@ -38,22 +22,24 @@ pub struct HistoryUnusable {
     pub problem: OpenError,
 }
 
-pub(crate) fn check_available(settings: &Settings) -> Result<(), Unavailable> {
-    if settings.auth.mode == AuthMode::Jwt {
-        return Err(Unavailable {
-            key: "auth.mode",
-            value: "jwt",
-            expected: "\"none\"",
-        });
-    }
-    if settings.server.tls_cert.is_some() || settings.server.tls_key.is_some() {
-        return Err(Unavailable {
-            key: "server.tls_cert",
-            value: "(set)",
-            expected: "empty: terminate TLS in a reverse proxy for now",
-        });
-    }
-    Ok(())
+/// TLS, sign-in and the API key as the settings ask: the certificate and key are read now, so
+/// a bad file stops the start naming its key.
+pub(crate) fn security(settings: &Settings) -> Result<Security, TlsError> {
+    let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })?),
+        _ => None,
+    };
+    let auth = match settings.auth.mode {
+        AuthMode::None => None,
+        // Validation refused an empty secret in this mode.
+        AuthMode::Jwt => JwtAuth::new(settings.auth.jwt_secret.expose()),
+    };
+    let api_key = (!settings.auth.api_key.is_blank())
+        .then(|| ApiKey::new(settings.auth.api_key.expose().to_owned()));
+    Ok(Security { tls, auth, api_key })
 }
 
 /// The broker the settings ask for: Redis shared by several nodes, or this process's own over

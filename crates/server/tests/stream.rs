@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use chat_store::MemoryHistory;
 use chat_ws::{
     broker::LocalBroker,
-    client::{ClientConfig, serve_stream},
+    client::{Access, ClientConfig, serve_stream},
     history::Retention,
     hub::{HubConfig, HubHandle},
     metrics::Metrics,
@@ -77,6 +77,7 @@ async fn a_connection_over_any_stream_chats_and_closes_like_one_over_tcp() {
         server_end,
         Vec::new(),
         User::new("u_1", "alice"),
+        Access::open(),
         hub.clone(),
         config,
         CancellationToken::new(),

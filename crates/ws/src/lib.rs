@@ -10,11 +10,13 @@
 //! - [`hub`]: the actor that owns rooms, members, outboxes and delivery; reached only
 //!   through [`hub::HubHandle`].
 //! - [`client`]: one connection's reader task and its rate limit.
+//! - [`api`]: the server API's requests (the operator's backend), answered by the hub.
 //! - [`metrics`]: the counters and histograms, registered once.
 //!
 //! This crate never sees HTTP or hyper: it is handed the stream of a connection whose upgrade
 //! is done. It takes no locks: shared state lives in the hub task and travels over channels.
 
+pub mod api;
 pub mod broker;
 pub mod client;
 pub mod conn;

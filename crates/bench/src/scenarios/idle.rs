@@ -57,7 +57,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
     if args.rooms == 0 || args.conns == 0 {
         bail!("--conns and --rooms must be at least 1");
     }
-    let targets = Target::resolve_all(&common.url).await?;
+    let targets = Target::resolve_all(&common.url, common.ca_cert.as_deref()).await?;
     let server = common.pid.map(Proc::Pid);
     let rss_before = server.and_then(|p| p.rss_bytes().ok());
     let cpu_before = server.and_then(|p| p.sample().ok());

@@ -81,7 +81,7 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
             shape.clients
         );
     }
-    let targets = Target::resolve_all(&common.url).await?;
+    let targets = Target::resolve_all(&common.url, common.ca_cert.as_deref()).await?;
     let spec = FleetSpec {
         rooms: shape.rooms,
         total: shape.rooms * shape.clients,

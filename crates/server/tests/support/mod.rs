@@ -5,6 +5,7 @@
 
 pub mod process;
 pub mod redis;
+pub mod tls;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -6,6 +6,7 @@
 //! closing) is a local variable of its reader; the hub keeps the rest (its rooms, its
 //! outbox).
 
+mod access;
 mod config;
 mod rate;
 mod reader;
@@ -30,6 +31,7 @@ use crate::{
     protocol::{Frame, ServerFrame, User},
 };
 
+pub use access::Access;
 pub use config::{ClientConfig, websocket_config};
 
 /// Source of connection numbers.
@@ -47,7 +49,7 @@ pub struct Handoff {
 }
 
 /// Serves one upgraded TCP connection until it closes or the hub cuts it off; on `shutdown`
-/// it is closed with 1001 after what waits for it. Writes `welcome` (behind the handoff's
+/// it is closed with 1001 after what waits for it, when its `access` expires with 4001. Writes `welcome` (behind the handoff's
 /// unsent bytes) in one write before it returns, then hands the sending side to the hub.
 ///
 /// Not an `async fn`: its arguments would stay in the connection's future for its whole
@@ -55,6 +57,7 @@ pub struct Handoff {
 pub fn serve(
     socket: Handoff,
     user: User,
+    access: Access,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
@@ -68,7 +71,7 @@ pub fn serve(
         unsent,
         outbox,
         None,
-        Greeting::Welcome(user),
+        Greeting::Welcome(user, access),
         hub,
         config,
         shutdown,
@@ -103,8 +106,8 @@ pub fn serve_echo(
 
 /// What a connection starts with.
 enum Greeting {
-    /// A chat connection: `welcome` to this user.
-    Welcome(User),
+    /// A chat connection: `welcome` to this user, who may do what its sign-in allows.
+    Welcome(User, Access),
     /// The echo endpoint: nothing.
     #[cfg(feature = "echo")]
     Echo,
@@ -117,6 +120,7 @@ pub fn serve_stream<S>(
     stream: S,
     early: Vec<u8>,
     user: User,
+    access: Access,
     hub: HubHandle,
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
@@ -131,7 +135,7 @@ where
         Vec::new(),
         outbox,
         Some(outbound),
-        Greeting::Welcome(user),
+        Greeting::Welcome(user, access),
         hub,
         config,
         shutdown,
@@ -157,12 +161,12 @@ where
     hub.metrics().connections.increment(1.0);
     #[cfg(feature = "echo")]
     let echo = matches!(greeting, Greeting::Echo);
-    let user = match greeting {
-        Greeting::Welcome(user) => {
+    let (user, access) = match greeting {
+        Greeting::Welcome(user, access) => {
             debug!(conn, user = %user.id, name = %user.name, "connected");
             // The connection is this task's alone until it is attached.
             welcome(&mut outbox, unsent, &user, &config, &hub);
-            user
+            (user, access)
         }
         #[cfg(feature = "echo")]
         Greeting::Echo => {
@@ -173,7 +177,7 @@ where
                     config.queue_limits(),
                 );
             }
-            User::new("echo", "echo")
+            (User::new("echo", "echo"), Access::open())
         }
     };
     let attach = Command::Attach {
@@ -198,6 +202,7 @@ where
         shutdown,
         #[cfg(feature = "echo")]
         echo,
+        access,
     });
     reader::run(session, opening, outbound)
 }

@@ -15,7 +15,7 @@ use tokio_tungstenite::{
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{ClientConfig, rate::TokenBucket, socket::ReadSide};
+use super::{Access, ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
     conn::{ConnId, Outbound},
     hub::{Command, HubGone, HubHandle},
@@ -29,6 +29,8 @@ pub(super) struct Context {
     pub(super) config: Arc<ClientConfig>,
     /// The server is shutting down: close with 1001 after what waits.
     pub(super) shutdown: CancellationToken,
+    /// The rooms it may join and when its sign-in expires.
+    pub(super) access: Access,
     /// The echo endpoint: messages come back as they are, nothing is parsed.
     #[cfg(feature = "echo")]
     pub(super) echo: bool,
@@ -104,8 +106,10 @@ where
         let start = Instant::now();
         let mut silence_at = start + session.ctx.config.idle_timeout;
         let mut ping_at = start + session.ctx.config.ping_interval;
+        // Never, for a connection without a sign-in that expires.
+        let mut expires_at = session.ctx.access.expires().unwrap_or(start + NEVER);
         // Set up once and polled in place: a wake-up costs no allocation.
-        let timer = sleep_until(silence_at.min(ping_at));
+        let timer = sleep_until(silence_at.min(ping_at).min(expires_at));
         let shutdown = session.ctx.shutdown.clone();
         let shutting_down = shutdown.cancelled();
         tokio::pin!(timer, shutting_down);
@@ -120,7 +124,15 @@ where
                 () = &mut timer => {
                     let now = Instant::now();
                     let mut command = None;
-                    if now >= silence_at {
+                    if now >= expires_at {
+                        expires_at = now + NEVER;
+                        if !session.closing {
+                            debug!(conn, "token expired");
+                            session.closing = true;
+                            command = Some(Command::Close { conn, frame: Frame::close(4001, "token expired") });
+                        }
+                    }
+                    if command.is_none() && now >= silence_at {
                         silence_at = now + session.ctx.config.idle_timeout;
                         if !session.closing {
                             debug!(conn, "idle timeout");
@@ -135,7 +147,7 @@ where
                             command = Some(Command::Write { conn, frame: Frame::ping() });
                         }
                     }
-                    timer.as_mut().reset(silence_at.min(ping_at));
+                    timer.as_mut().reset(silence_at.min(ping_at).min(expires_at));
                     match command {
                         Some(command) => command,
                         None => continue,
@@ -210,6 +222,10 @@ where
         session
     }
 }
+
+/// The expiry of a connection whose sign-in never expires: as good as never, far from any
+/// overflow.
+const NEVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// How long a connection that writes its own stream goes on writing what the hub hands it
 /// once the client has left.
@@ -342,6 +358,17 @@ impl Session {
             let message = format!("more than {per_sec} {what} per second; this one was dropped");
             return Some(self.error(&FrameError::new(
                 ErrorCode::RateLimited,
+                message,
+                reference.as_deref(),
+            )));
+        }
+        // After the rate limit: a refused join costs its token like any other.
+        if let Request::Join { room, .. } = &request
+            && !self.ctx.access.may_join(room)
+        {
+            let message = format!("your sign-in does not give access to room {room}");
+            return Some(self.error(&FrameError::new(
+                ErrorCode::Forbidden,
                 message,
                 reference.as_deref(),
             )));

@@ -1,12 +1,16 @@
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use crate::{
+    api::{ApiAnswer, ApiRequest},
     conn::{ConnId, Outbox},
     protocol::{Frame, Request, User},
 };
 
-/// What a connection asks of the hub. Answers go to the connection's outbox, never back
-/// through a reply channel, so the hub never waits on a client.
+/// What a connection (or the server API) asks of the hub. Answers to a connection go to its
+/// outbox, never back through a reply channel, so the hub never waits on a client; the server
+/// API's answers go through a oneshot, which never waits either.
 #[derive(Debug)]
 pub enum Command {
     /// A new connection: from now on the hub owns its sending side (boxed: it would make
@@ -30,4 +34,10 @@ pub enum Command {
     Close { conn: ConnId, frame: Frame },
     /// The connection is gone: out of every room, and its outbox dropped.
     Detach { conn: ConnId },
+    /// A request of the server API (the operator's backend, not a client): the one command
+    /// answered through a reply channel, which the hub fills without waiting for anyone.
+    Api {
+        request: ApiRequest,
+        reply: oneshot::Sender<ApiAnswer>,
+    },
 }

@@ -181,6 +181,15 @@ impl Connections {
         self.at(slot).map(|c| &c.user)
     }
 
+    /// The connections of the user with id `user` (for the server API: a linear walk).
+    pub(super) fn of_user(&self, user: &str) -> Vec<ConnId> {
+        self.by_id
+            .iter()
+            .filter(|(_, slot)| self.user(**slot).is_some_and(|u| &*u.id == user))
+            .map(|(conn, _)| *conn)
+            .collect()
+    }
+
     /// Hands the connection at `slot` its frames (emptying the vector). False when it cannot
     /// take them: it must be evicted.
     pub(super) fn deliver(&mut self, slot: Slot, frames: &mut Vec<Frame>) -> bool {

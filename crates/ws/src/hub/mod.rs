@@ -7,6 +7,7 @@
 //! member its frames at once (one socket write when the socket takes them, else the
 //! connection's bounded backlog). A client whose backlog overflows is evicted (4008).
 
+mod api;
 mod command;
 mod connections;
 mod flush;

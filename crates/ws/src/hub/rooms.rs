@@ -46,6 +46,23 @@ impl Rooms {
         self.rooms.get(room).is_some_and(|r| r.contains(conn))
     }
 
+    /// Whether the room has members.
+    pub(super) fn exists(&self, room: &RoomName) -> bool {
+        self.rooms.contains_key(room)
+    }
+
+    /// The room's members' JSON objects, comma-separated (the server API).
+    pub(super) fn member_list(&mut self, name: &RoomName, conns: &Connections) -> Option<String> {
+        Some(self.rooms.get_mut(name)?.member_list(conns).to_owned())
+    }
+
+    /// Each room with members: its name, latest seq, and how many users are in it.
+    pub(super) fn list(&self) -> impl Iterator<Item = (&RoomName, u64, usize)> {
+        self.rooms
+            .iter()
+            .map(|(name, room)| (name, room.seq, room.users()))
+    }
+
     /// Makes `conn` a member (it may be one already) and answers `joined`, listing the room's
     /// members here and `elsewhere` (on other nodes); announces the user when it is its first
     /// connection here, and returns whether it was.
@@ -61,6 +78,7 @@ impl Rooms {
             self.metrics.rooms.increment(1.0);
             Room::new()
         });
+        room.seq = room.seq.max(seq);
         let first_connection = room.add(conn, slot, user);
         let with_others;
         let members = match elsewhere {
@@ -112,6 +130,7 @@ impl Rooms {
         let Some(room) = self.rooms.get_mut(&event.room) else {
             return;
         };
+        room.seq = room.seq.max(event.seq);
         let corked = room.broadcast(event.encode(), None);
         self.metrics.messages.increment(1);
         self.metrics.deliveries.increment(corked as u64);

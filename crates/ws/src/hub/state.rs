@@ -12,7 +12,13 @@ use foldhash::{HashMap, HashMapExt};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info};
 
-use super::{Command, HubConfig, connections::Connections, member::Member, rooms::Rooms};
+use super::{
+    Command, HubConfig,
+    api::{Api, Parts},
+    connections::Connections,
+    member::Member,
+    rooms::Rooms,
+};
 use crate::{
     broker::{Broker, Failed, Job, Outcome, Outcomes},
     conn::ConnId,
@@ -41,6 +47,8 @@ pub(super) struct Hub {
     failed: Vec<ConnId>,
     /// Joins waiting for their catchup, per room: a room is forgotten only once none is.
     joining: HashMap<RoomName, u32>,
+    /// Server API requests waiting for storage.
+    api: Api,
 }
 
 impl Hub {
@@ -54,6 +62,7 @@ impl Hub {
             metrics,
             failed: Vec::new(),
             joining: HashMap::new(),
+            api: Api::new(),
         }
     }
 
@@ -119,6 +128,15 @@ impl Hub {
             Command::Write { conn, frame } => self.deliver(conn, vec![frame]),
             Command::Close { conn, frame } => self.conns.close(conn, frame),
             Command::Detach { conn } => self.detach(conn),
+            Command::Api { request, reply } => {
+                let parts = Parts {
+                    broker: &mut *self.broker,
+                    outcomes: &mut self.outcomes,
+                    rooms: &mut self.rooms,
+                    conns: &mut self.conns,
+                };
+                self.api.request(request, reply, parts);
+            }
         }
     }
 
@@ -215,8 +233,21 @@ impl Hub {
     }
 
     fn on_outcome(&mut self, outcome: Outcome) {
+        // Without API requests waiting (nearly always), outcomes go straight to the rooms.
+        let outcome = match self.api.is_waiting() {
+            false => outcome,
+            true => match self.api.outcome(outcome) {
+                Some(outcome) => outcome,
+                None => return,
+            },
+        };
         match outcome {
-            Outcome::Stored(event) => self.rooms.publish(&event),
+            Outcome::Stored(event) => {
+                if self.api.is_waiting() {
+                    self.api.stored(&event);
+                }
+                self.rooms.publish(&event);
+            }
             Outcome::Resent { origin, event } => {
                 let room = event.room.clone();
                 self.answer(&room, origin, event.encode());

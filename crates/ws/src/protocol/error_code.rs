@@ -13,12 +13,14 @@ pub enum ErrorCode {
     TooLarge,
     TooManyRooms,
     RateLimited,
+    Forbidden,
+    NotFound,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (so `code as usize` indexes it).
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::BadJson,
         Self::BadRequest,
         Self::UnknownType,
@@ -28,6 +30,8 @@ impl ErrorCode {
         Self::TooLarge,
         Self::TooManyRooms,
         Self::RateLimited,
+        Self::Forbidden,
+        Self::NotFound,
         Self::Internal,
     ];
 
@@ -43,6 +47,8 @@ impl ErrorCode {
             Self::TooLarge => "too_large",
             Self::TooManyRooms => "too_many_rooms",
             Self::RateLimited => "rate_limited",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
             Self::Internal => "internal",
         }
     }

@@ -66,6 +66,8 @@ pub(super) struct Room {
     /// to it, a user's departure makes it stale until the next `joined` rebuilds it.
     member_list: String,
     member_list_stale: bool,
+    /// The room's latest seq the hub has seen (its catchups and stored events).
+    pub(super) seq: u64,
 }
 
 impl Room {
@@ -84,12 +86,18 @@ impl Room {
             presence_sent: None,
             member_list: String::new(),
             member_list_stale: false,
+            seq: 0,
         }
     }
 
     /// How many connections are members.
     pub(super) fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// How many users are members (a user may have several connections here).
+    pub(super) fn users(&self) -> usize {
+        self.users.len()
     }
 
     /// Whether the connection is a member.

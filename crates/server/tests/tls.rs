@@ -1,0 +1,188 @@
+//! TLS on the server's port, with certificates made by rcgen: the page, `/healthz` and chat
+//! over `wss://`, plain HTTP refused, and SIGHUP swapping the certificate without dropping
+//! connections.
+
+mod support;
+
+use chat_config::Settings;
+use serde_json::json;
+use support::{
+    TestServer, WAIT,
+    process::ServerProcess,
+    tls::{TestCert, connect, https_get, recv_type, send, wss},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
+
+/// A server on a TLS port with `cert`, and its files' folder (kept while it runs).
+async fn tls_server(cert: &TestCert) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert_path, key_path) = cert.write(dir.path());
+    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web");
+    let toml = format!(
+        "[server]\ntls_cert = {cert_path:?}\ntls_key = {key_path:?}\nweb_dir = {web:?}\n[history]\nbackend = \"memory\""
+    );
+    let settings = Settings::from_toml_str(&toml).expect("valid settings");
+    (TestServer::start_with(settings).await, dir)
+}
+
+#[tokio::test]
+async fn the_page_health_and_chat_go_over_tls() {
+    let cert = TestCert::new();
+    let (server, _dir) = tls_server(&cert).await;
+    let connector = cert.connector();
+
+    let (status, body) = https_get(server.addr, &connector, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, page) = https_get(server.addr, &connector, "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<html"), "the chat page: {page}");
+
+    let (mut alice, _) = wss(server.addr, &connector, "/ws?name=alice").await;
+    let (mut bob, _) = wss(server.addr, &connector, "/ws?name=bob").await;
+    send(&mut alice, json!({"type": "join", "room": "secure"})).await;
+    recv_type(&mut alice, "joined").await;
+    send(&mut bob, json!({"type": "join", "room": "secure"})).await;
+    recv_type(&mut bob, "joined").await;
+    send(
+        &mut alice,
+        json!({"type": "send", "room": "secure", "text": "over TLS", "id": "t1"}),
+    )
+    .await;
+    let echo = recv_type(&mut alice, "message").await;
+    assert_eq!(echo["client_id"], "t1");
+    let got = recv_type(&mut bob, "message").await;
+    assert_eq!(got["text"], "over TLS");
+    assert_eq!(got["from"]["name"], "alice");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_http_to_the_tls_port_is_refused_and_counted() {
+    let cert = TestCert::new();
+    let (server, _dir) = tls_server(&cert).await;
+    let mut plain = TcpStream::connect(server.addr).await.expect("connect");
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    let _ = timeout(WAIT, plain.read_to_end(&mut raw))
+        .await
+        .expect("the server hangs up");
+    assert!(
+        !raw.starts_with(b"HTTP/"),
+        "no HTTP answer on a TLS port: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    let (_, metrics) = https_get(server.addr, &cert.connector(), "/metrics").await;
+    assert!(
+        metrics.contains("chat_tls_handshake_failures_total 1"),
+        "{metrics}"
+    );
+    // A client that trusts another certificate does not get in either.
+    let stranger = TestCert::new().connector();
+    assert!(connect(server.addr, &stranger).await.is_err());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_key_without_the_other_or_a_bad_file_stops_the_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert_path, key_path) = TestCert::new().write(dir.path());
+    let cases = [
+        (
+            vec![("CHAT__SERVER__TLS_CERT", cert_path.clone())],
+            "server.tls_key",
+        ),
+        (
+            vec![("CHAT__SERVER__TLS_KEY", key_path.clone())],
+            "server.tls_cert",
+        ),
+        (
+            vec![
+                ("CHAT__SERVER__TLS_CERT", cert_path.clone()),
+                ("CHAT__SERVER__TLS_KEY", "/nonexistent/key.pem".to_owned()),
+            ],
+            "server.tls_key",
+        ),
+        (
+            vec![
+                ("CHAT__SERVER__TLS_CERT", key_path.clone()),
+                ("CHAT__SERVER__TLS_KEY", key_path.clone()),
+            ],
+            "server.tls_cert",
+        ),
+    ];
+    for (env, key) in cases {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let output = timeout(
+            WAIT,
+            support::process::command(&["--listen", "127.0.0.1:0"], &env).output(),
+        )
+        .await
+        .expect("exits in time")
+        .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{env:?}: {stderr}");
+        assert!(stderr.contains(key), "{env:?} names {key}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn sighup_swaps_the_certificate_and_keeps_connections() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = TestCert::new();
+    let (cert_path, key_path) = first.write(dir.path());
+    let env = [
+        ("CHAT__SERVER__TLS_CERT", cert_path.as_str()),
+        ("CHAT__SERVER__TLS_KEY", key_path.as_str()),
+    ];
+    let mut server = ServerProcess::start(&[], &env).await;
+    let (mut old, _) = wss(server.addr, &first.connector(), "/ws?name=old").await;
+    send(&mut old, json!({"type": "join", "room": "r"})).await;
+    recv_type(&mut old, "joined").await;
+
+    let second = TestCert::new();
+    second.write(dir.path());
+    server.signal("HUP");
+    wait_for_log(&mut server, "TLS certificate and key reloaded").await;
+    let (status, _) = https_get(server.addr, &second.connector(), "/healthz").await;
+    assert_eq!(status, 200, "new connections get the new certificate");
+    assert!(connect(server.addr, &first.connector()).await.is_err());
+
+    // A reload that fails keeps the pair in use.
+    std::fs::write(&key_path, "not a key").expect("write");
+    server.signal("HUP");
+    wait_for_log(&mut server, "TLS reload failed").await;
+    let (status, _) = https_get(server.addr, &second.connector(), "/healthz").await;
+    assert_eq!(status, 200);
+
+    // The connection made before both reloads still chats.
+    send(
+        &mut old,
+        json!({"type": "send", "room": "r", "text": "still here"}),
+    )
+    .await;
+    assert_eq!(recv_type(&mut old, "message").await["text"], "still here");
+    drop(old);
+    server.signal("TERM");
+    assert!(server.exit_within(WAIT).await.success());
+}
+
+/// Reads the server's log until a line contains `needle`.
+async fn wait_for_log(server: &mut ServerProcess, needle: &str) {
+    timeout(WAIT, async {
+        while let Some(line) = server.stderr.next_line().await.expect("read stderr") {
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("the server exited before logging {needle:?}");
+    })
+    .await
+    .expect("the log line in time");
+}
