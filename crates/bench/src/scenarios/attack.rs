@@ -71,6 +71,7 @@ pub struct FloodReport {
     pub fill_errors: BTreeMap<String, u64>,
     /// Requests the attacker wrote (history, then joins with since 0), and how long it took.
     pub history_requests: u64,
+    pub history_limit: u32,
     pub since_joins: u64,
     pub written: u64,
     pub write_secs: f64,
@@ -231,6 +232,7 @@ async fn flood(args: &AttackArgs, target: &Target, prefix: &str) -> anyhow::Resu
         fill_secs,
         fill_errors,
         history_requests: args.history_requests,
+        history_limit: args.history_limit,
         since_joins: args.since_joins,
         written: fate.written,
         write_secs: fate.write_secs,
@@ -560,6 +562,10 @@ fn opt_mib(b: Option<u64>) -> String {
     b.map_or_else(|| "-".to_owned(), report::mib)
 }
 
+fn pct(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%"))
+}
+
 fn span(s: &RssSpan) -> String {
     format!(
         "{} -> peak {} -> {}",
@@ -574,10 +580,11 @@ fn format_attack(r: &AttackReport) -> String {
     if let Some(f) = &r.flood {
         s.push_str(&format!(
             "flood       room of {} messages x {} control chars filled in {:.1} s{}\n\
-             attacker    wrote {} of {} history (limit 200) + {} join since 0 in {:.2} s{}\n\
+             attacker    wrote {} of {} requests ({} history limit {}, {} join since 0) in {:.2} s{}\n\
              fate        {}; evicted {}; read {} frames, {} before the end\n\
              server RSS  before fill {}, after fill {}; attack {}\n\
-             calm room   p50 {} p99 {} max {}, {} of {} deliveries lost, events {}\n",
+             calm room   p50 {} p99 {} max {}, {} of {} deliveries lost, events {}; CPU wait: \
+             server {}, generator {}\n",
             report::group(f.messages),
             f.text_bytes,
             f.fill_secs,
@@ -588,6 +595,8 @@ fn format_attack(r: &AttackReport) -> String {
             },
             report::group(f.written),
             report::group(f.history_requests + f.since_joins),
+            report::group(f.history_requests),
+            f.history_limit,
             f.since_joins,
             f.write_secs,
             f.write_stopped
@@ -609,6 +618,8 @@ fn format_attack(r: &AttackReport) -> String {
             report::group(f.calm.lost),
             report::group(f.calm.expected_deliveries),
             report::events(&f.calm.events),
+            pct(f.calm.server.as_ref().and_then(|u| u.cpu_wait_pct)),
+            pct(f.calm.generator_cpu_wait_pct),
         ));
     }
     if let Some(x) = &r.rooms {
