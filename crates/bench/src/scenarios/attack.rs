@@ -319,8 +319,8 @@ struct Fate {
 
 impl Attack<'_> {
     /// Writes every request without reading, then watches `member` (another member of the
-    /// room) for the attacker's `presence` `leave` until `until`, then reads the attacker's
-    /// socket to its end.
+    /// room) for the attacker's `presence` `leave` until `until`, then (as soon as it left, or
+    /// at `until`) reads the attacker's socket to its end.
     async fn run(self, mut attacker: Ws, member: &mut Ws) -> Fate {
         tokio::time::sleep(self.after).await;
         let started = Instant::now();
@@ -349,8 +349,10 @@ impl Attack<'_> {
         fate.evicted_after = watch_leave(member, ATTACKER, self.until)
             .await
             .map(|at| at.duration_since(started).as_secs_f64());
-        tokio::time::sleep_until(self.until).await;
+        // Read at once: the server drops a connection that has not taken its close frame
+        // within a few seconds (a reset then, with no close code to see).
         read_to_end(&mut attacker, &mut fate).await;
+        tokio::time::sleep_until(self.until).await;
         fate
     }
 }
