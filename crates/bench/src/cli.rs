@@ -1,10 +1,10 @@
-//! The command line: `chat-bench fanout | ramp | idle`, each with the shared [`Common`]
+//! The command line: `chat-bench fanout | ramp | idle | attack | soak`, each with the shared [`Common`]
 //! options (target, runtime, output, connecting) plus its own.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::conn::ConnectOptions;
 
@@ -24,6 +24,12 @@ pub enum Command {
     Ramp(RampArgs),
     /// N idle joined connections: server RSS per connection and connect rate.
     Idle(IdleArgs),
+    /// Hostile clients (issue 23): a history flood by a client that never reads, many
+    /// distinct rooms, a presence flood; what they do to the server's RSS and other rooms.
+    Attack(AttackArgs),
+    /// N connections with churn for a duration: server RSS over time, open fds, loss for the
+    /// members that stayed.
+    Soak(SoakArgs),
 }
 
 impl Command {
@@ -33,6 +39,8 @@ impl Command {
             Command::Fanout(a) => a.shape.rooms * a.shape.clients,
             Command::Ramp(a) => a.shape.rooms * a.shape.clients,
             Command::Idle(a) => a.conns,
+            Command::Attack(a) => a.calm_members + a.presence_members + 4,
+            Command::Soak(a) => a.conns + 1,
         }
     }
 
@@ -42,6 +50,8 @@ impl Command {
             Command::Fanout(a) => &a.shape.common,
             Command::Ramp(a) => &a.shape.common,
             Command::Idle(a) => &a.common,
+            Command::Attack(a) => &a.common,
+            Command::Soak(a) => &a.common,
         }
     }
 }
@@ -187,6 +197,123 @@ pub struct IdleArgs {
     /// Seconds to wait after the last join before reading the server's RSS.
     #[arg(long, default_value_t = 2.0)]
     pub settle: f64,
+}
+
+/// The attacks of `chat-bench attack`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Attacks {
+    /// A room full of large messages, a client that never reads asking for all of it, and
+    /// a calm room measured meanwhile.
+    Flood,
+    /// One connection joining and leaving many distinct rooms.
+    Rooms,
+    /// One client toggling join/leave in a room of a few members.
+    Presence,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AttackArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Which attacks to run, in this order [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Attacks>,
+    /// flood: messages stored in the flooded room.
+    #[arg(long, default_value_t = 10_000)]
+    pub messages: u64,
+    /// flood: characters (U+0001, 6 bytes each once JSON-escaped) per message.
+    #[arg(long, default_value_t = 4096)]
+    pub text_bytes: usize,
+    /// flood: `history` requests the attacker sends without reading.
+    #[arg(long, default_value_t = 1000)]
+    pub history_requests: u64,
+    /// flood: the `limit` of each of them.
+    #[arg(long, default_value_t = 200)]
+    pub history_limit: u32,
+    /// flood: `join` with `since: 0` the attacker sends after them.
+    #[arg(long, default_value_t = 8)]
+    pub since_joins: u64,
+    /// flood: members of the calm room (one of them sends).
+    #[arg(long, default_value_t = 20)]
+    pub calm_members: usize,
+    /// flood: the calm room's rate, messages/s.
+    #[arg(long, default_value_t = 50.0)]
+    pub calm_rate: f64,
+    /// flood: seconds of the calm room's warm-up; the attack starts after it.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// flood: seconds of the calm room's measured window, the attack in it.
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// flood: seconds to wait for the calm room's last deliveries.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+    /// rooms: distinct room names joined and left.
+    #[arg(long, default_value_t = 200_000)]
+    pub rooms: u64,
+    /// presence: join+leave toggles.
+    #[arg(long, default_value_t = 20_000)]
+    pub toggles: u64,
+    /// presence: members of the room that count the presence frames.
+    #[arg(long, default_value_t = 5)]
+    pub presence_members: usize,
+    /// Seconds to wait after an attack before the last RSS reading.
+    #[arg(long, default_value_t = 3.0)]
+    pub settle: f64,
+    /// rooms and presence: the longest the requests may take, in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub deadline: f64,
+}
+
+impl AttackArgs {
+    /// The attacks to run.
+    pub fn which(&self) -> Vec<Attacks> {
+        if self.only.is_empty() {
+            vec![Attacks::Flood, Attacks::Rooms, Attacks::Presence]
+        } else {
+            self.only.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Clients in all: the stable ones and those that churn.
+    #[arg(long, default_value_t = 10_000)]
+    pub conns: usize,
+    /// Percent of the clients that stay joined the whole run.
+    #[arg(long, default_value_t = 20.0)]
+    pub stable_pct: f64,
+    /// Rooms (client i of the stable ones joins room i % rooms; a churner a new room each
+    /// cycle).
+    #[arg(long, default_value_t = 500)]
+    pub rooms: usize,
+    /// Seconds of the run (churn stops then).
+    #[arg(long, default_value_t = 600.0)]
+    pub duration: f64,
+    /// Seconds after the start before the first RSS sample that the flatness is judged from.
+    #[arg(long, default_value_t = 60.0)]
+    pub warmup: f64,
+    /// Seconds between reports (RSS, fds, counts).
+    #[arg(long, default_value_t = 10.0)]
+    pub every: f64,
+    /// Messages a churner sends in each cycle.
+    #[arg(long, default_value_t = 3)]
+    pub messages: u64,
+    /// Seconds a churner stays joined after its sends.
+    #[arg(long, default_value_t = 5.0)]
+    pub dwell: f64,
+    /// Seconds a churner stays disconnected between cycles (each one jittered ±50%).
+    #[arg(long, default_value_t = 10.0)]
+    pub pause: f64,
+    /// Text size of a churner's messages, in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Seconds to wait after the churn for the last deliveries and closes.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
 }
 
 impl FanoutArgs {

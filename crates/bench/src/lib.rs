@@ -6,7 +6,7 @@
 //! internals: everything it learns comes over the WebSocket or from `/proc/PID`.
 //!
 //! # Layout
-//! - [`cli`]: the clap command line (`fanout`, `ramp`, `idle`) and the options they share.
+//! - [`cli`]: the clap command line (`fanout`, `ramp`, `idle`, `attack`, `soak`) and the options they share.
 //! - [`clock`]: the process-wide monotonic epoch that send stamps and receive times share.
 //! - [`pace`]: the absolute-deadline send schedule (message k is due at k / rate).
 //! - [`wire`]: the few frames we write (`join`, `send`) and the borrowed view of frames we read.
@@ -22,7 +22,9 @@
 //! - [`chart`]: the SVG chart of a ramp (plotters).
 //! - [`sys`]: raising `RLIMIT_NOFILE`.
 //! - [`scenarios`]: `phase` (one paced, measured window over a fleet), `setup` (connecting a
-//!   fan-out fleet, limit warnings), `fanout`, `ramp`, `idle`.
+//!   fan-out fleet, limit warnings), `fanout`, `ramp`, `idle`, `attack` (the hostile clients
+//!   of issue 23), `soak` (churn for minutes), and what the last two share: `requests` (many
+//!   requests in flight on one connection) and `watch` (the server's RSS and open fds).
 
 pub mod chart;
 pub mod cli;
@@ -68,6 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Fanout(args) => scenarios::fanout::run(args).await,
             Command::Ramp(args) => scenarios::ramp::run(args).await,
             Command::Idle(args) => scenarios::idle::run(args).await,
+            Command::Attack(args) => scenarios::attack::run(args).await,
+            Command::Soak(args) => scenarios::soak::run(args).await,
         }
     })
 }
