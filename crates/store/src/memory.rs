@@ -175,7 +175,7 @@ impl History for MemoryHistory {
         log.last_seq += 1;
         let message = Arc::new(draft.sequence(log.last_seq, ts));
         if let Some(id) = &message.client_id {
-            log.resend.insert(id.clone(), message.seq, ts);
+            log.resend.insert(id, message.seq, ts);
         }
         let added = message_bytes(&message);
         log.bytes += added;
@@ -236,6 +236,11 @@ impl History for MemoryHistory {
             return Ok(None);
         };
         let at = log.position(seq);
-        Ok(log.messages.get(at).filter(|m| m.seq == seq).cloned())
+        // The index holds hashes: the message itself must carry the id.
+        Ok(log
+            .messages
+            .get(at)
+            .filter(|m| m.seq == seq && m.client_id.as_deref() == Some(id))
+            .cloned())
     }
 }

@@ -372,7 +372,7 @@ impl History for SqliteHistory {
         })?;
         *appended += 1;
         if let Some(id) = &message.client_id {
-            room.state.resend.insert(id.clone(), seq, ts);
+            room.state.resend.insert(id, seq, ts);
         }
         let before = room.state.bytes;
         room.state.push(*appended, message.clone());
@@ -441,7 +441,11 @@ impl History for SqliteHistory {
         let Some(seq) = state.resend.find(id, state.last_seq, now_ms) else {
             return Ok(None);
         };
-        state.get(reader, room, kept, seq).map_err(read_failed)
+        // The index holds hashes: the message itself must carry the id.
+        Ok(state
+            .get(reader, room, kept, seq)
+            .map_err(read_failed)?
+            .filter(|m| m.client_id.as_deref() == Some(id)))
     }
 
     fn take_commits(&mut self) -> Option<mpsc::UnboundedReceiver<Commit>> {

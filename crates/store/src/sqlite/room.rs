@@ -103,12 +103,12 @@ impl RoomState {
                 recent.push(message_from_row(room, row)?);
             }
             if let (true, Some(id)) = (resending, client_id) {
-                ids.push((Arc::<str>::from(id), seq, ts));
+                ids.push((id, seq, ts));
             }
         }
         let mut resend = ResendIndex::default();
         for (id, seq, ts) in ids.into_iter().rev() {
-            resend.insert(id, seq, ts);
+            resend.insert(&id, seq, ts);
         }
         let bytes =
             room_bytes(room.as_str()) + recent.iter().map(|m| message_bytes(m)).sum::<usize>();
