@@ -2,11 +2,13 @@
 //! process): every scenario ends by itself, counts what the server delivered and reads the
 //! server's usage from `/proc` (this process's, since the server runs here).
 
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
 use chat_config::{HistoryBackend, Settings};
 use serde_json::Value;
+use support::count;
 
 /// The longest one chat-bench run may take here; they are sized to take a few seconds.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -68,40 +70,15 @@ impl Server {
 /// Runs `chat-bench SCENARIO` against `server` with `args`, plus `--json` (no progress bars)
 /// and this process as the server's PID, and returns its one JSON line.
 async fn chat_bench(server: &Server, scenario: &str, args: &[&str]) -> Value {
-    let pid = std::process::id().to_string();
     let url = server.url();
     let ca = server
         .1
         .as_ref()
         .map(|(_, cert)| ["--ca-cert", cert.as_str()]);
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-bench"))
-        .args([scenario, "--url", &url])
-        .args(ca.iter().flatten())
-        .args(args)
-        .args(["--json", "--pid", &pid])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chat-bench starts");
-    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
-        .await
-        .expect("chat-bench ends by itself")
-        .expect("chat-bench output");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "chat-bench failed: {stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "one JSON line on stdout ({e}): {:?}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn count(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a count in {v}"))
+    let mut all = vec![scenario, "--url", &url];
+    all.extend(ca.iter().flatten());
+    all.extend(args);
+    support::run_json(&all, RUN_LIMIT).await
 }
 
 /// A measured window where every delivery arrived once, in order, and was timed.

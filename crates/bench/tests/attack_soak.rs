@@ -2,11 +2,13 @@
 //! 127.0.0.1:0 (started in this process, so its RSS and descriptors are this process's), in
 //! tiny sizes: each ends by itself and reports what it did to the server.
 
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
 use chat_config::{HistoryBackend, Settings};
 use serde_json::Value;
+use support::count;
 
 /// The longest one chat-bench run may take here.
 const RUN_LIMIT: Duration = Duration::from_secs(90);
@@ -33,36 +35,12 @@ async fn stop(server: chat_server::Background) {
         .expect("server ran cleanly");
 }
 
-/// Runs `chat-bench ARGS --url URL --json --pid <this process>` and returns its JSON line.
+/// Runs `chat-bench ARGS --url URL` against `server` and returns its JSON line.
 async fn chat_bench(server: &chat_server::Background, args: &[&str]) -> Value {
-    let pid = std::process::id().to_string();
     let url = format!("ws://{}/ws", server.addr());
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-bench"))
-        .args(args)
-        .args(["--url", &url, "--json", "--pid", &pid])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chat-bench starts");
-    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
-        .await
-        .expect("chat-bench ends by itself")
-        .expect("chat-bench output");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "chat-bench failed: {stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "one JSON line on stdout ({e}): {:?}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn count(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is a count in {v}"))
+    let mut all = args.to_vec();
+    all.extend(["--url", &url]);
+    support::run_json(&all, RUN_LIMIT).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

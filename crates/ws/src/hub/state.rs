@@ -192,13 +192,7 @@ impl Hub {
                     return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), reference);
                 }
                 let user = connection.user.clone();
-                let frame = ServerFrame::Typing {
-                    room: &room,
-                    user: &user,
-                    active,
-                }
-                .encode();
-                self.rooms.broadcast_about(&room, frame, &user);
+                self.tell_typing(&room, &user, active);
                 self.submit(Job::Typing { room, user, active });
             }
             Request::History {
@@ -218,6 +212,12 @@ impl Hub {
                 });
             }
         }
+    }
+
+    /// Tells the room's other members that `user` is typing (or stopped).
+    fn tell_typing(&mut self, room: &RoomName, user: &User, active: bool) {
+        let frame = ServerFrame::Typing { room, user, active }.encode();
+        self.rooms.broadcast_about(room, frame, user);
     }
 
     fn submit(&mut self, job: Job) {
@@ -267,15 +267,7 @@ impl Hub {
             }
             // Other nodes' members: this node's members are told as its own would be.
             Outcome::Presence { room, user, event } => self.rooms.announce(&room, event, &user),
-            Outcome::Typing { room, user, active } => {
-                let frame = ServerFrame::Typing {
-                    room: &room,
-                    user: &user,
-                    active,
-                }
-                .encode();
-                self.rooms.broadcast_about(&room, frame, &user);
-            }
+            Outcome::Typing { room, user, active } => self.tell_typing(&room, &user, active),
             Outcome::Page {
                 origin,
                 room,
