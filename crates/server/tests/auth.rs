@@ -183,7 +183,9 @@ async fn the_rooms_claim_limits_joins() {
 #[tokio::test]
 async fn a_connection_is_closed_with_4001_when_its_token_expires() {
     let server = jwt_server().await;
-    let short = token("alice", None, None, 1);
+    // `exp` is in whole seconds: 2 s from now leaves more than 1 s, time enough to join
+    // first (1 s could be a few milliseconds, and the close came before `joined`).
+    let short = token("alice", None, None, 2);
     let (mut alice, _) = signed_in(&server, &short).await;
     alice.join("room").await;
     assert_eq!(alice.recv_close().await, 4001);
