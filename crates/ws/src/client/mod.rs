@@ -49,8 +49,9 @@ pub struct Handoff {
 }
 
 /// Serves one upgraded TCP connection until it closes or the hub cuts it off; on `shutdown`
-/// it is closed with 1001 after what waits for it, when its `access` expires with 4001. Writes `welcome` (behind the handoff's
-/// unsent bytes) in one write before it returns, then hands the sending side to the hub.
+/// it is closed with 1001 after what waits for it, when its `access` expires with 4001. Writes
+/// `welcome` (behind the handoff's unsent bytes) in one write before it returns, then hands
+/// the sending side to the hub.
 ///
 /// Not an `async fn`: its arguments would stay in the connection's future for its whole
 /// life; the reader keeps only what it uses.
@@ -62,15 +63,8 @@ pub fn serve(
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let Handoff { tcp, early, unsent } = socket;
-    let tcp = Arc::new(tcp);
-    let outbox = Outbox::tcp(tcp.clone());
-    start(
-        TcpReader(tcp),
-        early,
-        unsent,
-        outbox,
-        None,
+    over_tcp(
+        socket,
         Greeting::Welcome(user, access),
         hub,
         config,
@@ -88,6 +82,17 @@ pub fn serve_echo(
     config: Arc<ClientConfig>,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
+    over_tcp(socket, Greeting::Echo, hub, config, shutdown)
+}
+
+/// A TCP connection's start: the hub writes its socket directly.
+fn over_tcp(
+    socket: Handoff,
+    greeting: Greeting,
+    hub: HubHandle,
+    config: Arc<ClientConfig>,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
     let Handoff { tcp, early, unsent } = socket;
     let tcp = Arc::new(tcp);
     let outbox = Outbox::tcp(tcp.clone());
@@ -97,7 +102,7 @@ pub fn serve_echo(
         unsent,
         outbox,
         None,
-        Greeting::Echo,
+        greeting,
         hub,
         config,
         shutdown,
