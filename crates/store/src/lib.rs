@@ -5,7 +5,8 @@
 //! - [`SqliteHistory`] (`sqlite/`): the durable default. One SQLite file in WAL mode; the writer
 //!   commits each batch's messages in one transaction (`writer.rs`), retention deletes in steps
 //!   between commits (`trim.rs`); recent messages are served from
-//!   memory and older pages by indexed reads (`room.rs`); a row of the `events` table becomes a
+//!   memory and older pages by indexed reads (`room.rs`), the rooms in memory within their
+//!   byte budget, least recently used first (`rooms.rs`); a row of the `events` table becomes a
 //!   message in one function (`event.rs`); the versioned schema and its migrations (`schema.rs`).
 //! - [`MemoryHistory`] (`memory.rs`): everything in process memory, for tests and ephemeral
 //!   deployments.

@@ -45,6 +45,7 @@
 mod checkpoint;
 mod event;
 mod room;
+mod rooms;
 mod schema;
 mod trim;
 mod writer;
@@ -52,19 +53,19 @@ mod writer;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use foldhash::fast::RandomState;
-use hashlink::{LinkedHashMap, linked_hash_map::Entry};
+use hashlink::LinkedHashMap;
 
 use chat_ws::{
     history::{Appended, Commit, History, HistoryError, Page, Retention, Since, now_ms},
     log::{Draft, Event},
     protocol::RoomName,
 };
-use rusqlite::Connection;
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use checkpoint::Checkpointer;
-use room::{Kept, RoomState};
+use room::Kept;
+use rooms::{Rooms, Touched, read_failed};
 pub use writer::FileHealth;
 use writer::{Write, WriterHandle};
 
@@ -180,21 +181,6 @@ pub struct SqliteHistory {
     appended: u64,
 }
 
-/// The rooms in memory and the connection that reads what memory no longer holds.
-#[derive(Debug)]
-struct Rooms {
-    retention: Retention,
-    cache_per_room: usize,
-    /// Read-only connection for the pages that are no longer in memory.
-    reader: Connection,
-    /// Rooms in memory, least recently touched first.
-    rooms: LinkedHashMap<RoomName, RoomState, RandomState>,
-    /// What they hold, in [`crate::weight`]'s units.
-    bytes: usize,
-    /// What they may hold at the end of a batch.
-    budget: usize,
-}
-
 impl SqliteHistory {
     /// Opens (or creates) the database, migrates its schema and starts the writer thread.
     pub fn open(options: SqliteOptions) -> Result<Self, OpenError> {
@@ -257,8 +243,7 @@ impl SqliteHistory {
         if failed >= self.epoch {
             warn!("a history write failed; reloading rooms from the database");
             self.epoch = failed + 1;
-            self.rooms.rooms.clear();
-            self.rooms.bytes = 0;
+            self.rooms.forget_all();
         }
     }
 
@@ -267,79 +252,6 @@ impl SqliteHistory {
         self.recover();
         self.rooms.get(name, now, self.writer.resolved())
     }
-}
-
-/// A room ready to be read or appended to.
-struct Touched<'a> {
-    state: &'a mut RoomState,
-    /// What retention keeps of it now.
-    kept: Kept,
-    reader: &'a Connection,
-}
-
-impl Rooms {
-    /// The room, read from the file on first touch, with what retention drops forgotten.
-    fn get(
-        &mut self,
-        name: &RoomName,
-        now: u64,
-        resolved: u64,
-    ) -> Result<Touched<'_>, HistoryError> {
-        let state = match self.rooms.entry(name.clone()) {
-            Entry::Occupied(mut entry) => {
-                entry.to_back();
-                entry.into_mut()
-            }
-            Entry::Vacant(entry) => {
-                let state =
-                    RoomState::load(&self.reader, name, self.retention, self.cache_per_room, now)
-                        .map_err(read_failed)?;
-                self.bytes += state.bytes;
-                entry.insert(state)
-            }
-        };
-        let kept = Kept::new(self.retention, state.last_seq, now);
-        let before = state.bytes;
-        state.prune(kept, self.cache_per_room, resolved);
-        self.bytes -= before - state.bytes;
-        Ok(Touched {
-            state,
-            kept,
-            reader: &self.reader,
-        })
-    }
-}
-
-impl Rooms {
-    /// Brings the caches within the budget, the least recently used rooms' oldest committed
-    /// messages first (writes up to `resolved` are committed). What waits for the disk stays,
-    /// so the budget can be passed by at most what the writer has not committed yet.
-    fn shed(&mut self, resolved: u64) {
-        if self.bytes <= self.budget {
-            return;
-        }
-        // Down to 7/8 of the budget, so that the walk is not repeated for every batch.
-        let target = self.budget - self.budget / 8;
-        for state in self.rooms.values_mut() {
-            self.bytes -= state.shed(self.bytes - target, resolved);
-            if self.bytes <= target {
-                break;
-            }
-        }
-    }
-
-    /// The room leaves memory if everything it holds is committed.
-    fn release(&mut self, name: &RoomName, resolved: u64) {
-        if let Entry::Occupied(entry) = self.rooms.entry(name.clone())
-            && entry.get().is_settled(resolved)
-        {
-            self.bytes -= entry.remove().bytes;
-        }
-    }
-}
-
-fn read_failed(e: rusqlite::Error) -> HistoryError {
-    HistoryError(format!("cannot read the history database: {e}"))
 }
 
 impl History for SqliteHistory {
