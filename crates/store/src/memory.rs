@@ -93,12 +93,7 @@ impl MemoryHistory {
             if bytes <= target {
                 return true;
             }
-            while bytes > target
-                && log.pop_front().is_some_and(|freed| {
-                    bytes -= freed;
-                    true
-                })
-            {}
+            bytes -= log.shed(bytes - target);
             if log.messages.is_empty() && log.released {
                 bytes -= log.bytes;
                 return false;
@@ -137,12 +132,21 @@ impl RoomLog {
         before - self.bytes
     }
 
-    /// Forgets the oldest message; returns the bytes freed.
-    fn pop_front(&mut self) -> Option<usize> {
-        let gone = self.messages.pop_front()?;
-        let freed = message_bytes(&gone);
-        self.bytes -= freed;
-        Some(freed)
+    /// Forgets the oldest messages until `want` bytes are freed or none is left; returns the
+    /// bytes freed.
+    fn shed(&mut self, want: usize) -> usize {
+        let before = self.bytes;
+        while before - self.bytes < want && self.pop_front() {}
+        before - self.bytes
+    }
+
+    /// Forgets the oldest message; false when there was none.
+    fn pop_front(&mut self) -> bool {
+        let Some(gone) = self.messages.pop_front() else {
+            return false;
+        };
+        self.bytes -= message_bytes(&gone);
+        true
     }
 
     /// Index in `messages` of the first message with seq ≥ `seq`.
