@@ -377,6 +377,10 @@ pub struct FilesSettings {
     pub s3_endpoint: String,
     /// The bucket's region; empty: `AWS_REGION` or `us-east-1`.
     pub s3_region: String,
+    /// How long a file that no message references is kept after its upload (PROTOCOL.md:
+    /// 24 h). Not in CONFIG.md's table; an extra key the project adds (tests shorten it).
+    #[serde(with = "value::duration")]
+    pub keep_unreferenced: Duration,
 }
 
 /// The default of `files.allowed_types` (CONFIG.md).
@@ -407,6 +411,7 @@ impl Default for FilesSettings {
             s3_bucket: String::new(),
             s3_endpoint: String::new(),
             s3_region: String::new(),
+            keep_unreferenced: Duration::from_secs(24 * 60 * 60),
         }
     }
 }

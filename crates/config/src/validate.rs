@@ -259,6 +259,7 @@ fn files_settings(files: &FilesSettings) -> Result<(), ConfigError> {
     within("files.max_bytes", files.max_bytes, 1, MAX_FILE_BYTES)?;
     within("files.max_pixels", files.max_pixels, 1, MAX_PIXELS)?;
     within("files.uploads_per_min", files.uploads_per_min, 1, MAX_RATE)?;
+    not_longer("files.keep_unreferenced", files.keep_unreferenced, MAX_AGE)?;
     if let Some(bad) = files.allowed_types.iter().find(|t| !is_media_type(t)) {
         return Err(ConfigError::invalid(
             "files.allowed_types",
@@ -278,9 +279,8 @@ fn files_settings(files: &FilesSettings) -> Result<(), ConfigError> {
         ));
     }
     let endpoint = files.s3_endpoint.trim();
-    if !endpoint.is_empty()
-        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-    {
+    let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+    if !endpoint.is_empty() && !is_url {
         return Err(ConfigError::invalid(
             "files.s3_endpoint",
             format!(

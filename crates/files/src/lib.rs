@@ -11,7 +11,8 @@
 //! - `id.rs` ([`FileId`]), `meta.rs` ([`FileMeta`], what is kept beside the bytes, and the
 //!   file object clients see), `kind.rs` (the type from magic numbers), `picture.rs`
 //!   (dimensions from the header, the thumbnail on the blocking pool), `rate.rs` (uploads per
-//!   user per minute), `token.rs` (the upload token of `welcome`), `sweep.rs`.
+//!   user per minute), `token.rs` (the upload token of `welcome`), `sweep.rs`, `sharing.rs`
+//!   (the core's seam, `chat_ws::files::FileSharing`).
 //!
 //! Every node reads and writes the same objects (`<id>/file`, `<id>/thumb`, `<id>/meta.json`,
 //! `<id>/ref`), so files uploaded on one node are served and swept by any.
@@ -25,6 +26,7 @@ mod meta;
 mod picture;
 mod rate;
 mod service;
+mod sharing;
 mod storage;
 mod sweep;
 mod token;

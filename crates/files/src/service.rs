@@ -158,7 +158,7 @@ impl Files {
         uploader: &Uploader,
         name: &str,
         declared: Option<u64>,
-        mut body: ByteStream,
+        mut body: ByteStream<'_>,
     ) -> Result<FileMeta, UploadError> {
         let max = self.config.max_bytes;
         if declared.is_some_and(|length| length > max) {
@@ -184,7 +184,7 @@ impl Files {
             return Err(UploadError::Unsupported(media_type.to_owned()));
         }
         let head = head.freeze();
-        let rest: ByteStream = if ended {
+        let rest: ByteStream<'_> = if ended {
             Box::pin(stream::empty())
         } else {
             body
@@ -205,7 +205,7 @@ impl Files {
         if is_image(media_type) {
             self.store_image(&id, &mut meta, head, rest).await?;
         } else {
-            let whole: ByteStream = Box::pin(stream::once(async { Ok(head) }).chain(rest));
+            let whole: ByteStream<'_> = Box::pin(stream::once(async { Ok(head) }).chain(rest));
             meta.size = self
                 .storage
                 .put(&id.key(FILE), whole, max)
@@ -230,7 +230,7 @@ impl Files {
         id: &FileId,
         meta: &mut FileMeta,
         head: Bytes,
-        mut rest: ByteStream,
+        mut rest: ByteStream<'_>,
     ) -> Result<(), UploadError> {
         let max = self.config.max_bytes;
         let _permit = self
@@ -282,7 +282,7 @@ impl Files {
     async fn put_small(&self, key: &str, bytes: impl Into<Bytes>) -> Result<u64, StorageError> {
         let bytes: Bytes = bytes.into();
         let limit = bytes.len() as u64;
-        let body: ByteStream = Box::pin(stream::once(async { Ok::<_, io::Error>(bytes) }));
+        let body: ByteStream<'static> = Box::pin(stream::once(async { Ok::<_, io::Error>(bytes) }));
         self.storage.put(key, body, limit).await
     }
 
@@ -325,7 +325,7 @@ impl Files {
         download: &Download,
         part: Part,
         range: Option<Range<u64>>,
-    ) -> Result<ByteStream, OpenError> {
+    ) -> Result<ByteStream<'static>, OpenError> {
         let id = FileId::parse(&download.meta.id).ok_or(OpenError::NotFound)?;
         let object = match part {
             Part::File => FILE,

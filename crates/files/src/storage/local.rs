@@ -31,9 +31,18 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    /// The folder `dir`, created with its temporary folder if missing.
+    /// The folder `dir`; it is created at the first upload, so a server that never gets one
+    /// leaves nothing behind. Something at `dir` that is not a folder is an error now.
     pub async fn open(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir.join(PARTIAL)).await?;
+        match fs::metadata(dir).await {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    "it exists and is not a folder",
+                ));
+            }
+            _ => {}
+        }
         Ok(Self {
             dir: dir.to_owned(),
         })
@@ -62,12 +71,15 @@ fn failed(error: io::Error) -> StorageError {
 
 #[async_trait]
 impl Storage for LocalStorage {
-    async fn put(&self, key: &str, body: ByteStream, limit: u64) -> Result<u64, StorageError> {
+    async fn put(&self, key: &str, body: ByteStream<'_>, limit: u64) -> Result<u64, StorageError> {
         let target = self.path(key)?;
         let temporary = self
             .dir
             .join(PARTIAL)
             .join(format!("{:032x}", rand::random::<u128>()));
+        fs::create_dir_all(self.dir.join(PARTIAL))
+            .await
+            .map_err(failed)?;
         let written = write_file(&temporary, limited(body, limit)).await;
         let finished = match written {
             Ok(size) => {
@@ -88,9 +100,13 @@ impl Storage for LocalStorage {
         finished
     }
 
-    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, StorageError> {
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream<'static>, StorageError> {
         let mut file = fs::File::open(self.path(key)?).await.map_err(failed)?;
-        let stream: ByteStream = match range {
+        let stream: ByteStream<'static> = match range {
             None => Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)),
             Some(range) => {
                 file.seek(SeekFrom::Start(range.start))
@@ -118,7 +134,12 @@ impl Storage for LocalStorage {
     }
 
     async fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<Listed>, StorageError> {
-        let mut entries = fs::read_dir(&self.dir).await.map_err(failed)?;
+        let mut entries = match fs::read_dir(&self.dir).await {
+            Ok(entries) => entries,
+            // Nothing uploaded yet.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(failed(error)),
+        };
         let mut names = Vec::new();
         while let Some(entry) = entries.next_entry().await.map_err(failed)? {
             let Ok(name) = entry.file_name().into_string() else {
@@ -161,7 +182,7 @@ impl Storage for LocalStorage {
 }
 
 /// Writes `body` to a new file at `path` and syncs it; the size written.
-async fn write_file(path: &Path, mut body: ByteStream) -> Result<u64, StorageError> {
+async fn write_file(path: &Path, mut body: ByteStream<'_>) -> Result<u64, StorageError> {
     let mut file = fs::File::create(path).await.map_err(failed)?;
     let mut size = 0u64;
     while let Some(chunk) = body.next().await {

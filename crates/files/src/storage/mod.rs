@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-/// A body on its way in or out, chunk by chunk.
-pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+/// A body on its way in or out, chunk by chunk. An upload's may borrow the request's body,
+/// so that what is left of it can still be read (and thrown away) after a refusal.
+pub type ByteStream<'a> = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'a>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -37,10 +38,14 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Stores `body` under `key`, reading it as it arrives and refusing it
     /// ([`StorageError::TooLarge`]) once it passes `limit` bytes. Nothing is visible under
     /// `key` until the whole body is there. Returns the size.
-    async fn put(&self, key: &str, body: ByteStream, limit: u64) -> Result<u64, StorageError>;
+    async fn put(&self, key: &str, body: ByteStream<'_>, limit: u64) -> Result<u64, StorageError>;
 
     /// The object's bytes, or `range` of them (within its size).
-    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, StorageError>;
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream<'static>, StorageError>;
 
     /// Removes `key`; one that is already gone is fine.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
@@ -77,7 +82,7 @@ struct OverLimit;
 
 /// `body`, ending with an error as soon as more than `limit` bytes have come through: the
 /// backends stop reading there, and hyper stops taking the client's bytes.
-pub(crate) fn limited(body: ByteStream, limit: u64) -> ByteStream {
+pub(crate) fn limited(body: ByteStream<'_>, limit: u64) -> ByteStream<'_> {
     Box::pin(body.scan((0u64, false), move |(seen, over), chunk| {
         if *over {
             return std::future::ready(None);

@@ -51,7 +51,7 @@ impl S3Storage {
 
 #[async_trait]
 impl Storage for S3Storage {
-    async fn put(&self, key: &str, body: ByteStream, limit: u64) -> Result<u64, StorageError> {
+    async fn put(&self, key: &str, body: ByteStream<'_>, limit: u64) -> Result<u64, StorageError> {
         let upload = self
             .store
             .put_multipart(&Path::from(key))
@@ -78,7 +78,11 @@ impl Storage for S3Storage {
         Ok(size)
     }
 
-    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, StorageError> {
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream<'static>, StorageError> {
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()

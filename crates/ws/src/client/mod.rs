@@ -170,7 +170,7 @@ where
         Greeting::Welcome(user, access) => {
             debug!(conn, user = %user.id, name = %user.name, "connected");
             // The connection is this task's alone until it is attached.
-            welcome(&mut outbox, unsent, &user, &config, &hub);
+            welcome(&mut outbox, unsent, &user, &access, &config, &hub);
             (user, access)
         }
         #[cfg(feature = "echo")]
@@ -217,14 +217,23 @@ fn welcome(
     outbox: &mut Outbox,
     unsent: Vec<u8>,
     user: &User,
+    access: &Access,
     config: &ClientConfig,
     hub: &HubHandle,
 ) {
     let limits = config.limits();
+    let signed_in_for = access
+        .expires()
+        .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
+    let upload = config
+        .files
+        .as_ref()
+        .map(|files| files.upload(user, signed_in_for));
     let welcome = ServerFrame::Welcome {
         user,
         server: &config.server_name,
         limits: &limits,
+        upload: upload.as_ref(),
     }
     .encode();
     let mut frames = Vec::with_capacity(2);

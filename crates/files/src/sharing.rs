@@ -1,0 +1,27 @@
+//! The chat core's seam to file sharing, implemented over [`Files`].
+
+use std::time::Duration;
+
+use chat_ws::{
+    files::{FileSharing, Upload},
+    protocol::User,
+};
+
+use crate::{Files, Uploader};
+
+/// Where uploads go (PROTOCOL.md).
+const UPLOAD_URL: &str = "/files";
+
+impl FileSharing for Files {
+    fn upload(&self, user: &User, signed_in_for: Option<Duration>) -> Upload {
+        let uploader = Uploader {
+            id: user.id.to_string(),
+            name: user.name.to_string(),
+        };
+        Upload {
+            url: UPLOAD_URL,
+            token: self.tokens().mint(&uploader, signed_in_for),
+            max_bytes: self.config().max_bytes,
+        }
+    }
+}
