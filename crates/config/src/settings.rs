@@ -355,7 +355,7 @@ pub struct FilesSettings {
     /// Where the bytes live: a local folder, or an S3-compatible object store (what several
     /// nodes need, unless they share one folder).
     pub backend: FilesBackend,
-    /// The folder for `backend = "local"`, created at startup.
+    /// The folder for `backend = "local"`, created at the first upload.
     pub dir: PathBuf,
     /// Largest upload in bytes; a body past it is cut off with 413 while it arrives.
     #[serde(deserialize_with = "value::count")]
