@@ -58,7 +58,7 @@ async fn attaching_checks_the_owner_and_the_sweep_keeps_what_is_attached() {
     );
     let unknown = "f_00000000000000000000000000000000".to_owned();
     assert_eq!(
-        files.attach("alice", &[unknown.clone()]).await,
+        files.attach("alice", std::slice::from_ref(&unknown)).await,
         Err(AttachError::Unknown(unknown))
     );
     assert_eq!(
