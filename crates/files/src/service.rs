@@ -107,6 +107,11 @@ pub struct Files {
     rate: UploadRate,
     tokens: UploadTokens,
     images: Semaphore,
+    /// Files of deleted messages, removed by the sweep's task: whoever hands them over (the
+    /// hub) does not wait for storage.
+    releases: tokio::sync::mpsc::UnboundedSender<Vec<String>>,
+    pub(crate) released:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<String>>>>,
 }
 
 fn storage_failed(error: StorageError) -> UploadError {
@@ -124,7 +129,10 @@ pub(crate) fn now_ms() -> u64 {
 
 impl Files {
     pub fn new(storage: Arc<dyn Storage>, config: FilesConfig, tokens: UploadTokens) -> Self {
+        let (releases, released) = tokio::sync::mpsc::unbounded_channel();
         Self {
+            releases,
+            released: std::sync::Mutex::new(Some(released)),
             rate: UploadRate::new(config.uploads_per_min),
             storage,
             config,
@@ -375,6 +383,24 @@ impl Files {
     pub async fn release(&self, ids: &[String]) {
         for id in ids.iter().filter_map(|id| FileId::parse(id)) {
             self.remove(&id).await;
+        }
+    }
+
+    /// Queues the files of `files`, a message's `files` JSON array, for removal by the
+    /// sweep's task ([`Files::sweep_until`]); returns at once.
+    pub fn release_later(&self, files: &str) {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            id: String,
+        }
+        match serde_json::from_str::<Vec<Named>>(files) {
+            Ok(named) if !named.is_empty() => {
+                let _ = self
+                    .releases
+                    .send(named.into_iter().map(|n| n.id).collect());
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "the files of a deleted message do not parse"),
         }
     }
 

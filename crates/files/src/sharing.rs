@@ -1,9 +1,9 @@
 //! The chat core's seam to file sharing, implemented over [`Files`].
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chat_ws::{
-    files::{FileSharing, Upload},
+    files::{Attached, FileSharing, Upload},
     protocol::User,
 };
 
@@ -23,5 +23,19 @@ impl FileSharing for Files {
             token: self.tokens().mint(&uploader, signed_in_for),
             max_bytes: self.config().max_bytes,
         }
+    }
+
+    fn attach(self: Arc<Self>, owner: Arc<str>, ids: Vec<Arc<str>>) -> Attached {
+        Box::pin(async move {
+            let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+            match Files::attach(&self, &owner, &ids).await {
+                Ok(json) => Ok(json.to_string()),
+                Err(refusal) => Err(refusal.to_string()),
+            }
+        })
+    }
+
+    fn release(&self, files: &str) {
+        self.release_later(files);
     }
 }

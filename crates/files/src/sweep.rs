@@ -21,8 +21,18 @@ const SHORTEST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(10 * 60);
 
 impl Files {
-    /// Sweeps until `shutdown`: a pass at once, then one every while.
+    /// Sweeps until `shutdown`: a pass at once, then one every while; between passes,
+    /// removes the files of deleted messages as they are released. Only one task may run it.
     pub async fn sweep_until(&self, shutdown: CancellationToken) {
+        let released = self
+            .released
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(mut released) = released else {
+            tracing::warn!("the file sweep is already running");
+            return;
+        };
         let pause = (self.config().keep_unreferenced / 4).clamp(SHORTEST_PAUSE, LONGEST_PAUSE);
         let mut after: Option<String> = None;
         loop {
@@ -32,15 +42,19 @@ impl Files {
             };
             // A full batch goes on soon after where it stopped; otherwise the next pass
             // starts again from the beginning, later.
-            let wait = if next.is_some() {
+            let wait = tokio::time::sleep(if next.is_some() {
                 SHORTEST_PAUSE
             } else {
                 pause
-            };
+            });
+            tokio::pin!(wait);
             after = next;
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = &mut wait => break,
+                    Some(ids) = released.recv() => self.release(&ids).await,
+                }
             }
         }
     }

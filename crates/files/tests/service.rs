@@ -141,3 +141,32 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_released_message_files_go_at_once_through_the_sweeps_task() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let files = Arc::new(files(dir.path(), Duration::from_secs(3600)).await);
+    let file = files
+        .upload(&user("alice"), "a.txt", None, body(&[b"in a message"]))
+        .await
+        .expect("stored");
+    let json = files
+        .attach("alice", std::slice::from_ref(&file.id))
+        .await
+        .expect("attached");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sweeper = tokio::spawn({
+        let (files, stop) = (files.clone(), stop.clone());
+        async move { files.sweep_until(stop).await }
+    });
+    files.release_later(&json);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while files.meta(&file.id).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("removed");
+    stop.cancel();
+    sweeper.await.expect("the sweep ends");
+}
