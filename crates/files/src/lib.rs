@@ -3,8 +3,8 @@
 //! per-user upload rate, and the sweep that removes what no message keeps.
 //!
 //! # Layout
-//! - [`Files`] (`service.rs`): the one handle the server holds: `upload`, `open`/`read`,
-//!   `attach` (a `send` naming files), `release` (a deleted message's files), `sweep`.
+//! - [`Files`] (`service.rs`): the one handle the server holds: `upload`, `open`/`read`;
+//!   `references.rs`: `attach` (a `send` naming files), `release` (a deleted message's files).
 //! - `storage/`: the [`Storage`] trait (put a stream under a byte limit, get a range, delete,
 //!   list) and its two backends, `local.rs` (a folder; temporary file, then rename) and
 //!   `s3.rs` (object_store's S3 client).
@@ -25,6 +25,7 @@ mod kind;
 mod meta;
 mod picture;
 mod rate;
+mod references;
 mod service;
 mod sharing;
 mod storage;
