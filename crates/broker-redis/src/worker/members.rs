@@ -4,6 +4,7 @@
 use std::mem;
 
 use chat_ws::{
+    broker::Outcome,
     history::now_ms,
     protocol::{PresenceEvent, RoomName, User},
 };
@@ -14,7 +15,10 @@ use tokio::time::timeout;
 use tracing::warn;
 
 use super::{PROBE_TIMEOUT, Worker};
-use crate::presence::{self, Change};
+use crate::{
+    codec::{self, Published},
+    presence::{self, Change},
+};
 
 impl Worker {
     /// Presence and typing changes, one script call per room, all at once. Nobody waits for
@@ -83,11 +87,35 @@ impl Worker {
             async move { call.invoke_async::<Value>(&mut conn).await }
         }));
         let (remembered, answers) = tokio::join!(remember, scripts);
-        for result in answers.into_iter().map(|a| a.map(drop)).chain([remembered]) {
-            if let Err(error) = result {
-                self.failed_call(&error);
+        for ((room, _), answer) in calls.iter().zip(answers) {
+            match answer {
+                Ok(published) => self.own_presence(room, &published),
+                Err(error) => self.failed_call(&error),
             }
         }
+        if let Err(error) = remembered {
+            self.failed_call(&error);
+        }
+    }
+
+    /// Tells this node's members what a presence call of its own published about its users
+    /// (a first connection anywhere, a last one, a swept node's members).
+    fn own_presence(&mut self, room: &RoomName, published: &Value) {
+        let Some(payload) = codec::bytes(published) else {
+            return;
+        };
+        for line in codec::decode_published(room, payload) {
+            if let Published::Presence { node, user, event } = line
+                && node == self.settings.node
+            {
+                self.tell_presence(room.clone(), user, event);
+            }
+        }
+    }
+
+    /// Tells the hub that a user arrived in a room or left it.
+    pub(super) fn tell_presence(&mut self, room: RoomName, user: User, event: PresenceEvent) {
+        self.send(Outcome::Presence { room, user, event });
     }
 
     /// The room's members on other nodes.

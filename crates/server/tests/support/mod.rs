@@ -263,3 +263,15 @@ pub async fn raw_close_code(client: &mut Client) -> Option<u16> {
     }
     None
 }
+
+/// The sorted names in a `joined` frame's `members`.
+pub fn member_names(joined: &Value) -> Vec<String> {
+    let mut names: Vec<String> = joined["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["name"].as_str().expect("a name").to_owned())
+        .collect();
+    names.sort();
+    names
+}
