@@ -138,6 +138,7 @@ impl RedisBroker {
             holes: Default::default(),
             resync: false,
             local: HashMap::default(),
+            told: HashMap::default(),
             registered: false,
         };
         tokio::spawn(worker.run());

@@ -6,7 +6,8 @@
 
 use std::sync::LazyLock;
 
-use chat_ws::protocol::{PresenceEvent, RoomName, User};
+use chat_ws::protocol::{PresenceEvent, RoomName, User, UserId};
+use foldhash::HashMap;
 use redis::{Script, ScriptInvocation, Value};
 
 use crate::{codec, keys::Keys};
@@ -67,15 +68,28 @@ pub(crate) fn invocation<'a>(
 
 /// The room's members on nodes other than `node`, from `HGETALL` of its members hash.
 pub(crate) fn others(reply: &Value, node: &str) -> Vec<User> {
+    let own = format!("{node}|");
+    entries(reply)
+        .filter(|(field, _)| !field.starts_with(own.as_bytes()))
+        .map(|(_, user)| user)
+        .collect()
+}
+
+/// Every user in the room on any node, once each, from `HGETALL` of its members hash.
+pub(crate) fn everyone(reply: &Value) -> HashMap<UserId, User> {
+    entries(reply)
+        .map(|(_, user)| (user.id.clone(), user))
+        .collect()
+}
+
+/// The members hash's fields (`<node>|<user id>`) and users.
+fn entries(reply: &Value) -> impl Iterator<Item = (&[u8], User)> {
     let pairs: Vec<(&Value, &Value)> = match reply {
         Value::Map(map) => map.iter().map(|(k, v)| (k, v)).collect(),
         Value::Array(flat) => flat.chunks_exact(2).map(|p| (&p[0], &p[1])).collect(),
-        _ => return Vec::new(),
+        _ => Vec::new(),
     };
-    let own = format!("{node}|");
     pairs
         .into_iter()
-        .filter(|(field, _)| codec::bytes(field).is_some_and(|f| !f.starts_with(own.as_bytes())))
-        .filter_map(|(_, json)| codec::user(codec::bytes(json)?))
-        .collect()
+        .filter_map(|(field, json)| Some((codec::bytes(field)?, codec::user(codec::bytes(json)?)?)))
 }

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use support::{
-    Client, TestServer, WAIT, member_names,
+    Client, TestServer, member_names,
     process::ServerProcess,
+    ready_becomes,
     redis::{self as r, PrivateCluster, PrivateRedis, SHARED, members_in_redis},
 };
 
@@ -161,18 +162,6 @@ async fn a_resend_on_another_node_gets_the_stored_message_back() {
     quiet(&mut alice, "r").await;
     quiet(&mut bob, "r").await;
     stop([a, b], vec![alice, bob, again], SHARED, &prefix).await;
-}
-
-/// Waits until the node's `/readyz` answers `status` (it follows a probe made every second).
-async fn ready_becomes(node: &TestServer, status: u16) {
-    tokio::time::timeout(WAIT * 2, async {
-        while support::http_get(node.addr, "/readyz", "").await.0 != status {
-            // The probe runs on its own clock: nothing to await but the next look.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("/readyz answers {status} in time"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,9 +16,12 @@ use std::{
 use chat_http::{Claims, mint};
 use serde_json::{Value, json};
 use support::{
-    Client, TestServer, member_names,
+    Client, TestServer,
+    gate::Gate,
+    member_names,
     process::ServerProcess,
-    redis::{self as r, SHARED, members_in_redis},
+    ready_becomes,
+    redis::{self as r, PrivateRedis, SHARED, members_in_redis},
 };
 
 const SECRET: &str = "a secret shared by every node of the test";
@@ -41,8 +44,13 @@ fn token(sub: &str) -> String {
 /// A node over the shared Redis with `prefix`, signing in with JWTs, taken for dead 2 s after
 /// its last heartbeat.
 async fn node(prefix: &str) -> TestServer {
+    node_on(SHARED, prefix).await
+}
+
+/// A node like [`node`] over the Redis at `url`.
+async fn node_on(url: &str, prefix: &str) -> TestServer {
     let auth = format!("node_ttl = \"2s\"\n[auth]\nmode = \"jwt\"\njwt_secret = \"{SECRET}\"");
-    TestServer::start(&r::node_toml(SHARED, prefix, &auth)).await
+    TestServer::start(&r::node_toml(url, prefix, &auth)).await
 }
 
 /// `sub` signed in on the node at `addr` and a member of `room`.
@@ -196,4 +204,70 @@ async fn a_killed_node_takes_no_member_with_it_that_is_still_on_another_node() {
     drop((carol, dave, alice_on_a));
     a.shutdown().await;
     r::clean(SHARED, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_missed_while_a_node_s_pubsub_was_down_reaches_its_members_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = PrivateRedis::start(dir.path(), &[]).await;
+    // Node A reaches Redis through a gate: once its pub/sub connection is killed, it cannot
+    // come back until the test opens the gate again (its command connection stays).
+    let gate = Gate::start(([127, 0, 0, 1], redis.port).into()).await;
+    let url_a = format!("redis://{}", gate.addr);
+    let (a, b) = (
+        node_on(&url_a, "lost").await,
+        node_on(&redis.url(), "lost").await,
+    );
+    ready_becomes(&a, 200).await;
+    let mut carol = signed_in(a.addr, "carol", "m").await;
+    let mut bob = signed_in(b.addr, "bob", "m").await;
+    assert_eq!(presence_of(&mut carol, "bob").await["event"], "join");
+
+    gate.set_open(false);
+    let mut admin = r::connect(&redis.url()).await;
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "pubsub"][..])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(killed, 2, "both nodes' pub/sub connections");
+    ready_becomes(&a, 503).await;
+    // While node A hears nothing: dave arrives, bob leaves (his message is kept in the stream).
+    let dave = signed_in(b.addr, "dave", "m").await;
+    let said = bob.say("m", "bye").await;
+    leave(&mut bob, "m").await;
+    members_in_redis(&redis.url(), "lost", "m", 2).await;
+
+    gate.set_open(true);
+    ready_becomes(&a, 200).await;
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let frame = carol.recv().await;
+        match frame["type"].as_str() {
+            Some("message") => assert_eq!(frame, said),
+            Some("presence") => {}
+            _ => panic!("unexpected {frame}"),
+        }
+        seen.push(frame);
+    }
+    let presence: Vec<_> = seen
+        .iter()
+        .filter(|f| f["type"] == "presence")
+        .map(|f| {
+            (
+                f["user"]["id"].as_str().unwrap(),
+                f["event"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(presence.contains(&("dave", "join")), "{seen:?}");
+    assert!(presence.contains(&("bob", "leave")), "{seen:?}");
+    assert_eq!(
+        presence_before_echo(&mut carol, "m").await,
+        Vec::<Value>::new()
+    );
+
+    drop((carol, bob, dave));
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -127,8 +127,8 @@ impl Worker {
         }
     }
 
-    /// Subscribes every room again (a no-op where the connection kept it) and reads what
-    /// each missed since its last seq.
+    /// Subscribes every room again (a no-op where the connection kept it), reads what each
+    /// missed since its last seq, and tells the members who came and went meanwhile.
     pub(super) async fn resync_all(&mut self) {
         let rooms: Vec<RoomName> = self.feeds.keys().cloned().collect();
         for room in &rooms {
@@ -143,6 +143,10 @@ impl Worker {
                 self.failed_call(&error);
                 return;
             }
+        }
+        if let Err(error) = self.tell_presence_again().await {
+            self.failed_call(&error);
+            return;
         }
         self.resync = false;
     }

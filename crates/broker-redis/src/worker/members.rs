@@ -113,12 +113,24 @@ impl Worker {
         }
     }
 
-    /// Tells the hub that a user arrived in a room or left it.
+    /// Tells the hub that a user arrived in a room or left it, unless its members know it
+    /// already (a line that crossed a fresh read of the members) or the room has no member
+    /// here to tell.
     pub(super) fn tell_presence(&mut self, room: RoomName, user: User, event: PresenceEvent) {
-        self.send(Outcome::Presence { room, user, event });
+        let Some(told) = self.told.get_mut(&room) else {
+            return;
+        };
+        let news = match event {
+            PresenceEvent::Join => told.insert(user.id.clone(), user.clone()).is_none(),
+            PresenceEvent::Leave => told.remove(&user.id).is_some(),
+        };
+        if news {
+            self.send(Outcome::Presence { room, user, event });
+        }
     }
 
-    /// The room's members on other nodes.
+    /// The room's members on other nodes. A room this node has just subscribed to starts
+    /// its [`Worker::told`] from them.
     pub(super) async fn members_elsewhere(
         &mut self,
         room: &RoomName,
@@ -127,7 +139,50 @@ impl Worker {
             .arg(self.settings.keys.members(room))
             .query_async(&mut self.commands)
             .await?;
+        if !self.told.contains_key(room) {
+            self.told.insert(room.clone(), presence::everyone(&reply));
+        }
         Ok(presence::others(&reply, &self.settings.node))
+    }
+
+    /// After the pub/sub connection was down (presence published meanwhile is lost, unlike
+    /// messages): reads who is in each subscribed room now and tells this node's members the
+    /// difference from what they were told, so every `members` view comes right again.
+    pub(super) async fn tell_presence_again(&mut self) -> Result<(), RedisError> {
+        let rooms: Vec<RoomName> = self.told.keys().cloned().collect();
+        let replies = join_all(rooms.iter().map(|room| {
+            let mut conn = self.commands.clone();
+            let key = self.settings.keys.members(room);
+            async move {
+                redis::cmd("HGETALL")
+                    .arg(key)
+                    .query_async::<Value>(&mut conn)
+                    .await
+            }
+        }))
+        .await;
+        for (room, reply) in rooms.into_iter().zip(replies) {
+            let now = presence::everyone(&reply?);
+            let Some(told) = self.told.get(&room) else {
+                continue;
+            };
+            let gone: Vec<User> = told
+                .values()
+                .filter(|user| !now.contains_key(&user.id))
+                .cloned()
+                .collect();
+            let came: Vec<User> = now
+                .into_values()
+                .filter(|user| !told.contains_key(&user.id))
+                .collect();
+            for user in gone {
+                self.tell_presence(room.clone(), user, PresenceEvent::Leave);
+            }
+            for user in came {
+                self.tell_presence(room.clone(), user, PresenceEvent::Join);
+            }
+        }
+        Ok(())
     }
 
     /// Tells Redis this node is alive until `node_ttl` from now, then sweeps the nodes whose

@@ -91,6 +91,10 @@ pub(crate) struct Worker {
     /// The users with a connection here, per room: what this node has told Redis (told
     /// again if other nodes took this node for dead, taken back when it stops).
     pub(crate) local: HashMap<RoomName, HashMap<UserId, User>>,
+    /// Every node's users in each subscribed room as this node's members were told (in
+    /// `joined` and by presence since): only a change to it is told, and after the pub/sub
+    /// connection was down the difference from Redis's members.
+    pub(crate) told: HashMap<RoomName, HashMap<UserId, User>>,
     /// The heartbeat has reached Redis once: a later beat that finds this node missing
     /// means another node swept it.
     pub(crate) registered: bool,
@@ -363,6 +367,7 @@ impl Worker {
 
     pub(super) async fn forget(&mut self, room: RoomName) {
         self.holes.remove(&room);
+        self.told.remove(&room);
         if self.feeds.remove(&room).is_some() {
             let channel = self.settings.keys.channel(&room);
             if let Err(error) = self.pubsub.unsubscribe(&channel).await {
