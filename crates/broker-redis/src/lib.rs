@@ -16,7 +16,7 @@
 //! - `conn`: the command and pub/sub connections (a single Redis or a cluster).
 //! - `feed`: a room's events on their way to the hub, in order, holes noticed.
 //! - `presence` (with `presence.lua`): members per node, first join and last leave across
-//!   nodes, typing, heartbeats, and the sweep of a dead node's members.
+//!   nodes, typing, and the sweep of a dead node's members (who sweeps: `worker/nodes.rs`).
 //! - `reads`: the stream reads behind `joined`, `history` and filling a hole.
 //! - `worker`: the task that does all of the above.
 //! - `health`: whether Redis answers (`/readyz`), the outage logged once.

@@ -1,8 +1,7 @@
 //! Presence across nodes: each room's members per node in Redis (`presence.lua`), a user once
-//! however many nodes it is on; each node's heartbeat (a deadline in one sorted set), and the
-//! sweep by which one live node, chosen atomically (`ZREM` answers 1 to one caller only),
-//! takes a dead node's members out of its rooms and publishes their `leave`. Typing travels
-//! the same way and is never stored.
+//! however many nodes it is on; the script call for a batch of changes (joins, leaves, typing,
+//! a dead node's sweep) and reading the members hash. Typing travels the same way and is
+//! never stored. Heartbeats and who sweeps are in `worker/nodes.rs`.
 
 use std::sync::LazyLock;
 

@@ -271,3 +271,72 @@ async fn presence_missed_while_a_node_s_pubsub_was_down_reaches_its_members_afte
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_cut_short_by_its_sweeper_s_death_is_resumed_once_its_claim_lapses() {
+    let prefix = r::prefix("resumed-sweep");
+    // What a sweeper that died mid-sweep leaves behind: a dead node still in the heartbeat
+    // set, one of its members still in a room, and the dead sweeper's claim on the sweep.
+    let mut admin = r::connect(SHARED).await;
+    let ghost = json!({"id": "ghost", "name": "ghost"}).to_string();
+    let claim_set = std::time::Instant::now();
+    redis::pipe()
+        .cmd("ZADD")
+        .arg(format!("{prefix}:nodes"))
+        .arg(1)
+        .arg("dead")
+        .cmd("HSET")
+        .arg(format!("{prefix}:{{g}}:members"))
+        .arg("dead|ghost")
+        .arg(&ghost)
+        .cmd("HSET")
+        .arg(format!("{prefix}:{{g}}:users"))
+        .arg("ghost")
+        .arg(1)
+        .cmd("SADD")
+        .arg(format!("{prefix}:node:{{dead}}:rooms"))
+        .arg("g")
+        .cmd("SET")
+        .arg(format!("{prefix}:node:{{dead}}:sweep"))
+        .arg("a dead sweeper")
+        .arg("PX")
+        .arg(3000)
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+
+    let a = node(&prefix).await;
+    let mut carol = Client::connect(a.addr, &format!("/ws?token={}", token("carol"))).await;
+    carol.recv_type("welcome").await;
+    assert_eq!(member_names(&carol.join("g").await), ["carol", "ghost"]);
+    let left = presence_of(&mut carol, "ghost").await;
+    assert_eq!(left["event"], "leave");
+    assert!(
+        claim_set.elapsed() >= std::time::Duration::from_secs(3),
+        "nobody sweeps while the claim holds"
+    );
+    members_in_redis(SHARED, &prefix, "g", 1).await;
+    let nodes: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{prefix}:nodes"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        nodes.len(),
+        1,
+        "the dead node is gone once swept: {nodes:?}"
+    );
+    let left_over: u64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}:node:{{dead}}:rooms"))
+        .arg(format!("{prefix}:node:{{dead}}:sweep"))
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left_over, 0);
+
+    drop(carol);
+    a.shutdown().await;
+    r::clean(SHARED, &prefix).await;
+}

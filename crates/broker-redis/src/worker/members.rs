@@ -1,11 +1,11 @@
-//! This node's members as other nodes see them: presence and typing changes to Redis, the
-//! members elsewhere for `joined`, the heartbeat, the sweep of dead nodes, the goodbye.
+//! This node's members as every node sees them: presence and typing changes to Redis, the
+//! presence Redis decided told to this node's members, the members elsewhere for `joined`,
+//! telling Redis again after an outage, the goodbye.
 
 use std::mem;
 
 use chat_ws::{
     broker::Outcome,
-    history::now_ms,
     protocol::{PresenceEvent, RoomName, User},
 };
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -100,7 +100,7 @@ impl Worker {
 
     /// Tells this node's members what a presence call of its own published about its users
     /// (a first connection anywhere, a last one, a swept node's members).
-    fn own_presence(&mut self, room: &RoomName, published: &Value) {
+    pub(super) fn own_presence(&mut self, room: &RoomName, published: &Value) {
         let Some(payload) = codec::bytes(published) else {
             return;
         };
@@ -185,45 +185,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Tells Redis this node is alive until `node_ttl` from now, then sweeps the nodes whose
-    /// deadline has passed: one node, the one whose `ZREM` took the dead node out, removes
-    /// its members and publishes their `leave`.
-    pub(super) async fn heartbeat(&mut self) -> Result<(), RedisError> {
-        let now = now_ms();
-        let nodes = self.settings.keys.nodes();
-        let added: u64 = redis::cmd("ZADD")
-            .arg(&nodes)
-            .arg(now + self.settings.node_ttl_ms)
-            .arg(&self.settings.node)
-            .query_async(&mut self.commands)
-            .await?;
-        if added == 1 && self.registered {
-            warn!("this node was taken for dead (no heartbeat in time); telling its members again");
-            self.tell_members_again().await;
-        }
-        self.registered = true;
-        let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(&nodes)
-            .arg("-inf")
-            .arg(now)
-            .arg("LIMIT")
-            .arg(0)
-            .arg(16)
-            .query_async(&mut self.commands)
-            .await?;
-        for node in dead {
-            let claimed: u64 = redis::cmd("ZREM")
-                .arg(&nodes)
-                .arg(&node)
-                .query_async(&mut self.commands)
-                .await?;
-            if claimed == 1 {
-                self.sweep(&node).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Makes Redis's members of this node exactly its local ones, in every room it has or had
     /// members in: the missing join, the others leave.
     pub(super) async fn tell_members_again(&mut self) {
@@ -247,31 +208,6 @@ impl Worker {
             }
         }
         self.present(changes).await;
-    }
-
-    /// Takes a dead node's members out of every room it had members in.
-    pub(super) async fn sweep(&mut self, node: &str) -> Result<(), RedisError> {
-        let key = self.settings.keys.node_rooms(node);
-        let rooms: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(&key)
-            .query_async(&mut self.commands)
-            .await?;
-        let changes: Vec<_> = rooms
-            .iter()
-            .filter_map(|room| RoomName::parse(room).ok())
-            .map(|room| (room, Change::Sweep(node.to_owned())))
-            .collect();
-        warn!(
-            node,
-            rooms = changes.len(),
-            "a node stopped beating: its members leave"
-        );
-        self.present(changes).await;
-        redis::cmd("DEL")
-            .arg(&key)
-            .query_async::<Value>(&mut self.commands)
-            .await
-            .map(drop)
     }
 
     /// The node stops: its members leave every room, and it is no longer a node.

@@ -4,11 +4,12 @@
 //! sends every outcome back to the hub in one order. The hub never waits for it.
 //!
 //! This file: the loop and the hub's jobs. `channel.rs`: what the rooms' channels bring and
-//! keeping every feed whole (probe, resync, holes). `members.rs`: presence and typing,
-//! heartbeats and the sweep of dead nodes.
+//! keeping every feed whole (probe, resync, holes). `members.rs`: presence and typing.
+//! `nodes.rs`: heartbeats and the sweep of dead nodes.
 
 mod channel;
 mod members;
+mod nodes;
 
 use std::{
     mem,
