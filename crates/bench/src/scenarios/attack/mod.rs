@@ -31,9 +31,9 @@ use crate::conn::Target;
 use crate::scenarios::setup;
 
 /// How often the server's RSS is sampled.
-pub(super) const RSS_EVERY: Duration = Duration::from_millis(100);
+const RSS_EVERY: Duration = Duration::from_millis(100);
 /// Unanswered requests of the rooms and presence attacks.
-pub(super) const REQUEST_WINDOW: usize = 64;
+const REQUEST_WINDOW: usize = 64;
 
 /// The `--json` line of an attack run.
 #[derive(Debug, Serialize)]
@@ -81,7 +81,7 @@ pub async fn run(args: AttackArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints a progress line on stderr unless quiet.
-pub(super) fn say(common: &Common, line: &str) {
+fn say(common: &Common, line: &str) {
     if common.show_progress() {
         eprintln!("attack: {line}");
     }

@@ -45,7 +45,7 @@ const STOP_WAIT: Duration = Duration::from_secs(15);
 
 /// Live counts shared by the tasks.
 #[derive(Debug, Default)]
-pub(super) struct Live {
+struct Live {
     pub(super) connected: AtomicI64,
     pub(super) peak: AtomicI64,
     pub(super) cycles: AtomicU64,
