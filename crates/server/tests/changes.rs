@@ -152,6 +152,12 @@ async fn with_sqlite_the_state_survives_a_restart_and_a_deleted_text_leaves_the_
     let db = dir.path().join("chat.db");
     let server = TestServer::start(&sqlite_toml(&db)).await;
     let messages = story(&server, &server).await;
+    // A text too long for its row's page lives in overflow pages, which a delete frees.
+    let mut frank = server.joined("frank", "s").await;
+    frank.say("s", &"long secret ".repeat(300)).await;
+    frank.send(json!({"type": "delete", "room": "s", "target": 1})).await;
+    frank.recv_type("message").await;
+    drop(frank);
     // The server API's page is the same answer.
     let (status, _, body) = http_get(
         server.addr,
@@ -178,6 +184,7 @@ async fn with_sqlite_the_state_survives_a_restart_and_a_deleted_text_leaves_the_
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(contains("hello"), "the file is readable as it is");
     assert!(!contains("secret words"), "the deleted text is erased");
+    assert!(!contains("long secret"), "and so are the pages it overflowed to");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
