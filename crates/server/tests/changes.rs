@@ -40,7 +40,10 @@ async fn delivered(sender: usize, members: &mut [&mut Client], frame: Value) -> 
 async fn refused(client: &mut Client, frame: Value) -> (String, Value) {
     client.send(frame).await;
     let error = client.recv_error().await;
-    (error["code"].as_str().unwrap().to_owned(), error["ref"].clone())
+    (
+        error["code"].as_str().unwrap().to_owned(),
+        error["ref"].clone(),
+    )
 }
 
 async fn history(client: &mut Client, room: &str) -> Vec<Value> {
@@ -61,19 +64,35 @@ async fn story(a: &TestServer, b: &TestServer) -> Vec<Value> {
     let mut both = [&mut alice, &mut bob];
     let send = |text: &str| json!({"type": "send", "room": "r", "text": text});
     assert_eq!(delivered(0, &mut both, send("helo")).await["seq"], 1);
-    assert_eq!(delivered(0, &mut both, send("secret words")).await["seq"], 2);
+    assert_eq!(
+        delivered(0, &mut both, send("secret words")).await["seq"],
+        2
+    );
 
     let edit = json!({"type": "edit", "room": "r", "target": 1, "text": "hello", "id": "e1"});
     let edited = delivered(0, &mut both, edit.clone()).await;
     assert_eq!(
-        (&edited["seq"], &edited["kind"], &edited["target"], &edited["text"]),
+        (
+            &edited["seq"],
+            &edited["kind"],
+            &edited["target"],
+            &edited["text"]
+        ),
         (&json!(3), &json!("edit"), &json!(1), &json!("hello"))
     );
-    assert_eq!((&edited["client_id"], &edited["from"]["id"]), (&json!("e1"), &json!(alice_id)));
+    assert_eq!(
+        (&edited["client_id"], &edited["from"]["id"]),
+        (&json!("e1"), &json!(alice_id))
+    );
     let thumbs = json!({"type": "react", "room": "r", "target": 1, "emoji": "👍", "active": true, "id": "r1"});
     let reacted = delivered(1, &mut both, thumbs.clone()).await;
     assert_eq!(
-        (&reacted["seq"], &reacted["kind"], &reacted["emoji"], &reacted["active"]),
+        (
+            &reacted["seq"],
+            &reacted["kind"],
+            &reacted["emoji"],
+            &reacted["active"]
+        ),
         (&json!(4), &json!("react"), &json!("👍"), &json!(true))
     );
     assert!(reacted.get("text").is_none(), "{reacted}");
@@ -87,31 +106,53 @@ async fn story(a: &TestServer, b: &TestServer) -> Vec<Value> {
     let state = both[1].recv_type("message").await;
     assert_eq!((&state["seq"], state.get("kind")), (&json!(1), None));
     assert_eq!(state["text"], "hello");
-    let reactions = json!([{"emoji": "👍", "users": [bob_id]}, {"emoji": "🎉", "users": [alice_id]}]);
+    let reactions =
+        json!([{"emoji": "👍", "users": [bob_id]}, {"emoji": "🎉", "users": [alice_id]}]);
     assert_eq!(state["reactions"], reactions);
     both[0].assert_quiet("r").await;
 
     // Refusals, each with its frame's id as `ref`.
     let bob_edits = json!({"type": "edit", "room": "r", "target": 1, "text": "mine", "id": "x1"});
-    assert_eq!(refused(both[1], bob_edits).await, ("forbidden".into(), json!("x1")));
+    assert_eq!(
+        refused(both[1], bob_edits).await,
+        ("forbidden".into(), json!("x1"))
+    );
     let bob_deletes = json!({"type": "delete", "room": "r", "target": 2, "id": "x2"});
-    assert_eq!(refused(both[1], bob_deletes).await, ("forbidden".into(), json!("x2")));
+    assert_eq!(
+        refused(both[1], bob_deletes).await,
+        ("forbidden".into(), json!("x2"))
+    );
     let nowhere = json!({"type": "edit", "room": "r", "target": 99, "text": "?", "id": "x3"});
-    assert_eq!(refused(both[0], nowhere).await, ("not_found".into(), json!("x3")));
+    assert_eq!(
+        refused(both[0], nowhere).await,
+        ("not_found".into(), json!("x3"))
+    );
     let at_a_change = json!({"type": "react", "room": "r", "target": 3, "emoji": "👍", "active": true, "id": "x4"});
-    assert_eq!(refused(both[0], at_a_change).await, ("not_found".into(), json!("x4")));
+    assert_eq!(
+        refused(both[0], at_a_change).await,
+        ("not_found".into(), json!("x4"))
+    );
     let elsewhere = json!({"type": "delete", "room": "s", "target": 1, "id": "x5"});
-    assert_eq!(refused(both[0], elsewhere).await, ("not_joined".into(), json!("x5")));
+    assert_eq!(
+        refused(both[0], elsewhere).await,
+        ("not_joined".into(), json!("x5"))
+    );
 
     let edit_2 = json!({"type": "edit", "room": "r", "target": 2, "text": "more secret words"});
     delivered(0, &mut both, edit_2).await;
     let delete = json!({"type": "delete", "room": "r", "target": 2, "id": "d1"});
     let deleted = delivered(0, &mut both, delete.clone()).await;
-    assert_eq!((&deleted["seq"], &deleted["kind"], &deleted["target"]), (&json!(7), &json!("delete"), &json!(2)));
+    assert_eq!(
+        (&deleted["seq"], &deleted["kind"], &deleted["target"]),
+        (&json!(7), &json!("delete"), &json!(2))
+    );
     assert!(deleted.get("text").is_none(), "{deleted}");
     let mut twice = delete.clone();
     twice["id"] = json!("d2");
-    assert_eq!(refused(both[0], twice).await, ("not_found".into(), json!("d2")));
+    assert_eq!(
+        refused(both[0], twice).await,
+        ("not_found".into(), json!("d2"))
+    );
 
     // A resent change is stored once: the sender alone gets the stored one again.
     both[0].send(edit).await;
@@ -119,22 +160,38 @@ async fn story(a: &TestServer, b: &TestServer) -> Vec<Value> {
     both[1].assert_quiet("r").await;
 
     let messages = history(both[1], "r").await;
-    let seqs: Vec<_> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=7).collect::<Vec<_>>(), "the changes among the messages");
+    let seqs: Vec<_> = messages
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=7).collect::<Vec<_>>(),
+        "the changes among the messages"
+    );
     assert_eq!(messages[0]["text"], "hello");
     assert_eq!(messages[0]["edited"], edited["ts"]);
     assert_eq!(messages[0]["reactions"], reactions);
     assert_eq!(messages[1]["deleted"], true);
     assert!(messages[1].get("text").is_none(), "{}", messages[1]);
-    assert_eq!(messages[2], edited, "the edit of a message still there keeps its text");
-    assert_eq!((&messages[5]["kind"], messages[5].get("text")), (&json!("edit"), None), "erased");
+    assert_eq!(
+        messages[2], edited,
+        "the edit of a message still there keeps its text"
+    );
+    assert_eq!(
+        (&messages[5]["kind"], messages[5].get("text")),
+        (&json!("edit"), None),
+        "erased"
+    );
     assert_eq!(messages[6], deleted);
 
     // A joiner gets the same state; with `since`, only what came after.
     let mut carol = b.client("carol").await;
     let joined = carol.join("r").await;
     assert_eq!(joined["history"], json!(messages));
-    carol.send(json!({"type": "join", "room": "r", "since": 2})).await;
+    carol
+        .send(json!({"type": "join", "room": "r", "since": 2}))
+        .await;
     let since = carol.recv_type("joined").await;
     assert_eq!(since["history"], json!(messages[2..]));
     messages
@@ -155,7 +212,9 @@ async fn with_sqlite_the_state_survives_a_restart_and_a_deleted_text_leaves_the_
     // A text too long for its row's page lives in overflow pages, which a delete frees.
     let mut frank = server.joined("frank", "s").await;
     frank.say("s", &"long secret ".repeat(300)).await;
-    frank.send(json!({"type": "delete", "room": "s", "target": 1})).await;
+    frank
+        .send(json!({"type": "delete", "room": "s", "target": 1}))
+        .await;
     frank.recv_type("message").await;
     drop(frank);
     // The server API's page is the same answer.
@@ -184,7 +243,10 @@ async fn with_sqlite_the_state_survives_a_restart_and_a_deleted_text_leaves_the_
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(contains("hello"), "the file is readable as it is");
     assert!(!contains("secret words"), "the deleted text is erased");
-    assert!(!contains("long secret"), "and so are the pages it overflowed to");
+    assert!(
+        !contains("long secret"),
+        "and so are the pages it overflowed to"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,18 +275,28 @@ async fn a_message_holds_at_most_20_emoji_and_changes_share_the_send_rate() {
         alice.recv_type("message").await;
     }
     let one_more = json!({"type": "react", "room": "r", "target": 1, "emoji": "new", "active": true, "id": "x"});
-    assert_eq!(refused(&mut alice, one_more).await, ("bad_request".into(), json!("x")));
+    assert_eq!(
+        refused(&mut alice, one_more).await,
+        ("bad_request".into(), json!("x"))
+    );
     let bad = json!({"type": "react", "room": "r", "target": 1, "emoji": "a b", "active": true, "id": "y"});
-    assert_eq!(refused(&mut alice, bad).await, ("bad_request".into(), json!("y")));
+    assert_eq!(
+        refused(&mut alice, bad).await,
+        ("bad_request".into(), json!("y"))
+    );
 
     let server = TestServer::start("[limits]\nmessages_per_sec = 1\nburst = 3\n").await;
     let mut bob = server.joined("bob", "r").await;
     bob.say("r", "hi").await;
-    bob.send(json!({"type": "edit", "room": "r", "target": 1, "text": "hi!"})).await;
+    bob.send(json!({"type": "edit", "room": "r", "target": 1, "text": "hi!"}))
+        .await;
     bob.recv_type("message").await;
     bob.send(json!({"type": "react", "room": "r", "target": 1, "emoji": "👍", "active": true}))
         .await;
     bob.recv_type("message").await;
     let over = json!({"type": "delete", "room": "r", "target": 1, "id": "z"});
-    assert_eq!(refused(&mut bob, over).await, ("rate_limited".into(), json!("z")));
+    assert_eq!(
+        refused(&mut bob, over).await,
+        ("rate_limited".into(), json!("z"))
+    );
 }

@@ -26,7 +26,10 @@ fn state_bytes(message: &Message) -> usize {
             .map(|r| {
                 size_of::<Reaction>()
                     + r.emoji.len()
-                    + r.users.iter().map(|u| size_of::<Arc<str>>() + u.len()).sum::<usize>()
+                    + r.users
+                        .iter()
+                        .map(|u| size_of::<Arc<str>>() + u.len())
+                        .sum::<usize>()
             })
             .sum::<usize>()
 }

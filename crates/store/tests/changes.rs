@@ -43,7 +43,14 @@ fn edit(by: &str, target: u64, text: &str) -> Draft {
 
 fn react(by: &str, target: u64, emoji: &str, active: bool) -> Draft {
     let emoji = emoji.into();
-    change(by, EventKind::React { target, emoji, active })
+    change(
+        by,
+        EventKind::React {
+            target,
+            emoji,
+            active,
+        },
+    )
 }
 
 /// What `append` did, for a change.
@@ -82,14 +89,22 @@ fn state(events: &[Arc<Event>], seq: u64) -> Message {
 fn an_edit_replaces_the_text_and_notes_when(make: Make<'_>) {
     let mut f = make(keep(100));
     send(f.history(), "helo");
-    assert_eq!(append(f.history(), edit("u_1", 1, "hello"), TS + 5), Did::Stored(2));
-    assert_eq!(append(f.history(), edit("u_1", 1, "hello!"), TS + 9), Did::Stored(3));
+    assert_eq!(
+        append(f.history(), edit("u_1", 1, "hello"), TS + 5),
+        Did::Stored(2)
+    );
+    assert_eq!(
+        append(f.history(), edit("u_1", 1, "hello!"), TS + 9),
+        Did::Stored(3)
+    );
     f.settle();
     let events = all(f.history());
     let message = state(&events, 1);
     assert_eq!((&*message.text, message.edited), ("hello!", Some(TS + 9)));
     // The edits are in the log, in seq order, with their own text.
-    assert!(matches!(&events[1].kind, EventKind::Edit { target: 1, text: Some(t) } if &**t == "hello"));
+    assert!(
+        matches!(&events[1].kind, EventKind::Edit { target: 1, text: Some(t) } if &**t == "hello")
+    );
     assert_eq!(events[2].ts, TS + 9);
     // `since` serves the same state.
     let since = f.history().since(&room("r"), 0, 3).expect("since");
@@ -104,7 +119,11 @@ fn only_the_author_edits_or_deletes(make: Make<'_>) {
     let delete = change("u_2", EventKind::Delete { target: 1 });
     assert_eq!(append(f.history(), delete, TS), forbidden);
     f.settle();
-    assert_eq!(f.history().last_seq(&room("r")).ok(), Some(1), "nothing stored");
+    assert_eq!(
+        f.history().last_seq(&room("r")).ok(),
+        Some(1),
+        "nothing stored"
+    );
     assert_eq!(&*state(&all(f.history()), 1).text, "mine");
 }
 
@@ -119,16 +138,31 @@ fn a_delete_erases_the_text_of_the_message_and_of_its_edits(make: Make<'_>) {
     assert_eq!(append(f.history(), delete(), TS + 1), Did::Stored(5));
     f.settle();
     let events = all(f.history());
-    assert_eq!(state(&events, 1), Message { deleted: true, ..Message::default() });
+    assert_eq!(
+        state(&events, 1),
+        Message {
+            deleted: true,
+            ..Message::default()
+        }
+    );
     assert_eq!(events[0].text(), None);
-    assert!(matches!(&events[2].kind, EventKind::Edit { target: 1, text: None }));
+    assert!(matches!(
+        &events[2].kind,
+        EventKind::Edit {
+            target: 1,
+            text: None
+        }
+    ));
     assert_eq!(&*state(&events, 2).text, "other", "only its own edits");
     assert!(matches!(events[4].kind, EventKind::Delete { target: 1 }));
     // Gone for every later change.
     let gone = Did::Refused(Refusal::NotFound);
     assert_eq!(append(f.history(), delete(), TS + 2), gone);
     assert_eq!(append(f.history(), edit("u_1", 1, "back"), TS + 2), gone);
-    assert_eq!(append(f.history(), react("u_2", 1, "👍", false), TS + 2), gone);
+    assert_eq!(
+        append(f.history(), react("u_2", 1, "👍", false), TS + 2),
+        gone
+    );
 }
 
 fn reactions_keep_their_order_and_a_no_op_stores_nothing(make: Make<'_>) {
@@ -138,9 +172,19 @@ fn reactions_keep_their_order_and_a_no_op_stores_nothing(make: Make<'_>) {
     append(f.history(), react("u_3", 1, "👍", true), TS);
     append(f.history(), react("u_1", 1, "🎉", true), TS);
     f.settle();
-    assert_eq!(append(f.history(), react("u_2", 1, "🎉", true), TS), Did::Unchanged(1));
-    assert_eq!(append(f.history(), react("u_2", 1, "👍", false), TS), Did::Unchanged(1));
-    assert_eq!(f.history().last_seq(&room("r")).ok(), Some(4), "nothing stored");
+    assert_eq!(
+        append(f.history(), react("u_2", 1, "🎉", true), TS),
+        Did::Unchanged(1)
+    );
+    assert_eq!(
+        append(f.history(), react("u_2", 1, "👍", false), TS),
+        Did::Unchanged(1)
+    );
+    assert_eq!(
+        f.history().last_seq(&room("r")).ok(),
+        Some(4),
+        "nothing stored"
+    );
     append(f.history(), react("u_3", 1, "👍", false), TS);
     f.settle();
     let reactions = state(&all(f.history()), 1).reactions;
@@ -159,12 +203,32 @@ fn a_change_needs_a_stored_plain_message(make: Make<'_>) {
     }
     f.settle();
     let gone = Did::Refused(Refusal::NotFound);
-    assert_eq!(append(f.history(), edit("u_1", 1, "x"), TS), gone, "dropped by retention");
-    assert_eq!(append(f.history(), edit("u_1", 9, "x"), TS), gone, "never stored");
-    assert_eq!(append(f.history(), react("u_1", 4, "👍", true), TS), Did::Stored(5));
-    assert_eq!(append(f.history(), react("u_1", 5, "👍", true), TS), gone, "a change");
+    assert_eq!(
+        append(f.history(), edit("u_1", 1, "x"), TS),
+        gone,
+        "dropped by retention"
+    );
+    assert_eq!(
+        append(f.history(), edit("u_1", 9, "x"), TS),
+        gone,
+        "never stored"
+    );
+    assert_eq!(
+        append(f.history(), react("u_1", 4, "👍", true), TS),
+        Did::Stored(5)
+    );
+    assert_eq!(
+        append(f.history(), react("u_1", 5, "👍", true), TS),
+        gone,
+        "a change"
+    );
     // Another room's seq 4 is not this one's.
-    let other = Draft::new(room("s"), user("u_1"), None, EventKind::Delete { target: 4 });
+    let other = Draft::new(
+        room("s"),
+        user("u_1"),
+        None,
+        EventKind::Delete { target: 4 },
+    );
     assert_eq!(append(f.history(), other, TS), gone);
 }
 
@@ -176,8 +240,14 @@ fn a_message_holds_at_most_20_emoji(make: Make<'_>) {
     }
     f.settle();
     let refused = Did::Refused(Refusal::TooManyEmoji);
-    assert_eq!(append(f.history(), react("u_2", 1, "new", true), TS), refused);
-    assert_eq!(append(f.history(), react("u_3", 1, "e0", true), TS), Did::Stored(22));
+    assert_eq!(
+        append(f.history(), react("u_2", 1, "new", true), TS),
+        refused
+    );
+    assert_eq!(
+        append(f.history(), react("u_3", 1, "e0", true), TS),
+        Did::Stored(22)
+    );
 }
 
 fn a_change_sees_the_one_before_it_before_either_is_committed(make: Make<'_>) {
@@ -189,9 +259,15 @@ fn a_change_sees_the_one_before_it_before_either_is_committed(make: Make<'_>) {
     // Committed, and (with a cache of two) no longer in memory.
     f.settle();
     append(f.history(), react("u_2", 1, "👍", true), TS);
-    assert_eq!(append(f.history(), react("u_2", 1, "👍", true), TS), Did::Unchanged(1));
+    assert_eq!(
+        append(f.history(), react("u_2", 1, "👍", true), TS),
+        Did::Unchanged(1)
+    );
     append(f.history(), edit("u_1", 1, "hi!"), TS + 1);
-    assert_eq!(append(f.history(), react("u_2", 1, "👍", true), TS), Did::Unchanged(1));
+    assert_eq!(
+        append(f.history(), react("u_2", 1, "👍", true), TS),
+        Did::Unchanged(1)
+    );
     f.settle();
     let message = state(&all(f.history()), 1);
     assert_eq!((&*message.text, message.reactions.len()), ("hi!", 1));

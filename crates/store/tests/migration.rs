@@ -260,12 +260,28 @@ fn a_version_2_file_migrates_and_its_messages_take_changes() {
 
     let general = room("general");
     let page = h.page(&general, u64::MAX, 10).expect("page").messages;
-    let texts: Vec<_> = page.iter().map(|m| m.text().map(|t| t.to_string())).collect();
-    assert_eq!(texts, [Some("hello".into()), Some("hi alice".into()), Some(FIXTURE[2].5.into())]);
-    assert!(page.iter().all(|m| m.message().is_some_and(|s| s.edited.is_none() && !s.deleted)));
+    let texts: Vec<_> = page
+        .iter()
+        .map(|m| m.text().map(|t| t.to_string()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            Some("hello".into()),
+            Some("hi alice".into()),
+            Some(FIXTURE[2].5.into())
+        ]
+    );
+    assert!(page.iter().all(|m| {
+        m.message()
+            .is_some_and(|s| s.edited.is_none() && !s.deleted)
+    }));
     // A message written by the old build can be edited and deleted.
     let alice = User::new("u_1", "alice");
-    let edit = EventKind::Edit { target: 1, text: Some("hello!".into()) };
+    let edit = EventKind::Edit {
+        target: 1,
+        text: Some("hello!".into()),
+    };
     for kind in [edit, EventKind::Delete { target: 1 }] {
         let draft = Draft::new(general.clone(), alice.clone(), None, kind);
         assert!(matches!(h.append(draft, now_ms()), Ok(Appended::Queued(_))));
@@ -275,9 +291,18 @@ fn a_version_2_file_migrates_and_its_messages_take_changes() {
     let conn = Connection::open(&path).expect("open the file");
     assert_eq!(count(&conn, "PRAGMA user_version"), 3);
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM events WHERE text IS NULL AND room = 'general'"),
+        count(
+            &conn,
+            "SELECT count(*) FROM events WHERE text IS NULL AND room = 'general'"
+        ),
         3,
         "the message, its edit and the delete have no text"
     );
-    assert_eq!(count(&conn, "SELECT deleted FROM events WHERE room = 'general' AND seq = 1"), 1);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT deleted FROM events WHERE room = 'general' AND seq = 1"
+        ),
+        1
+    );
 }

@@ -84,7 +84,9 @@ pub(super) fn files_column(files: Option<&Files>) -> Option<impl ToSql + '_> {
     struct Json<'a>(&'a Files);
     impl ToSql for Json<'_> {
         fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-            Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0.json().as_bytes())))
+            Ok(ToSqlOutput::Borrowed(ValueRef::Text(
+                self.0.json().as_bytes(),
+            )))
         }
     }
     files.map(Json)
@@ -161,15 +163,23 @@ mod tests {
         assert_eq!(m.client_id.as_deref(), Some("c-1"));
         let state = m.message().expect("a plain message");
         assert_eq!(state.edited, Some(900));
-        assert_eq!(state.files.as_ref().map(Files::json), Some(r#"[{"id":"f_1"}]"#));
+        assert_eq!(
+            state.files.as_ref().map(Files::json),
+            Some(r#"[{"id":"f_1"}]"#)
+        );
         assert_eq!(&*state.reactions[0].users[0], "u_2");
-        assert_eq!(reactions_column(&state.reactions).as_deref(), Some(r#"[{"emoji":"👍","users":["u_2"]}]"#));
+        assert_eq!(
+            reactions_column(&state.reactions).as_deref(),
+            Some(r#"[{"emoji":"👍","users":["u_2"]}]"#)
+        );
     }
 
     #[test]
     fn a_change_row_becomes_the_change() {
         let react = map("react", None).expect("a react");
-        assert!(matches!(&react.kind, EventKind::React { target: 3, emoji, active: true } if &**emoji == "👍"));
+        assert!(
+            matches!(&react.kind, EventKind::React { target: 3, emoji, active: true } if &**emoji == "👍")
+        );
         let edit = map("edit", None).expect("an edit");
         assert!(matches!(&edit.kind, EventKind::Edit { target: 3, text: Some(t) } if &**t == "hi"));
     }

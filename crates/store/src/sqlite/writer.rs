@@ -418,7 +418,10 @@ fn insert_in_transaction(
                              files, emoji, active)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    for Write { message: m, target, .. } in writes {
+    for Write {
+        message: m, target, ..
+    } in writes
+    {
         let (files, emoji, active) = match &m.kind {
             EventKind::Message(message) => (files_column(message.files.as_ref()), None, None),
             EventKind::React { emoji, active, .. } => (None, Some(&**emoji), Some(*active)),

@@ -165,7 +165,14 @@ mod tests {
 
     fn react(user: &str, emoji: &str, active: bool) -> Draft {
         let emoji = emoji.into();
-        change(user, EventKind::React { target: 1, emoji, active })
+        change(
+            user,
+            EventKind::React {
+                target: 1,
+                emoji,
+                active,
+            },
+        )
     }
 
     fn applied(change: Change) -> Arc<Event> {
@@ -178,7 +185,15 @@ mod tests {
     #[test]
     fn only_the_author_edits_or_deletes() {
         let target = message("u_1");
-        let edit = |user| change(user, EventKind::Edit { target: 1, text: Some("new".into()) });
+        let edit = |user| {
+            change(
+                user,
+                EventKind::Edit {
+                    target: 1,
+                    text: Some("new".into()),
+                },
+            )
+        };
         let delete = |user| change(user, EventKind::Delete { target: 1 });
         let refused = Change::Refused(Refusal::Forbidden);
         assert_eq!(apply(Some(&target), &edit("u_2"), 9), refused);
@@ -188,7 +203,11 @@ mod tests {
         assert_eq!((&*state.text, state.edited), ("new", Some(9)));
         let deleted = applied(apply(Some(&edited), &delete("u_1"), 10));
         assert_eq!(deleted.text(), None);
-        assert!(deleted.message().is_some_and(|m| m.deleted && m.edited.is_none()));
+        assert!(
+            deleted
+                .message()
+                .is_some_and(|m| m.deleted && m.edited.is_none())
+        );
         // A deleted message is gone for every change.
         let gone = Change::Refused(Refusal::NotFound);
         assert_eq!(apply(Some(&deleted), &delete("u_1"), 11), gone);
@@ -224,7 +243,11 @@ mod tests {
         ));
         target = applied(apply(Some(&target), &react("u_2", "🎉", false), 3));
         let state = target.message().expect("a message");
-        let users: Vec<_> = state.reactions.iter().map(|r| (&*r.emoji, r.users.len())).collect();
+        let users: Vec<_> = state
+            .reactions
+            .iter()
+            .map(|r| (&*r.emoji, r.users.len()))
+            .collect();
         assert_eq!(users, vec![("👍", 2)], "an emoji nobody holds goes");
     }
 
@@ -232,7 +255,11 @@ mod tests {
     fn a_message_holds_at_most_20_emoji() {
         let mut target = message("u_1");
         for n in 0..MAX_EMOJI {
-            target = applied(apply(Some(&target), &react("u_1", &format!("e{n}"), true), 2));
+            target = applied(apply(
+                Some(&target),
+                &react("u_1", &format!("e{n}"), true),
+                2,
+            ));
         }
         assert_eq!(
             apply(Some(&target), &react("u_2", "new", true), 3),

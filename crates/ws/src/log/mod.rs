@@ -37,10 +37,7 @@ pub enum EventKind {
     Message(Message),
     /// The author replaced the text of message `target`. `text` is `None` once the target
     /// was deleted: an edit's text is erased with its message.
-    Edit {
-        target: u64,
-        text: Option<Arc<str>>,
-    },
+    Edit { target: u64, text: Option<Arc<str>> },
     /// The author deleted message `target`.
     Delete { target: u64 },
     /// A user added (`active`) or took back a reaction to message `target`.
@@ -122,16 +119,16 @@ impl Draft {
         text: Arc<str>,
         client_id: Option<Arc<str>>,
     ) -> Self {
-        Self::new(room, from, client_id, EventKind::Message(Message::new(text)))
+        Self::new(
+            room,
+            from,
+            client_id,
+            EventKind::Message(Message::new(text)),
+        )
     }
 
     /// A draft of any kind.
-    pub fn new(
-        room: RoomName,
-        from: User,
-        client_id: Option<Arc<str>>,
-        kind: EventKind,
-    ) -> Self {
+    pub fn new(room: RoomName, from: User, client_id: Option<Arc<str>>, kind: EventKind) -> Self {
         Self {
             room,
             from,

@@ -154,7 +154,9 @@ fn state_len(event: &Event) -> usize {
                 + message
                     .reactions
                     .iter()
-                    .map(|r| 24 + r.emoji.len() + r.users.iter().map(|u| u.len() + 3).sum::<usize>())
+                    .map(|r| {
+                        24 + r.emoji.len() + r.users.iter().map(|u| u.len() + 3).sum::<usize>()
+                    })
                     .sum::<usize>()
         }
         EventKind::React { emoji, .. } => 32 + emoji.len(),

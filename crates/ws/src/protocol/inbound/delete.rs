@@ -40,6 +40,9 @@ mod tests {
                 id: None,
             })
         );
-        assert_eq!(code(r#"{"type":"delete","room":"a","target":"3"}"#), ErrorCode::BadRequest);
+        assert_eq!(
+            code(r#"{"type":"delete","room":"a","target":"3"}"#),
+            ErrorCode::BadRequest
+        );
     }
 }

@@ -50,7 +50,10 @@ mod tests {
 
     #[test]
     fn maps_each_mistake_to_its_code() {
-        assert_eq!(code(r#"{"type":"edit","room":"a","text":"x"}"#), ErrorCode::BadRequest);
+        assert_eq!(
+            code(r#"{"type":"edit","room":"a","text":"x"}"#),
+            ErrorCode::BadRequest
+        );
         assert_eq!(
             code(r#"{"type":"edit","room":"a","target":-1,"text":"x"}"#),
             ErrorCode::BadRequest

@@ -225,7 +225,10 @@ impl<'a> Incoming<'a> {
         if text.len() > max_text_bytes {
             return Err(self.error(
                 ErrorCode::TooLarge,
-                format!("text is {} bytes, the limit is {max_text_bytes}", text.len()),
+                format!(
+                    "text is {} bytes, the limit is {max_text_bytes}",
+                    text.len()
+                ),
             ));
         }
         Ok(())

@@ -25,8 +25,7 @@ pub(super) fn parse(frame: &Incoming<'_>) -> Result<Request, FrameError> {
     let body: ReactBody<'_> = frame.body()?;
     let room = frame.room(&body.room)?;
     let emoji = &body.emoji;
-    if emoji.is_empty() || emoji.len() > MAX_EMOJI_BYTES || emoji.chars().any(char::is_whitespace)
-    {
+    if emoji.is_empty() || emoji.len() > MAX_EMOJI_BYTES || emoji.chars().any(char::is_whitespace) {
         return Err(frame.error(
             ErrorCode::BadRequest,
             format!("emoji must be 1–{MAX_EMOJI_BYTES} UTF-8 bytes with no whitespace"),
@@ -66,7 +65,13 @@ mod tests {
             format!(r#"{{"type":"react","room":"a","target":3,"emoji":"{emoji}","active":false}}"#)
         };
         assert!(parse(&frame(&"é".repeat(16))).is_ok(), "32 bytes");
-        for bad in [String::new(), "é".repeat(17), "a b".into(), "\\u00a0".into(), "x\\n".into()] {
+        for bad in [
+            String::new(),
+            "é".repeat(17),
+            "a b".into(),
+            "\\u00a0".into(),
+            "x\\n".into(),
+        ] {
             assert_eq!(code(&frame(&bad)), ErrorCode::BadRequest, "{bad:?}");
         }
         assert_eq!(
