@@ -378,9 +378,10 @@ impl History for SqliteHistory {
         let Some(seq) = state.resend.find(id, state.last_seq, now_ms) else {
             return Ok(None);
         };
-        // The index holds hashes: the message itself must carry the id.
+        // The index holds hashes: the message itself must carry the id. Answered as it
+        // stands, changes not yet committed included.
         Ok(state
-            .get(reader, room, kept, seq)
+            .target(reader, room, kept, seq)
             .map_err(read_failed)?
             .filter(|m| m.client_id.as_deref() == Some(id)))
     }
