@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chat_ws::{
-    log::{Draft, Event, EventKind, Files, Message, Reaction},
+    log::{Changed, Draft, Event, EventKind, Files, Message, Reaction},
     protocol::{PresenceEvent, RoomName, User},
 };
 use redis::Value;
@@ -101,13 +101,15 @@ pub(crate) fn encode(draft: &Draft) -> String {
 pub(crate) fn decode(room: &RoomName, seq: u64, ts: u64, d: &[u8]) -> Option<Arc<Event>> {
     let body: OwnedBody = serde_json::from_slice(d).ok()?;
     let kind = match body.k.as_deref() {
-        None => EventKind::Message(Message {
-            text: body.x.map(Arc::from).unwrap_or_default(),
-            files: body.f.and_then(|f| Files::parse(f).ok()),
-            edited: body.e,
-            deleted: body.z,
-            reactions: body.r,
-        }),
+        None => EventKind::Message(Message::with(
+            body.x.map(Arc::from).unwrap_or_default(),
+            body.f.and_then(|f| Files::parse(f).ok()),
+            Changed {
+                edited: body.e,
+                deleted: body.z,
+                reactions: body.r,
+            },
+        )),
         Some("edit") => EventKind::Edit {
             target: body.g?,
             text: body.x.map(Arc::from),

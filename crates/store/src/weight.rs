@@ -2,7 +2,7 @@
 
 use std::{mem::size_of, sync::Arc};
 
-use chat_ws::log::{Event, Message, Reaction};
+use chat_ws::log::{Changed, Event, Message, Reaction};
 
 /// Bytes a cached message holds: the event, its text and client id, and its slot in a room's
 /// queue. The sender's id and name are shared with the connection, so an upper bound counts
@@ -20,8 +20,9 @@ pub(crate) fn message_bytes(message: &Event) -> usize {
 /// What a message's state holds besides its text: its files' JSON and its reactions.
 fn state_bytes(message: &Message) -> usize {
     message.files.as_ref().map_or(0, |files| files.json().len())
+        + message.changed.as_ref().map_or(0, |_| size_of::<Changed>())
         + message
-            .reactions
+            .reactions()
             .iter()
             .map(|r| {
                 size_of::<Reaction>()

@@ -12,7 +12,7 @@ use support::{draft, keep, room};
 
 use chat_ws::{
     history::{Appended, History},
-    log::{Draft, Event, EventKind, MAX_EMOJI, Message, Refusal},
+    log::{Changed, Draft, Event, EventKind, MAX_EMOJI, Message, Refusal},
     protocol::User,
 };
 
@@ -100,7 +100,7 @@ fn an_edit_replaces_the_text_and_notes_when(make: Make<'_>) {
     f.settle();
     let events = all(f.history());
     let message = state(&events, 1);
-    assert_eq!((&*message.text, message.edited), ("hello!", Some(TS + 9)));
+    assert_eq!((&*message.text, message.edited()), ("hello!", Some(TS + 9)));
     // The edits are in the log, in seq order, with their own text.
     assert!(
         matches!(&events[1].kind, EventKind::Edit { target: 1, text: Some(t) } if &**t == "hello")
@@ -140,10 +140,14 @@ fn a_delete_erases_the_text_of_the_message_and_of_its_edits(make: Make<'_>) {
     let events = all(f.history());
     assert_eq!(
         state(&events, 1),
-        Message {
-            deleted: true,
-            ..Message::default()
-        }
+        Message::with(
+            Arc::default(),
+            None,
+            Changed {
+                deleted: true,
+                ..Changed::default()
+            }
+        )
     );
     assert_eq!(events[0].text(), None);
     assert!(matches!(
@@ -187,7 +191,8 @@ fn reactions_keep_their_order_and_a_no_op_stores_nothing(make: Make<'_>) {
     );
     append(f.history(), react("u_3", 1, "👍", false), TS);
     f.settle();
-    let reactions = state(&all(f.history()), 1).reactions;
+    let message = state(&all(f.history()), 1);
+    let reactions = message.reactions();
     let got: Vec<(&str, Vec<&str>)> = reactions
         .iter()
         .map(|r| (&*r.emoji, r.users.iter().map(|u| &**u).collect()))
@@ -270,5 +275,5 @@ fn a_change_sees_the_one_before_it_before_either_is_committed(make: Make<'_>) {
     );
     f.settle();
     let message = state(&all(f.history()), 1);
-    assert_eq!((&*message.text, message.reactions.len()), ("hi!", 1));
+    assert_eq!((&*message.text, message.reactions().len()), ("hi!", 1));
 }

@@ -274,7 +274,7 @@ fn a_version_2_file_migrates_and_its_messages_take_changes() {
     );
     assert!(page.iter().all(|m| {
         m.message()
-            .is_some_and(|s| s.edited.is_none() && !s.deleted)
+            .is_some_and(|s| s.edited().is_none() && !s.is_deleted())
     }));
     // A message written by the old build can be edited and deleted.
     let alice = User::new("u_1", "alice");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chat_ws::{
-    log::{Event, EventKind, Files, Message, Reaction},
+    log::{Changed, Event, EventKind, Files, Message, Reaction},
     protocol::{RoomName, User},
 };
 use rusqlite::{
@@ -102,13 +102,15 @@ pub(super) fn message_from_row(room: &RoomName, row: &Row<'_>) -> rusqlite::Resu
     let kind = match row.get(6)? {
         Kind::Message => {
             let deleted: bool = row.get(10)?;
-            EventKind::Message(Message {
-                text: text.map(Into::into).unwrap_or_default(),
-                files: row.get::<_, FilesColumn>(8)?.0,
-                edited: row.get(9)?,
-                deleted,
-                reactions: row.get::<_, ReactionsColumn>(11)?.0,
-            })
+            EventKind::Message(Message::with(
+                text.map(Into::into).unwrap_or_default(),
+                row.get::<_, FilesColumn>(8)?.0,
+                Changed {
+                    edited: row.get(9)?,
+                    deleted,
+                    reactions: row.get::<_, ReactionsColumn>(11)?.0,
+                },
+            ))
         }
         Kind::Edit => EventKind::Edit {
             target: target()?,
@@ -162,14 +164,14 @@ mod tests {
         assert_eq!((&*m.from.id, &*m.from.name), ("u_1", "alice"));
         assert_eq!(m.client_id.as_deref(), Some("c-1"));
         let state = m.message().expect("a plain message");
-        assert_eq!(state.edited, Some(900));
+        assert_eq!(state.edited(), Some(900));
         assert_eq!(
             state.files.as_ref().map(Files::json),
             Some(r#"[{"id":"f_1"}]"#)
         );
-        assert_eq!(&*state.reactions[0].users[0], "u_2");
+        assert_eq!(&*state.reactions()[0].users[0], "u_2");
         assert_eq!(
-            reactions_column(&state.reactions).as_deref(),
+            reactions_column(state.reactions()).as_deref(),
             Some(r#"[{"emoji":"👍","users":["u_2"]}]"#)
         );
     }

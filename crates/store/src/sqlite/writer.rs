@@ -471,11 +471,11 @@ fn update_state(conn: &Connection, target: &Event) -> rusqlite::Result<()> {
         target.seq,
         target.text().map(|text| &**text),
         files_column(state.files.as_ref()),
-        state.edited,
-        state.deleted,
-        reactions_column(&state.reactions),
+        state.edited(),
+        state.is_deleted(),
+        reactions_column(state.reactions()),
     ])?;
-    if state.deleted {
+    if state.is_deleted() {
         conn.prepare_cached(
             "UPDATE events SET text = NULL WHERE room = ?1 AND target = ?2 AND kind = 'edit'",
         )?

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{Draft, Event, EventKind, Message, Reaction};
+use super::{Changed, Draft, Event, EventKind, Message, Reaction};
 use crate::protocol::ErrorCode;
 
 /// Most distinct emoji on one message.
@@ -69,7 +69,7 @@ pub enum Change {
 /// not a change: it is [`Refusal::NotFound`] here, and never passed by the stores.
 pub fn apply(target: Option<&Arc<Event>>, draft: &Draft, ts: u64) -> Change {
     let Some((target, message)) =
-        target.and_then(|t| t.message().filter(|m| !m.deleted).map(|m| (t, m)))
+        target.and_then(|t| t.message().filter(|m| !m.is_deleted()).map(|m| (t, m)))
     else {
         return Change::Refused(Refusal::NotFound);
     };
@@ -79,21 +79,32 @@ pub fn apply(target: Option<&Arc<Event>>, draft: &Draft, ts: u64) -> Change {
         EventKind::Edit { .. } | EventKind::Delete { .. } if !by_author => {
             return Change::Refused(Refusal::Forbidden);
         }
-        EventKind::Edit { text, .. } => Message {
-            text: text.clone().unwrap_or_default(),
-            edited: Some(ts),
-            ..message.clone()
-        },
-        EventKind::Delete { .. } => Message {
-            deleted: true,
-            ..Message::default()
-        },
+        EventKind::Edit { text, .. } => Message::with(
+            text.clone().unwrap_or_default(),
+            message.files.clone(),
+            Changed {
+                edited: Some(ts),
+                ..message.changes()
+            },
+        ),
+        EventKind::Delete { .. } => Message::with(
+            Arc::default(),
+            None,
+            Changed {
+                deleted: true,
+                ..Changed::default()
+            },
+        ),
         EventKind::React { emoji, active, .. } => {
-            match react(&message.reactions, emoji, &draft.from.id, *active) {
-                Ok(Some(reactions)) => Message {
-                    reactions,
-                    ..message.clone()
-                },
+            match react(message.reactions(), emoji, &draft.from.id, *active) {
+                Ok(Some(reactions)) => Message::with(
+                    message.text.clone(),
+                    message.files.clone(),
+                    Changed {
+                        reactions,
+                        ..message.changes()
+                    },
+                ),
                 Ok(None) => return Change::Unchanged(target.clone()),
                 Err(refusal) => return Change::Refused(refusal),
             }
@@ -200,13 +211,13 @@ mod tests {
         assert_eq!(apply(Some(&target), &delete("u_2"), 9), refused);
         let edited = applied(apply(Some(&target), &edit("u_1"), 9));
         let state = edited.message().expect("a message");
-        assert_eq!((&*state.text, state.edited), ("new", Some(9)));
+        assert_eq!((&*state.text, state.edited()), ("new", Some(9)));
         let deleted = applied(apply(Some(&edited), &delete("u_1"), 10));
         assert_eq!(deleted.text(), None);
         assert!(
             deleted
                 .message()
-                .is_some_and(|m| m.deleted && m.edited.is_none())
+                .is_some_and(|m| m.is_deleted() && m.edited().is_none())
         );
         // A deleted message is gone for every change.
         let gone = Change::Refused(Refusal::NotFound);
@@ -244,7 +255,7 @@ mod tests {
         target = applied(apply(Some(&target), &react("u_2", "🎉", false), 3));
         let state = target.message().expect("a message");
         let users: Vec<_> = state
-            .reactions
+            .reactions()
             .iter()
             .map(|r| (&*r.emoji, r.users.len()))
             .collect();

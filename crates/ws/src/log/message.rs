@@ -16,6 +16,14 @@ pub struct Message {
     pub text: Arc<str>,
     /// The files it carries; `None` for none, and once deleted.
     pub files: Option<Files>,
+    /// What its changes made of it; `None` while nothing did (nearly every message), so that
+    /// a message nobody changed carries one pointer for it.
+    pub changed: Option<Box<Changed>>,
+}
+
+/// What changes made of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changed {
     /// The `ts` of its last edit.
     pub edited: Option<u64>,
     /// Deleted by its author: no text, no files, no reactions.
@@ -31,6 +39,36 @@ impl Message {
             text,
             ..Self::default()
         }
+    }
+
+    /// This text and files, with what changes made of it (nothing kept when they left it as
+    /// sent).
+    pub fn with(text: Arc<str>, files: Option<Files>, changed: Changed) -> Self {
+        Self {
+            text,
+            files,
+            changed: (changed != Changed::default()).then(|| Box::new(changed)),
+        }
+    }
+
+    /// The `ts` of its last edit.
+    pub fn edited(&self) -> Option<u64> {
+        self.changed.as_ref().and_then(|c| c.edited)
+    }
+
+    /// Whether its author deleted it.
+    pub fn is_deleted(&self) -> bool {
+        self.changed.as_ref().is_some_and(|c| c.deleted)
+    }
+
+    /// Its reactions, in the order the emoji were first added.
+    pub fn reactions(&self) -> &[Reaction] {
+        self.changed.as_ref().map_or(&[], |c| &c.reactions)
+    }
+
+    /// What changes made of it (the default when nothing did).
+    pub fn changes(&self) -> Changed {
+        self.changed.as_deref().cloned().unwrap_or_default()
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::protocol::{RoomName, User};
 
 pub use change::{Change, MAX_EMOJI, Refusal, apply, erase_edit};
-pub use message::{Files, Message, Reaction};
+pub use message::{Changed, Files, Message, Reaction};
 
 /// One stored event of a room's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl Event {
     /// The text the event carries, if its kind has one (none once erased).
     pub fn text(&self) -> Option<&Arc<str>> {
         match &self.kind {
-            EventKind::Message(message) => (!message.deleted).then_some(&message.text),
+            EventKind::Message(message) => (!message.is_deleted()).then_some(&message.text),
             EventKind::Edit { text, .. } => text.as_ref(),
             EventKind::Delete { .. } | EventKind::React { .. } => None,
         }

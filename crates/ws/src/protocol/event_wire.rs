@@ -59,10 +59,10 @@ impl<'a> MessageWire<'a> {
         };
         match &event.kind {
             EventKind::Message(message) => {
-                wire.files = message.files.as_ref().filter(|_| !message.deleted);
-                wire.edited = message.edited;
-                wire.deleted = message.deleted;
-                wire.reactions = &message.reactions;
+                wire.files = message.files.as_ref().filter(|_| !message.is_deleted());
+                wire.edited = message.edited();
+                wire.deleted = message.is_deleted();
+                wire.reactions = message.reactions();
             }
             EventKind::React { emoji, active, .. } => {
                 wire.kind = Some(event.kind.name());
@@ -152,7 +152,7 @@ fn state_len(event: &Event) -> usize {
         EventKind::Message(message) => {
             message.files.as_ref().map_or(0, |files| files.json().len())
                 + message
-                    .reactions
+                    .reactions()
                     .iter()
                     .map(|r| {
                         24 + r.emoji.len() + r.users.iter().map(|u| u.len() + 3).sum::<usize>()
