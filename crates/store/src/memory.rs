@@ -198,9 +198,9 @@ impl History for MemoryHistory {
             }
         };
         log.released = false;
-        let freed = log.apply(self.retention, ts);
-        self.bytes -= freed;
         if let Some(target) = draft.kind.target() {
+            // What retention dropped is no target any more.
+            self.bytes -= log.apply(self.retention, ts);
             let at = log.position(target);
             let current = log.messages.get(at).filter(|m| m.seq == target);
             match change::apply(current, &draft, ts) {
