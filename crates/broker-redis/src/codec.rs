@@ -307,4 +307,46 @@ mod tests {
         assert_eq!(*events[0], draft.sequence(3, 55));
         assert!(decode_entries(&room(), &Value::Nil).is_empty());
     }
+
+    #[test]
+    fn changes_and_a_message_state_as_the_script_writes_it_decode() {
+        let edit = Draft::new(
+            room(),
+            User::new("u_1", "a"),
+            Some("e1".into()),
+            EventKind::Edit {
+                target: 3,
+                text: Some("new".into()),
+            },
+        );
+        let react = Draft::new(
+            room(),
+            User::new("u_2", "b"),
+            None,
+            EventKind::React {
+                target: 3,
+                emoji: "👍".into(),
+                active: false,
+            },
+        );
+        for draft in [edit, react] {
+            let d = encode(&draft);
+            assert_eq!(
+                *decode(&room(), 9, 5, d.as_bytes()).unwrap(),
+                draft.sequence(9, 5)
+            );
+        }
+        // cjson's own way: keys in any order, "/" escaped, the script's `es` beside.
+        let d = r#"{"r":[{"users":["u_2","u_3"],"emoji":"\/o\/"}],"e":1763800000123,"es":[7],"x":"edited","n":"a","u":"u_1"}"#;
+        let event = decode(&room(), 3, 5, d.as_bytes()).unwrap();
+        let message = event.message().unwrap();
+        assert_eq!(
+            (&*message.text, message.edited()),
+            ("edited", Some(1_763_800_000_123))
+        );
+        assert_eq!(&*message.reactions()[0].emoji, "/o/");
+        assert_eq!(message.reactions()[0].users.len(), 2);
+        let deleted = decode(&room(), 3, 5, br#"{"u":"u_1","n":"a","z":true}"#).unwrap();
+        assert!(deleted.message().unwrap().is_deleted() && deleted.text().is_none());
+    }
 }
