@@ -332,21 +332,21 @@ mod tests {
         for draft in [edit, react] {
             let d = encode(&draft);
             assert_eq!(
-                *decode(&room(), 9, 5, d.as_bytes()).unwrap(),
+                *decode(&room(), 9, 5, d.as_bytes()).expect("decodes"),
                 draft.sequence(9, 5)
             );
         }
         // cjson's own way: keys in any order, "/" escaped, the script's `es` beside.
         let d = r#"{"r":[{"users":["u_2","u_3"],"emoji":"\/o\/"}],"e":1763800000123,"es":[7],"x":"edited","n":"a","u":"u_1"}"#;
-        let event = decode(&room(), 3, 5, d.as_bytes()).unwrap();
-        let message = event.message().unwrap();
+        let event = decode(&room(), 3, 5, d.as_bytes()).expect("decodes");
+        let message = event.message().expect("a message");
         assert_eq!(
             (&*message.text, message.edited()),
             ("edited", Some(1_763_800_000_123))
         );
         assert_eq!(&*message.reactions()[0].emoji, "/o/");
         assert_eq!(message.reactions()[0].users.len(), 2);
-        let deleted = decode(&room(), 3, 5, br#"{"u":"u_1","n":"a","z":true}"#).unwrap();
-        assert!(deleted.message().unwrap().is_deleted() && deleted.text().is_none());
+        let deleted = decode(&room(), 3, 5, br#"{"u":"u_1","n":"a","z":true}"#).expect("decodes");
+        assert!(deleted.message().is_some_and(|m| m.is_deleted()) && deleted.text().is_none());
     }
 }
