@@ -266,7 +266,7 @@ async fn a_refused_change_is_answered_to_its_sender_alone_and_needs_membership()
 #[tokio::test]
 async fn a_room_that_keeps_getting_frames_holds_no_other_room_back() {
     let mut conns = Connections::new(LIMITS);
-    let mut rooms = Rooms::new(Metrics::noop());
+    let mut rooms = Rooms::new(Metrics::noop(), true);
     let (big, small) = (
         RoomName::parse("big").expect("room"),
         RoomName::parse("small").expect("room"),
