@@ -22,6 +22,8 @@ local keep_ids, keep_ms = 1000, 600000
 local max_emoji = 20
 local last = tonumber(redis.call('GET', seq_key) or '0')
 local out, published = {}, {}
+-- Whether this call changed a message's state (only then is the state hash tended).
+local changed = false
 
 -- An event as it stands: its ts and d, from the state hash when a change touched it, else
 -- from the stream.
@@ -39,6 +41,7 @@ end
 local function keep(seq, ts, body)
   redis.call('HSET', state_key, seq, ts .. ':' .. cjson.encode(body))
   redis.call('ZADD', changed_key, seq, seq)
+  changed = true
 end
 
 -- A react on `msg`: its reactions changed, or nil and why not ('same' or 'bad_request').
@@ -135,8 +138,6 @@ if #published > 0 then
   if max_age > 0 then
     -- Every event is older than max_age once the newest is: the stream goes as a whole.
     redis.call('PEXPIRE', log_key, max_age)
-    redis.call('PEXPIRE', state_key, max_age)
-    redis.call('PEXPIRE', changed_key, max_age)
     redis.call('PEXPIRE', ids_key, math.max(max_age, keep_ms))
   end
   -- Ids past the window go, oldest first, a bounded number per call.
@@ -145,15 +146,24 @@ if #published > 0 then
     if not first[1] then break end
     local seq = tonumber(first[2])
     if seq > last - keep_ids then break end
-    local ts = load(seq)
-    if ts and ts >= now - keep_ms then break end
+    -- Its time only: the stream has it (a change never rewrites an entry's time).
+    local entry = redis.call('XRANGE', log_key, seq .. '-0', seq .. '-0')[1]
+    if entry and tonumber(entry[2][2]) >= now - keep_ms then break end
     redis.call('ZREM', ids_key, first[1])
   end
-  -- The state of what the cap dropped goes too, a bounded number per call.
+end
+-- Tended only by calls that change a state, so a plain message costs nothing more: what the
+-- cap dropped leaves the hash (a bounded number per call), and the hash expires max_age after
+-- its last change (every message it holds is older than that change).
+if changed then
   local dropped = redis.call('ZRANGEBYSCORE', changed_key, '-inf', last - cap, 'LIMIT', 0, 100)
   if #dropped > 0 then
     redis.call('HDEL', state_key, unpack(dropped))
     redis.call('ZREM', changed_key, unpack(dropped))
+  end
+  if max_age > 0 then
+    redis.call('PEXPIRE', state_key, max_age)
+    redis.call('PEXPIRE', changed_key, max_age)
   end
 end
 return out
