@@ -7,7 +7,7 @@ mod support;
 use std::{io::Cursor, net::SocketAddr, path::Path, time::Duration};
 
 use chat_config::Settings;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{Client, TestServer, WAIT, process::ServerProcess};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -717,4 +717,125 @@ fn rand_suffix() -> u64 {
         .expect("after 1970")
         .as_nanos() as u64
         ^ u64::from(std::process::id())
+}
+
+#[tokio::test]
+async fn a_message_carries_its_files_and_only_its_senders_own() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let server = TestServer::start_with(settings(dir.path(), "")).await;
+    let (mut alice, alice_grant) = connect(server.addr, "alice").await;
+    let (mut bob, bob_grant) = connect(server.addr, "bob").await;
+    alice.join("r").await;
+    bob.join("r").await;
+    let picture = upload(
+        server.addr,
+        &token(&alice_grant),
+        "cat.png",
+        "image/png",
+        &png(400, 300),
+    )
+    .await;
+    let notes = upload(
+        server.addr,
+        &token(&alice_grant),
+        "notes.txt",
+        "text/plain",
+        b"notes",
+    )
+    .await;
+    let (picture, notes) = (picture.json(), notes.json());
+
+    alice
+        .send(
+            json!({"type": "send", "room": "r", "text": "look", "id": "m1",
+                     "files": [picture["id"], notes["id"]]}),
+        )
+        .await;
+    let message = bob.recv_type("message").await;
+    assert_eq!(message["text"], "look");
+    assert_eq!(message["files"], json!([picture, notes]));
+    let echo = alice.recv_type("message").await;
+    assert_eq!(echo["files"], message["files"]);
+
+    // A file alone needs no words.
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "", "files": [notes["id"]]}))
+        .await;
+    assert_eq!(
+        bob.recv_type("message").await["files"][0]["id"],
+        notes["id"]
+    );
+    alice.recv_type("message").await;
+
+    // Another user's file, an unknown one, too many, or not an id: bad_request, nothing sent.
+    let bobs = upload(
+        server.addr,
+        &token(&bob_grant),
+        "b.txt",
+        "text/plain",
+        b"bob's",
+    )
+    .await
+    .json();
+    let refusals = [
+        json!([bobs["id"]]),
+        json!(["f_00000000000000000000000000000000"]),
+        json!(vec![notes["id"].clone(); 11]),
+        json!([7]),
+    ];
+    for (n, files) in refusals.into_iter().enumerate() {
+        let id = format!("bad{n}");
+        alice
+            .send(json!({"type": "send", "room": "r", "text": "x", "id": id, "files": files}))
+            .await;
+        let error = alice.recv_type("error").await;
+        assert_eq!(error["code"], "bad_request", "{files}: {error}");
+        assert_eq!(error["ref"], id.as_str());
+    }
+    bob.assert_quiet("r").await;
+
+    // History carries them too.
+    let (mut carol, _) = connect(server.addr, "carol").await;
+    let joined = carol.join("r").await;
+    assert_eq!(joined["history"][0]["files"], json!([picture, notes]));
+    drop((alice, bob, carol));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_sweep_keeps_a_file_a_message_references() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let server = TestServer::start_with(settings(dir.path(), "")).await;
+    let (mut alice, grant) = connect(server.addr, "alice").await;
+    alice.join("r").await;
+    let kept = upload(
+        server.addr,
+        &token(&grant),
+        "kept.txt",
+        "text/plain",
+        b"kept",
+    )
+    .await
+    .json();
+    let dropped = upload(
+        server.addr,
+        &token(&grant),
+        "dropped.txt",
+        "text/plain",
+        b"dropped",
+    )
+    .await
+    .json();
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "here", "files": [kept["id"]]}))
+        .await;
+    alice.recv_type("message").await;
+    drop(alice);
+    server.shutdown().await;
+
+    let server = TestServer::start_with(settings(dir.path(), "keep_unreferenced = \"0s\"\n")).await;
+    until_status(server.addr, dropped["url"].as_str().expect("url"), 404).await;
+    let got = get(server.addr, kept["url"].as_str().expect("url"), &[]).await;
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"kept"[..]));
+    server.shutdown().await;
 }

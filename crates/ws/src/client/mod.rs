@@ -185,6 +185,7 @@ where
             (User::new("echo", "echo"), Access::open())
         }
     };
+    let user_id = user.id.clone();
     let attach = Command::Attach {
         conn,
         user,
@@ -202,6 +203,7 @@ where
     });
     let session = reader::Session::new(reader::Context {
         conn,
+        user: user_id,
         hub,
         config,
         shutdown,
