@@ -114,7 +114,11 @@ pub(crate) fn decode(room: &RoomName, seq: u64, ts: u64, d: &[u8]) -> Option<Arc
             target: body.g?,
             text: body.x.map(Arc::from),
         },
-        Some("delete") => EventKind::Delete { target: body.g? },
+        Some("delete") => EventKind::Delete {
+            target: body.g?,
+            // The script does not hand back the deleted message's files yet.
+            released: None,
+        },
         Some("react") => EventKind::React {
             target: body.g?,
             emoji: Arc::from(body.m?),

@@ -83,12 +83,15 @@ pub async fn run(
         }
     });
     let files = wiring::files(&settings).await?;
-    let (hub, hub_task) = HubHandle::spawn(broker, wiring::hub_config(&settings), metrics);
-    let stop = CancellationToken::new();
-    let mut client = wiring::client_config(&settings);
-    client.files = files
+    let sharing = files
         .clone()
         .map(|files| files as std::sync::Arc<dyn chat_ws::files::FileSharing>);
+    let mut hub_config = wiring::hub_config(&settings);
+    hub_config.files = sharing.clone();
+    let (hub, hub_task) = HubHandle::spawn(broker, hub_config, metrics);
+    let stop = CancellationToken::new();
+    let mut client = wiring::client_config(&settings);
+    client.files = sharing;
     let sweep = files.clone().map(|files| {
         let stop = stop.clone();
         tokio::spawn(async move { files.sweep_until(stop).await })

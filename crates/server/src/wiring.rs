@@ -153,6 +153,7 @@ pub(crate) fn hub_config(settings: &Settings) -> HubConfig {
     HubConfig {
         max_rooms: settings.ws.max_rooms,
         queue: client_config(settings).queue_limits(),
+        files: None,
     }
 }
 

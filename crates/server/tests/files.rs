@@ -839,3 +839,49 @@ async fn the_sweep_keeps_a_file_a_message_references() {
     assert_eq!((got.status, got.body.as_slice()), (200, &b"kept"[..]));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_files_of_a_deleted_message_are_removed_and_no_others() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let server = TestServer::start_with(settings(dir.path(), "")).await;
+    let (mut alice, grant) = connect(server.addr, "alice").await;
+    alice.join("r").await;
+    let up = async |name: &str, claimed: &str, body: &[u8]| {
+        upload(server.addr, &token(&grant), name, claimed, body)
+            .await
+            .json()
+    };
+    let picture = up("cat.png", "image/png", &png(400, 300)).await;
+    let notes = up("notes.txt", "text/plain", b"notes").await;
+    let other = up("other.txt", "text/plain", b"other").await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "look",
+                     "files": [picture["id"], notes["id"]]}))
+        .await;
+    let shared = alice.recv_type("message").await;
+    alice
+        .send(json!({"type": "send", "room": "r", "text": "keep", "files": [other["id"]]}))
+        .await;
+    alice.recv_type("message").await;
+    let urls = |file: &Value| {
+        [&file["url"], &file["thumb"]]
+            .into_iter()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    for url in urls(&picture).iter().chain(&urls(&notes)) {
+        assert_eq!(get(server.addr, url, &[]).await.status, 200, "{url}");
+    }
+
+    alice
+        .send(json!({"type": "delete", "room": "r", "target": shared["seq"]}))
+        .await;
+    assert_eq!(alice.recv_type("message").await["kind"], "delete");
+    for url in urls(&picture).iter().chain(&urls(&notes)) {
+        until_status(server.addr, url, 404).await;
+    }
+    let kept = other["url"].as_str().expect("url");
+    assert_eq!(get(server.addr, kept, &[]).await.status, 200);
+    drop(alice);
+    server.shutdown().await;
+}

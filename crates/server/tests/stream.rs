@@ -71,6 +71,7 @@ async fn a_connection_over_any_stream_chats_and_closes_like_one_over_tcp() {
     let hub_config = HubConfig {
         max_rooms: 4,
         queue: config.queue_limits(),
+        files: None,
     };
     let (hub, hub_task) = HubHandle::spawn(Box::new(broker), hub_config, metrics);
     let (server_end, client_end) = tokio::io::duplex(64 * 1024);

@@ -185,7 +185,7 @@ impl History for MemoryHistory {
         Ok(self.rooms.get(room.as_str()).map_or(0, |log| log.last_seq))
     }
 
-    fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
+    fn append(&mut self, mut draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
         let log = match self.rooms.entry(draft.room.clone()) {
             Entry::Occupied(mut entry) => {
                 entry.to_back();
@@ -203,7 +203,7 @@ impl History for MemoryHistory {
             self.bytes -= log.apply(self.retention, ts);
             let at = log.position(target);
             let current = log.messages.get(at).filter(|m| m.seq == target);
-            match change::apply(current, &draft, ts) {
+            match change::apply(current, &mut draft, ts) {
                 Change::Applied(changed) => {
                     let deleted = matches!(draft.kind, EventKind::Delete { .. });
                     let (before, after) = log.replace(at, changed, deleted);
@@ -220,7 +220,7 @@ impl History for MemoryHistory {
         }
         let added = message_bytes(&message);
         log.bytes += added;
-        log.messages.push_back(message.clone());
+        log.messages.push_back(message.kept());
         let freed = log.apply(self.retention, ts);
         self.bytes = self.bytes + added - freed;
         self.shed();

@@ -12,7 +12,7 @@ use support::{draft, keep, room};
 
 use chat_ws::{
     history::{Appended, History},
-    log::{Changed, Draft, Event, EventKind, MAX_EMOJI, Message, Refusal},
+    log::{Changed, Draft, Event, EventKind, Files, MAX_EMOJI, Message, Refusal},
     protocol::User,
 };
 
@@ -20,6 +20,7 @@ contract!(
     an_edit_replaces_the_text_and_notes_when,
     only_the_author_edits_or_deletes,
     a_delete_erases_the_text_of_the_message_and_of_its_edits,
+    a_delete_hands_back_the_files_it_releases_and_keeps_none,
     reactions_keep_their_order_and_a_no_op_stores_nothing,
     a_change_needs_a_stored_plain_message,
     a_message_holds_at_most_20_emoji,
@@ -116,7 +117,13 @@ fn only_the_author_edits_or_deletes(make: Make<'_>) {
     send(f.history(), "mine");
     let forbidden = Did::Refused(Refusal::Forbidden);
     assert_eq!(append(f.history(), edit("u_2", 1, "yours"), TS), forbidden);
-    let delete = change("u_2", EventKind::Delete { target: 1 });
+    let delete = change(
+        "u_2",
+        EventKind::Delete {
+            target: 1,
+            released: None,
+        },
+    );
     assert_eq!(append(f.history(), delete, TS), forbidden);
     f.settle();
     assert_eq!(
@@ -134,7 +141,15 @@ fn a_delete_erases_the_text_of_the_message_and_of_its_edits(make: Make<'_>) {
     append(f.history(), edit("u_1", 1, "secret 2"), TS);
     append(f.history(), react("u_2", 1, "👍", true), TS);
     f.settle();
-    let delete = || change("u_1", EventKind::Delete { target: 1 });
+    let delete = || {
+        change(
+            "u_1",
+            EventKind::Delete {
+                target: 1,
+                released: None,
+            },
+        )
+    };
     assert_eq!(append(f.history(), delete(), TS + 1), Did::Stored(5));
     f.settle();
     let events = all(f.history());
@@ -158,7 +173,10 @@ fn a_delete_erases_the_text_of_the_message_and_of_its_edits(make: Make<'_>) {
         }
     ));
     assert_eq!(&*state(&events, 2).text, "other", "only its own edits");
-    assert!(matches!(events[4].kind, EventKind::Delete { target: 1 }));
+    assert!(matches!(
+        events[4].kind,
+        EventKind::Delete { target: 1, .. }
+    ));
     // Gone for every later change.
     let gone = Did::Refused(Refusal::NotFound);
     assert_eq!(append(f.history(), delete(), TS + 2), gone);
@@ -166,6 +184,39 @@ fn a_delete_erases_the_text_of_the_message_and_of_its_edits(make: Make<'_>) {
     assert_eq!(
         append(f.history(), react("u_2", 1, "👍", false), TS + 2),
         gone
+    );
+}
+
+fn a_delete_hands_back_the_files_it_releases_and_keeps_none(make: Make<'_>) {
+    let mut f = make(keep(100));
+    let files =
+        r#"[{"id":"f_1","name":"cat.png","size":3,"type":"image/png","url":"/files/f_1/cat.png"}]"#;
+    let files = Files::parse(files.to_owned()).expect("json");
+    let shared = draft("r", "look", None).with_files(files.clone());
+    append(f.history(), shared, TS);
+    f.settle();
+    let delete = change(
+        "u_1",
+        EventKind::Delete {
+            target: 1,
+            released: None,
+        },
+    );
+    let stored = match f.history().append(delete, TS + 1).expect("append") {
+        Appended::Stored(e) | Appended::Queued(e) => e,
+        other => panic!("the delete was not stored: {other:?}"),
+    };
+    assert!(
+        matches!(&stored.kind, EventKind::Delete { target: 1, released: Some(r) } if *r == files),
+        "the stored delete names the files it released: {stored:?}"
+    );
+    f.settle();
+    let events = all(f.history());
+    assert_eq!(state(&events, 1).files, None);
+    assert!(
+        matches!(events[1].kind, EventKind::Delete { released: None, .. }),
+        "what is read back names no files: {:?}",
+        events[1]
     );
 }
 
@@ -232,7 +283,10 @@ fn a_change_needs_a_stored_plain_message(make: Make<'_>) {
         room("s"),
         user("u_1"),
         None,
-        EventKind::Delete { target: 4 },
+        EventKind::Delete {
+            target: 4,
+            released: None,
+        },
     );
     assert_eq!(append(f.history(), other, TS), gone);
 }

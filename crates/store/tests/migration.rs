@@ -282,7 +282,13 @@ fn a_version_2_file_migrates_and_its_messages_take_changes() {
         target: 1,
         text: Some("hello!".into()),
     };
-    for kind in [edit, EventKind::Delete { target: 1 }] {
+    for kind in [
+        edit,
+        EventKind::Delete {
+            target: 1,
+            released: None,
+        },
+    ] {
         let draft = Draft::new(general.clone(), alice.clone(), None, kind);
         assert!(matches!(h.append(draft, now_ms()), Ok(Appended::Queued(_))));
     }

@@ -116,7 +116,10 @@ pub(super) fn message_from_row(room: &RoomName, row: &Row<'_>) -> rusqlite::Resu
             target: target()?,
             text: text.map(Into::into),
         },
-        Kind::Delete => EventKind::Delete { target: target()? },
+        Kind::Delete => EventKind::Delete {
+            target: target()?,
+            released: None,
+        },
         Kind::React => EventKind::React {
             target: target()?,
             emoji: row.get::<_, String>(12)?.into(),

@@ -265,7 +265,7 @@ impl History for SqliteHistory {
         Ok(self.room(room, now_ms())?.state.last_seq)
     }
 
-    fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
+    fn append(&mut self, mut draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
         if self.appended - self.writer.resolved() >= MAX_QUEUED {
             return Err(HistoryError(format!(
                 "{MAX_QUEUED} messages are waiting for the disk; refusing more"
@@ -289,7 +289,7 @@ impl History for SqliteHistory {
                     .state
                     .target(room.reader, &draft.room, room.kept, target)
                     .map_err(read_failed)?;
-                match log::apply(current.as_ref(), &draft, ts) {
+                match log::apply(current.as_ref(), &mut draft, ts) {
                     Change::Applied(changed) => Some(Arc::new(changed)),
                     Change::Unchanged(target) => return Ok(Appended::Unchanged(target)),
                     Change::Refused(refusal) => return Ok(Appended::Refused(refusal)),
@@ -312,7 +312,7 @@ impl History for SqliteHistory {
             let deleted = matches!(message.kind, EventKind::Delete { .. });
             room.state.change(*appended, target, deleted);
         }
-        room.state.push(*appended, message.clone());
+        room.state.push(*appended, message.kept());
         room.state.prune(
             Kept::new(retention, seq, ts),
             cache_per_room,

@@ -24,7 +24,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use std::sync::Arc;
 
-use crate::{broker::Broker, conn::QueueLimits, metrics::Metrics};
+use crate::{broker::Broker, conn::QueueLimits, files::FileSharing, metrics::Metrics};
 
 pub use command::Command;
 
@@ -35,6 +35,8 @@ pub struct HubConfig {
     pub max_rooms: usize,
     /// What may wait for one connection before it is cut off.
     pub queue: QueueLimits,
+    /// File sharing, told of the files of each deleted message (`None`: sharing is off).
+    pub files: Option<Arc<dyn FileSharing>>,
 }
 
 /// How many commands may wait for the hub before senders wait: deep enough to absorb a burst

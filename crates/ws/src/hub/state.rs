@@ -22,6 +22,7 @@ use super::{
 use crate::{
     broker::{Broker, Failed, Job, Outcome, Outcomes},
     conn::ConnId,
+    files::FileSharing,
     history::HistoryError,
     log::{Draft, Event, EventKind},
     metrics::Metrics,
@@ -49,6 +50,8 @@ pub(super) struct Hub {
     joining: HashMap<RoomName, u32>,
     /// Server API requests waiting for storage.
     api: Api,
+    /// Told of the files of each deleted message.
+    files: Option<Arc<dyn FileSharing>>,
 }
 
 impl Hub {
@@ -64,6 +67,7 @@ impl Hub {
             failed: Vec::new(),
             joining: HashMap::new(),
             api: Api::new(),
+            files: config.files,
         }
     }
 
@@ -210,7 +214,11 @@ impl Hub {
                 self.change(conn, (room, kind, id), reference);
             }
             Request::Delete { room, target, id } => {
-                self.change(conn, (room, EventKind::Delete { target }, id), reference);
+                let delete = EventKind::Delete {
+                    target,
+                    released: None,
+                };
+                self.change(conn, (room, delete, id), reference);
             }
             Request::React {
                 room,
@@ -302,6 +310,16 @@ impl Hub {
         };
         match outcome {
             Outcome::Stored(event) => {
+                if let (
+                    EventKind::Delete {
+                        released: Some(files),
+                        ..
+                    },
+                    Some(sharing),
+                ) = (&event.kind, &self.files)
+                {
+                    sharing.release(files.json());
+                }
                 if self.api.is_waiting() {
                     self.api.stored(&event);
                 }

@@ -98,6 +98,7 @@ fn scene(broken: bool) -> Scene {
     let config = HubConfig {
         max_rooms: 4,
         queue: LIMITS,
+        files: None,
     };
     let (hub, task) = HubHandle::spawn(Box::new(broker), config, Metrics::noop());
     Scene { hub, task, script }

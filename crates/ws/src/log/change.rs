@@ -66,15 +66,17 @@ pub enum Change {
 
 /// The change `draft` would make, sequenced at `ts`, to `target` (the stored event at the
 /// draft's target seq of its room, `None` when none is stored). A plain message's draft is
-/// not a change: it is [`Refusal::NotFound`] here, and never passed by the stores.
-pub fn apply(target: Option<&Arc<Event>>, draft: &Draft, ts: u64) -> Change {
+/// not a change: it is [`Refusal::NotFound`] here, and never passed by the stores. An
+/// applied delete names the target's files in the draft (`released`), so that the event the
+/// store hands back tells file sharing what to remove.
+pub fn apply(target: Option<&Arc<Event>>, draft: &mut Draft, ts: u64) -> Change {
     let Some((target, message)) =
         target.and_then(|t| t.message().filter(|m| !m.is_deleted()).map(|m| (t, m)))
     else {
         return Change::Refused(Refusal::NotFound);
     };
     let by_author = target.from.id == draft.from.id;
-    let changed = match &draft.kind {
+    let changed = match &mut draft.kind {
         EventKind::Message(_) => return Change::Refused(Refusal::NotFound),
         EventKind::Edit { .. } | EventKind::Delete { .. } if !by_author => {
             return Change::Refused(Refusal::Forbidden);
@@ -87,14 +89,17 @@ pub fn apply(target: Option<&Arc<Event>>, draft: &Draft, ts: u64) -> Change {
                 ..message.changes()
             },
         ),
-        EventKind::Delete { .. } => Message::with(
-            Arc::default(),
-            None,
-            Changed {
-                deleted: true,
-                ..Changed::default()
-            },
-        ),
+        EventKind::Delete { released, .. } => {
+            *released = message.files.clone();
+            Message::with(
+                Arc::default(),
+                None,
+                Changed {
+                    deleted: true,
+                    ..Changed::default()
+                },
+            )
+        }
         EventKind::React { emoji, active, .. } => {
             match react(message.reactions(), emoji, &draft.from.id, *active) {
                 Ok(Some(reactions)) => Message::with(
@@ -205,14 +210,22 @@ mod tests {
                 },
             )
         };
-        let delete = |user| change(user, EventKind::Delete { target: 1 });
+        let delete = |user| {
+            change(
+                user,
+                EventKind::Delete {
+                    target: 1,
+                    released: None,
+                },
+            )
+        };
         let refused = Change::Refused(Refusal::Forbidden);
-        assert_eq!(apply(Some(&target), &edit("u_2"), 9), refused);
-        assert_eq!(apply(Some(&target), &delete("u_2"), 9), refused);
-        let edited = applied(apply(Some(&target), &edit("u_1"), 9));
+        assert_eq!(apply(Some(&target), &mut edit("u_2"), 9), refused);
+        assert_eq!(apply(Some(&target), &mut delete("u_2"), 9), refused);
+        let edited = applied(apply(Some(&target), &mut edit("u_1"), 9));
         let state = edited.message().expect("a message");
         assert_eq!((&*state.text, state.edited()), ("new", Some(9)));
-        let deleted = applied(apply(Some(&edited), &delete("u_1"), 10));
+        let deleted = applied(apply(Some(&edited), &mut delete("u_1"), 10));
         assert_eq!(deleted.text(), None);
         assert!(
             deleted
@@ -221,19 +234,22 @@ mod tests {
         );
         // A deleted message is gone for every change.
         let gone = Change::Refused(Refusal::NotFound);
-        assert_eq!(apply(Some(&deleted), &delete("u_1"), 11), gone);
-        assert_eq!(apply(Some(&deleted), &react("u_2", "👍", true), 11), gone);
-        assert_eq!(apply(None, &edit("u_1"), 11), gone);
+        assert_eq!(apply(Some(&deleted), &mut delete("u_1"), 11), gone);
+        assert_eq!(
+            apply(Some(&deleted), &mut react("u_2", "👍", true), 11),
+            gone
+        );
+        assert_eq!(apply(None, &mut edit("u_1"), 11), gone);
     }
 
     #[test]
     fn a_change_cannot_target_a_change() {
         let target = message("u_1");
-        let edit = applied(apply(Some(&target), &react("u_1", "👍", true), 2));
+        let edit = applied(apply(Some(&target), &mut react("u_1", "👍", true), 2));
         let not_a_message = Arc::new(react("u_1", "👍", true).sequence(2, 2));
         assert!(edit.message().is_some());
         assert_eq!(
-            apply(Some(&not_a_message), &react("u_1", "👍", false), 3),
+            apply(Some(&not_a_message), &mut react("u_1", "👍", false), 3),
             Change::Refused(Refusal::NotFound)
         );
     }
@@ -242,17 +258,17 @@ mod tests {
     fn reactions_keep_their_first_order_and_a_no_op_changes_nothing() {
         let mut target = message("u_1");
         for (user, emoji) in [("u_1", "👍"), ("u_2", "🎉"), ("u_2", "👍")] {
-            target = applied(apply(Some(&target), &react(user, emoji, true), 2));
+            target = applied(apply(Some(&target), &mut react(user, emoji, true), 2));
         }
         assert!(matches!(
-            apply(Some(&target), &react("u_2", "👍", true), 3),
+            apply(Some(&target), &mut react("u_2", "👍", true), 3),
             Change::Unchanged(same) if Arc::ptr_eq(&same, &target)
         ));
         assert!(matches!(
-            apply(Some(&target), &react("u_3", "👍", false), 3),
+            apply(Some(&target), &mut react("u_3", "👍", false), 3),
             Change::Unchanged(_)
         ));
-        target = applied(apply(Some(&target), &react("u_2", "🎉", false), 3));
+        target = applied(apply(Some(&target), &mut react("u_2", "🎉", false), 3));
         let state = target.message().expect("a message");
         let users: Vec<_> = state
             .reactions()
@@ -268,15 +284,15 @@ mod tests {
         for n in 0..MAX_EMOJI {
             target = applied(apply(
                 Some(&target),
-                &react("u_1", &format!("e{n}"), true),
+                &mut react("u_1", &format!("e{n}"), true),
                 2,
             ));
         }
         assert_eq!(
-            apply(Some(&target), &react("u_2", "new", true), 3),
+            apply(Some(&target), &mut react("u_2", "new", true), 3),
             Change::Refused(Refusal::TooManyEmoji)
         );
         // One already there still takes more users.
-        applied(apply(Some(&target), &react("u_2", "e0", true), 3));
+        applied(apply(Some(&target), &mut react("u_2", "e0", true), 3));
     }
 }

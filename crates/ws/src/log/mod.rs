@@ -38,8 +38,13 @@ pub enum EventKind {
     /// The author replaced the text of message `target`. `text` is `None` once the target
     /// was deleted: an edit's text is erased with its message.
     Edit { target: u64, text: Option<Arc<str>> },
-    /// The author deleted message `target`.
-    Delete { target: u64 },
+    /// The author deleted message `target`. `released` is the target's files as the store
+    /// found them when it applied the delete, for file sharing to remove: set only on the
+    /// event the store hands back when it sequences the delete, never stored or sent.
+    Delete {
+        target: u64,
+        released: Option<Files>,
+    },
     /// A user added (`active`) or took back a reaction to message `target`.
     React {
         target: u64,
@@ -64,9 +69,9 @@ impl EventKind {
     pub fn target(&self) -> Option<u64> {
         match self {
             Self::Message(_) => None,
-            Self::Edit { target, .. } | Self::Delete { target } | Self::React { target, .. } => {
-                Some(*target)
-            }
+            Self::Edit { target, .. }
+            | Self::Delete { target, .. }
+            | Self::React { target, .. } => Some(*target),
         }
     }
 }
@@ -86,6 +91,21 @@ impl Event {
         match &self.kind {
             EventKind::Message(message) => Some(message),
             _ => None,
+        }
+    }
+
+    /// The event as a store keeps it: a delete without the files it released, which are
+    /// erased with their message.
+    pub fn kept(self: &Arc<Self>) -> Arc<Self> {
+        match &self.kind {
+            EventKind::Delete {
+                target,
+                released: Some(_),
+            } => Arc::new(self.with_kind(EventKind::Delete {
+                target: *target,
+                released: None,
+            })),
+            _ => Arc::clone(self),
         }
     }
 
