@@ -29,6 +29,7 @@ export class ImageViewer {
     this.image.src = href;
     this.image.alt = name || 'image';
     this.caption.textContent = name || '';
+    this.dialog.setAttribute('aria-label', name || 'Image');
     this.link.href = href;
     this.dialog.showModal();
     this.dialog.querySelector('.viewer-close').focus();

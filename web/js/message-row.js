@@ -142,7 +142,8 @@ function fillActions(node, { react, change }) {
     bar.append(actionButton('edit', '✎', 'Edit message (E)'));
     bar.append(actionButton('delete', '🗑', 'Delete message (Delete)'));
   }
-  node.append(bar);
+  // In the bubble, so it sits at the bubble's corner whatever the row's width.
+  node.querySelector('.msg-bubble').append(bar);
 }
 
 function actionButton(action, glyph, label) {
