@@ -295,7 +295,9 @@ describe('files the server refuses', () => {
       `one of the uploads is refused as too many: ${JSON.stringify(statuses)}`,
     );
     assert.ok(statuses.filter((s) => s.endsWith('Ready to send')).length <= 4);
-    assert.deepEqual(alice.problems, []);
+    // The browser logs each refused request; nothing else went wrong.
+    const refusals = /status of (415|429) /;
+    assert.deepEqual(alice.problems.filter((p) => !refusals.test(p)), []);
     await alice.context().close();
   });
 });
