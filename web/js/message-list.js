@@ -2,13 +2,13 @@
 // dividers, the "New messages" divider, join and leave lines (folded when many), "could not be
 // recovered" and "history reset" markers, and the user's own pending messages at the end.
 // Each message is a row (message-row.js) showing its current state and the user's pending
-// changes; the list routes the rows' actions (react, edit in place, delete) from the mouse,
-// a long press or the keyboard (a focused message: E, Delete, R; ↑/↓ between messages).
+// changes; its actions (react, edit in place, delete) come from message-actions.js.
 // Rendering is keyed: a message's element is built once and kept, so re-rendering never
 // re-announces or re-creates what is already on screen.
 
 import { isChange, withPending } from './changes.js';
 import { dayKey, dayLabel, el, timeElement } from './dom.js';
+import { MessageActions } from './message-actions.js';
 import { MessageEditor } from './message-editor.js';
 import { fillRow, rowNode } from './message-row.js';
 
@@ -20,8 +20,6 @@ const LOAD_MARGIN_PX = 300;
 const STICK_PX = 80;
 /** This many join/leave lines in a row or more are folded into one. */
 const FOLD_EVENTS = 4;
-/** A touch held this long opens a message's actions. */
-const LONG_PRESS_MS = 500;
 
 export class MessageList {
   /**
@@ -43,13 +41,13 @@ export class MessageList {
       maxBytes: () => actions.maxBytes(),
       done: (seq) => this.focusMessage(seq),
     });
-    list.addEventListener('click', (event) => this.#click(event));
-    list.addEventListener('keydown', (event) => this.#key(event));
-    list.addEventListener('focusin', (event) => {
-      const row = event.target.closest?.('.msg[data-seq]');
-      if (row) this.#rove(row);
+    new MessageActions(list, {
+      edit: (seq) => this.edit(seq),
+      remove: (seq) => actions.remove(seq),
+      pickReaction: (seq) => actions.pickReaction(seq),
+      react: (seq, emoji, active) => actions.react(seq, emoji, active),
+      openImage: (href, name) => actions.openImage(href, name),
     });
-    this.#longPress();
     let queued = false;
     scroller.addEventListener('scroll', () => {
       if (queued) return;
@@ -170,9 +168,9 @@ export class MessageList {
     if (rows.length && !this.list.querySelector('.msg[data-seq][tabindex="0"]')) rows[rows.length - 1].tabIndex = 0;
   }
 
-  /** The row of the message at `seq` in the room in view, or null. */
+  /** The row of the message at `seq` in the room in view (after a history reset, the newer one), or null. */
   #row(seq) {
-    return this.list.querySelector(`.msg[data-seq="${Number(seq)}"]`);
+    return [...this.list.querySelectorAll(`.msg[data-seq="${Number(seq)}"]`)].at(-1) ?? null;
   }
 
   /** Focuses the message at `seq` (after an edit, a reaction, a deletion). */
@@ -189,124 +187,6 @@ export class MessageList {
     const text = withPending(message, this.store.changesIn(this.roomName), this.store.me?.id).text;
     this.editor.open(row, seq, text);
     return true;
-  }
-
-  /** Makes `row` the one message in the Tab order. */
-  #rove(row) {
-    for (const other of this.list.querySelectorAll('.msg[data-seq][tabindex="0"]')) {
-      if (other !== row) other.tabIndex = -1;
-    }
-    row.tabIndex = 0;
-  }
-
-  #click(event) {
-    const row = event.target.closest('.msg[data-seq]');
-    if (!row) return;
-    const seq = Number(row.dataset.seq);
-    const image = event.target.closest('.file-image');
-    if (image && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) {
-      event.preventDefault();
-      this.actions.openImage(image.href, image.dataset.fileName);
-      return;
-    }
-    const chip = event.target.closest('.reaction');
-    if (chip) {
-      this.actions.react(seq, chip.dataset.emoji, chip.getAttribute('aria-pressed') !== 'true');
-      return;
-    }
-    const action = event.target.closest('[data-action]')?.dataset.action;
-    if (action) {
-      row.classList.remove('actions-open');
-      this.#act(action, seq);
-    }
-  }
-
-  #act(action, seq) {
-    if (action === 'edit') this.edit(seq);
-    else if (action === 'delete') this.actions.remove(seq);
-    else if (action === 'react') this.actions.pickReaction(seq);
-  }
-
-  /** Keys on a focused message: E edit, Delete delete, R react, ↑/↓/Home/End move. */
-  #key(event) {
-    const row = event.target;
-    if (!row.matches?.('.msg[data-seq]') || event.ctrlKey || event.metaKey || event.altKey) return;
-    const seq = Number(row.dataset.seq);
-    const actions = (row.getAttribute('aria-keyshortcuts') ?? '').split(' ');
-    const rows = [...this.list.querySelectorAll('.msg[data-seq]')];
-    const at = rows.indexOf(row);
-    let target = null;
-    switch (event.key) {
-      case 'ArrowUp':
-        target = rows[at - 1];
-        break;
-      case 'ArrowDown':
-        target = rows[at + 1];
-        break;
-      case 'Home':
-        target = rows[0];
-        break;
-      case 'End':
-        target = rows.at(-1);
-        break;
-      case 'e':
-      case 'E':
-        if (!actions.includes('E')) return;
-        this.#act('edit', seq);
-        break;
-      case 'Delete':
-        if (!actions.includes('Delete')) return;
-        this.#act('delete', seq);
-        break;
-      case 'r':
-      case 'R':
-        if (!actions.includes('R')) return;
-        this.#act('react', seq);
-        break;
-      default:
-        return;
-    }
-    event.preventDefault();
-    if (target) {
-      target.focus();
-      target.scrollIntoView({ block: 'nearest' });
-    }
-  }
-
-  /** A touch held still on a message opens its action bar; a touch elsewhere closes it. */
-  #longPress() {
-    let timer = null;
-    let opened = false;
-    const clear = () => {
-      clearTimeout(timer);
-      timer = null;
-    };
-    this.list.addEventListener('pointerdown', (event) => {
-      const row = event.target.closest('.msg[data-seq]');
-      for (const open of this.list.querySelectorAll('.msg.actions-open')) {
-        if (open !== row) open.classList.remove('actions-open');
-      }
-      if (event.pointerType !== 'touch' || !row || event.target.closest('button, a, textarea')) return;
-      clear();
-      opened = false;
-      timer = setTimeout(() => {
-        if (!row.querySelector('.msg-actions')) return;
-        opened = true;
-        row.classList.add('actions-open');
-      }, LONG_PRESS_MS);
-    });
-    for (const type of ['pointerup', 'pointercancel', 'pointermove']) {
-      this.list.addEventListener(type, (event) => {
-        // A finger trembles a little; only a real move (a scroll) cancels the press.
-        if (type === 'pointermove' && Math.abs(event.movementX) + Math.abs(event.movementY) < 6) return;
-        clear();
-      });
-    }
-    // The browser's own long-press menu would cover the actions.
-    this.list.addEventListener('contextmenu', (event) => {
-      if (opened) event.preventDefault();
-      opened = false;
-    });
   }
 }
 
