@@ -30,7 +30,14 @@ describe('keyboard shortcuts', () => {
     await server?.stop();
   });
 
-  const roomInView = () => page.locator('#room-name').textContent();
+  // The page draws on the next animation frame: wait for the header to name the room
+  // (a read right after a key press can see the frame before).
+  const roomInView = async (name, message) => {
+    const header = page.locator('#room-name');
+    await header.filter({ hasText: new RegExp(`^${name}$`) }).waitFor({ timeout: 5000 })
+      .catch(() => {});
+    assert.equal(await header.textContent(), name, message);
+  };
 
   it('opens a room from the switcher with Ctrl+K, or joins a new one', async () => {
     await page.keyboard.press('Control+k');
@@ -44,7 +51,7 @@ describe('keyboard shortcuts', () => {
     assert.deepEqual(await dialog.getByRole('option').allTextContents(), ['#random', 'Join #ran']);
     await page.keyboard.press('Enter');
     await dialog.waitFor({ state: 'hidden' });
-    assert.equal(await roomInView(), 'random');
+    await roomInView('random');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'composer-input');
 
     // Arrows choose; Meta+K works as Cmd+K does on a Mac.
@@ -70,21 +77,21 @@ describe('keyboard shortcuts', () => {
     await dialog.waitFor();
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
-    assert.equal(await roomInView(), 'brand-new');
+    await roomInView('brand-new');
     assert.deepEqual(page.problems, []);
   });
 
   it('moves between rooms with Alt+Up and Alt+Down, wrapping around', async () => {
     await page.getByRole('button', { name: 'general', exact: true }).click();
     await page.keyboard.press('Alt+ArrowDown');
-    assert.equal(await roomInView(), 'random');
+    await roomInView('random');
     await page.keyboard.press('Alt+ArrowDown');
-    assert.equal(await roomInView(), 'design');
+    await roomInView('design');
     await page.keyboard.press('Alt+ArrowUp');
     await page.keyboard.press('Alt+ArrowUp');
-    assert.equal(await roomInView(), 'general');
+    await roomInView('general');
     await page.keyboard.press('Alt+ArrowUp');
-    assert.equal(await roomInView(), 'brand-new', 'up from the first is the last');
+    await roomInView('brand-new', 'up from the first is the last');
     assert.deepEqual(page.problems, []);
   });
 
