@@ -386,6 +386,81 @@ describe('changes to messages', () => {
     }
   });
 
+  it('sends a change lost on the way again with the same id; one whose echo was lost is settled by the resume', async () => {
+    const alice = await newPage(browser);
+    const conns = [];
+    const lose = { toServer: false, toPage: false };
+    // The page's socket passes through the test, which loses one frame on the chosen side.
+    await alice.routeWebSocket(/\/ws\?/, (ws) => {
+      const upstream = ws.connectToServer();
+      const conn = { ws, upstream, sent: [], lost: null };
+      conns.push(conn);
+      ws.onMessage((message) => {
+        const frame = JSON.parse(String(message));
+        conn.sent.push(frame);
+        if (lose.toServer && frame.type === 'react') {
+          lose.toServer = false;
+          conn.lost = frame;
+          return;
+        }
+        upstream.send(message);
+      });
+      upstream.onMessage((message) => {
+        const frame = JSON.parse(String(message));
+        if (lose.toPage && frame.type === 'message' && frame.kind === 'react') {
+          lose.toPage = false;
+          conn.lost = frame;
+          return;
+        }
+        ws.send(message);
+      });
+    });
+    await openChat(alice, `${server.url}#resend`, 'alice');
+    const bob = await connectClient(server.addr, 'bob');
+    await bob.join('resend');
+    await bob.say('resend', 'again?');
+    await expectMessages(alice, ['again?']);
+
+    /** Reacts with `emoji`, waits for the test to lose a frame of it, then cuts the socket. */
+    const reactAndCut = async (emoji) => {
+      const conn = conns.at(-1);
+      await act(alice, 'again?', 'Add a reaction (R)');
+      await alice.getByRole('dialog', { name: 'Add a reaction' }).getByRole('button', { name: emoji }).click();
+      const deadline = Date.now() + 10000;
+      while (!conn.lost) {
+        if (Date.now() > deadline) throw new Error(`no frame of the ${emoji} reaction to lose`);
+        await alice.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+      }
+      await conn.ws.close({ code: 4008, reason: 'test close' });
+      await conn.upstream.close();
+      await alice.locator('#status[data-state="online"]').waitFor({ state: 'detached' });
+      await waitOnline(alice, RECONNECT_WAIT);
+      return conn.sent.find((f) => f.type === 'react' && f.emoji === emoji);
+    };
+
+    // Lost before the server saw it: the next connection sends the same frame, same id.
+    lose.toServer = true;
+    const first = await reactAndCut('👍');
+    // Stored as this connection's user (without sign-in, each connection is a new one).
+    await expectChips(alice, 'again?', ['👍 1 mine']);
+    assert.deepEqual(conns.at(-1).sent.find((f) => f.type === 'react'), first, 'the same frame, the same id');
+
+    // Stored, its echo lost: the resume brings it, and it is not sent again.
+    lose.toPage = true;
+    await reactAndCut('🎉');
+    // Both by earlier connections' users now.
+    await expectChips(alice, 'again?', ['👍 1', '🎉 1']);
+    await bob.say('resend', 'marker');
+    await expectMessages(alice, ['again?', 'marker']);
+    assert.equal(conns.at(-1).sent.filter((f) => f.type === 'react' && f.emoji === '🎉').length, 0);
+    const stored = bob.frames.filter((f) => f.type === 'message' && f.kind === 'react');
+    assert.deepEqual(stored.map((f) => f.emoji), ['👍', '🎉'], 'each stored once');
+    assert.equal(await alice.locator('.msg.changing').count(), 0, 'nothing left waiting');
+    bob.close();
+    assert.deepEqual(alice.problems, []);
+    await alice.context().close();
+  });
+
   it('shows an edit made offline as saving, and the refusal when the reconnect made a new user', async () => {
     // Without sign-in every connection is a new user; the server lets only the author edit.
     const proxy = await startProxy(server.port);
@@ -454,6 +529,33 @@ describe('changes to messages', () => {
       await alice.keyboard.press('Escape');
     }
     bob.close();
+    await alice.context().close();
+  });
+
+  it('ignores a change to a message not loaded, and shows that message’s state once it is', async () => {
+    const carol = await connectClient(server.addr, 'carol');
+    await carol.join('long');
+    const first = await carol.say('long', 'very first');
+    // More than a join brings (50), so the first message is not on the page at first.
+    for (let i = 1; i <= 55; i += 1) await carol.say('long', `filler ${i}`);
+    const alice = await openChat(await newPage(browser), `${server.url}#long`, 'alice');
+    await row(alice, 'filler 55').waitFor();
+    assert.equal(await row(alice, 'very first').count(), 0);
+
+    carol.send({ type: 'edit', room: 'long', target: first.seq, text: 'very first, edited', id: 'long-edit' });
+    carol.send({ type: 'react', room: 'long', target: first.seq, emoji: '👍', active: true, id: 'long-react' });
+    await carol.waitFor((f) => f.client_id === 'long-react');
+    await carol.say('long', 'after the changes');
+    await row(alice, 'after the changes').waitFor();
+
+    await alice.locator('#scroller').evaluate((s) => {
+      s.scrollTop = 0;
+    });
+    await row(alice, 'very first, edited').waitFor();
+    await row(alice, 'very first, edited').locator('.msg-edited', { hasText: '(edited)' }).waitFor();
+    await expectChips(alice, 'very first, edited', ['👍 1']);
+    carol.close();
+    assert.deepEqual(alice.problems, []);
     await alice.context().close();
   });
 
