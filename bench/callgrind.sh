@@ -11,6 +11,8 @@
 #       RATE=n     messages/s instead of the default;  WIN=secs  the counted window (10)
 #       OUT=dir    where callgrind.out.* and the logs go (default /tmp/chat-callgrind/<scenario>)
 #       BACKEND=sqlite   the default durable history (in OUT/data) instead of memory
+#       TLS=1      the server over wss:// with a self-signed certificate (OUT/tls), to set
+#                  beside a plain run of the same shape: TLS's own work per delivery
 # The server runs under valgrind on CPU 0, chat-bench on CPU 1; once every client has joined
 # and a few seconds have passed, callgrind counts WIN seconds (callgrind_control -i), and
 # /metrics gives the messages and deliveries of that window. Read the profile with
@@ -28,8 +30,20 @@ esac
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed" >&2; exit 1; }
 ulimit -n 20000
 mkdir -p "$out" && rm -rf "$out"/callgrind.out.* "$out/data"
+url="ws://127.0.0.1:$port/ws" metrics_url="127.0.0.1:$port/metrics" tls_env=() tls_args=()
+if [[ "${TLS:-}" == 1 ]]; then
+  mkdir -p "$out/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth \
+    -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null ||
+    { echo "callgrind.sh: openssl could not make a certificate" >&2; exit 1; }
+  tls_env=(CHAT__SERVER__TLS_CERT="$out/tls/cert.pem" CHAT__SERVER__TLS_KEY="$out/tls/key.pem")
+  url="wss://localhost:$port/ws" metrics_url="https://127.0.0.1:$port/metrics"
+  tls_args=(--ca-cert "$out/tls/cert.pem")
+fi
 
-CHAT__HISTORY__BACKEND=${BACKEND:-memory} CHAT__HISTORY__PATH="$out/data/chat.db" \
+env "${tls_env[@]}" CHAT__HISTORY__BACKEND=${BACKEND:-memory} CHAT__HISTORY__PATH="$out/data/chat.db" \
   CHAT__LIMITS__MESSAGES_PER_SEC=1000000 CHAT__LIMITS__BURST=1000000 \
   CHAT__SERVER__MAX_CONNECTIONS=20000 CHAT__LOG__LEVEL=warn \
   taskset -c 0 valgrind --tool=callgrind --cache-sim=yes --instr-atstart=no \
@@ -39,12 +53,12 @@ vg=$!
 trap 'kill $vg 2>/dev/null' EXIT
 # metric NAME [TEXT]: a counter or gauge from /metrics (or from TEXT, fetched once before).
 metric() {
-  local text="${2-$(curl -s --max-time 5 "127.0.0.1:$port/metrics")}"
+  local text="${2-$(curl -sk --max-time 5 "$metrics_url")}"
   awk -v k="$1" '$1 == k {printf "%d", $2}' <<<"$text"
 }
 for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
 
-timeout 900 taskset -c 1 "$root/target/release/chat-bench" fanout --url "ws://127.0.0.1:$port/ws" \
+timeout 900 taskset -c 1 "$root/target/release/chat-bench" fanout --url "$url" "${tls_args[@]}" \
   "${shape[@]}" --size 100 --warmup 2 --rate "$rate" --duration $((win + 20)) --quiet \
   >"$out/bench.txt" 2>&1 &
 bench=$!
@@ -54,11 +68,11 @@ for _ in $(seq 1200); do
   sleep 0.5
 done
 sleep 5
-before=$(curl -s --max-time 5 "127.0.0.1:$port/metrics")
+before=$(curl -sk --max-time 5 "$metrics_url")
 callgrind_control -i on $vg >/dev/null
 sleep "$win"
 callgrind_control -i off $vg >/dev/null
-after=$(curl -s --max-time 5 "127.0.0.1:$port/metrics")
+after=$(curl -sk --max-time 5 "$metrics_url")
 wait $bench
 grep -E '^(connect|deliveries|order)' "$out/bench.txt"
 callgrind_control -d $vg >/dev/null

@@ -2,20 +2,40 @@
 # Needs: root (the repository), peers (../shared/peers), out (a folder for logs and data).
 # BIN=path picks the chat-server binary (default: the release build).
 
-server_pid=""
+server_pid="" server_url="" tls_args=()
+
+# tls_files: makes $out/tls/{cert,key}.pem once, a self-signed P-256 certificate for
+# localhost valid for a day.
+tls_files() {
+  [[ -s "$out/tls/cert.pem" ]] && return 0
+  mkdir -p "$out/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth \
+    -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null
+}
 
 # start_server NAME PORT: starts NAME pinned to CPU 0 and waits until the port accepts; sets
-# server_pid. NAME: server (SQLite history), server-memory, or a peer of $peers/run.sh (which
-# execs the server, so the PID is the server's).
+# server_pid, server_url (what chat-bench connects to) and tls_args (chat-bench's arguments
+# for it). NAME: server (SQLite history), server-memory, either with -tls (wss:// only, with a
+# certificate of tls_files that chat-bench trusts with --ca-cert), or a peer of $peers/run.sh
+# (which execs the server, so the PID is the server's).
 start_server() {
   local name="$1" port="$2"
+  server_url="ws://127.0.0.1:$port/ws" tls_args=()
   case "$name" in
-    server|server-memory)
-      local backend=sqlite; [[ "$name" == server-memory ]] && backend=memory
+    server|server-memory|server-tls|server-memory-tls)
+      local backend=sqlite; [[ "$name" == server-memory* ]] && backend=memory
+      local tls_env=()
+      if [[ "$name" == *-tls ]]; then
+        tls_files || { echo "openssl could not make a certificate" >&2; return 1; }
+        tls_env=(CHAT__SERVER__TLS_CERT="$out/tls/cert.pem" CHAT__SERVER__TLS_KEY="$out/tls/key.pem")
+        server_url="wss://localhost:$port/ws" tls_args=(--ca-cert "$out/tls/cert.pem")
+      fi
       rm -rf "$out/data"
       # The defaults a user gets, except the per-connection rate limit (a sender here sends
       # 10 msg/s in a and more in c).
-      CHAT__HISTORY__BACKEND=$backend CHAT__HISTORY__PATH="$out/data/chat.db" \
+      env "${tls_env[@]}" CHAT__HISTORY__BACKEND=$backend CHAT__HISTORY__PATH="$out/data/chat.db" \
         CHAT__LIMITS__MESSAGES_PER_SEC=1000000 CHAT__LIMITS__BURST=1000000 \
         CHAT__SERVER__MAX_CONNECTIONS=20000 CHAT__LOG__LEVEL=warn \
         taskset -c 0 "${BIN:-$root/target/release/chat-server}" --listen "127.0.0.1:$port" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One scenario of bench/run.sh against one server, for side-by-side checks and profiling:
 #
-#   bench/one.sh NAME SCENARIO     NAME: server | server-memory | a peer (bun, node-ws, ...)
+#   bench/one.sh NAME SCENARIO     NAME: server | server-memory | either with -tls (wss://) |
+#                                  a peer (bun, node-ws, ...)
 #                                  SCENARIO: a | b | c | d  (as in bench/run.sh)
 # env:  BIN=path      the chat-server binary (default target/release/chat-server), to compare builds
 #       STAT=secs     count the server's sendmsg/sendto/pwrite/fcntl/futex calls and context switches
@@ -16,22 +17,22 @@ set -uo pipefail
 name=$1 scenario=$2
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench="$root/target/release/chat-bench" peers="${PEERS:-$root/../shared/peers}"
-port=$((9300 + RANDOM % 500)) url="ws://127.0.0.1:$port/ws" out=/tmp/chat-one
+port=$((9300 + RANDOM % 500)) out=/tmp/chat-one
 mkdir -p "$out"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 trap stop_server EXIT
 start_server "$name" "$port" || exit 1
-pid=$server_pid
-a_args=(--rooms 1 --clients 500 --senders 10 --size 100 --warmup 2)
+pid=$server_pid url=$server_url
+a_args=(--rooms 1 --clients 500 --senders 10 --size 100 --warmup 2 "${tls_args[@]}")
 cgroup=/sys/fs/cgroup/cpu/chat-one
 case $scenario in
   a) args=(fanout --url "$url" "${a_args[@]}" --rate 100 --duration 10) ;;
-  b) args=(fanout --url "$url" --rooms 1000 --clients 10 --senders 1 --size 100 --warmup 2 --rate 1000 --duration 10) ;;
+  b) args=(fanout --url "$url" --rooms 1000 --clients 10 --senders 1 --size 100 --warmup 2 --rate 1000 --duration 10 "${tls_args[@]}") ;;
   c) cap_server "$cgroup" "${CAP_US:-2500}"
      args=(ramp --url "$url" "${a_args[@]}" --start 50 --factor 1.2 --step-secs 5 --p99-ms 50) ;;
   d) [[ -n "${CAP_US:-}" ]] && cap_server "$cgroup" "$CAP_US"
-     args=(idle --url "$url" --conns 10000 --rooms 100) ;;
+     args=(idle --url "$url" --conns 10000 --rooms 100 "${tls_args[@]}") ;;
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac
 watchers=()

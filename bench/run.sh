@@ -13,7 +13,8 @@
 # median and its ratio to the best peer round by round.
 #
 # usage: bench/run.sh [NAME...]   NAME: server (SQLite history, the default), server-memory,
-#                                 bun, node-ws, deno, go-gorilla (default: all of them)
+#                                 either with -tls (wss://, a self-signed certificate),
+#                                 bun, node-ws, deno, go-gorilla (default: all but -tls)
 # env:   OUT=DIR    results (default bench/results/<UTC time>)
 #        ROUNDS=N   rounds of every scenario (default 3);  QUICK=1: short runs, to test the script
 #        BIN=path   the chat-server binary (default target/release/chat-server)
@@ -72,22 +73,23 @@ port=9180
 # measure NAME ROUND: every scenario against NAME once; files are NAME.<scenario><round>.*
 measure() {
   local name="$1" r="$2"
-  port=$((port + 1)); url="ws://127.0.0.1:$port/ws"
+  port=$((port + 1))
   start_server "$name" "$port" || return 0
-  run "$name" "$name.d$r" 240 idle --url "$url" --conns "$conns" --rooms 100
+  run "$name" "$name.d$r" 240 idle --url "$server_url" --conns "$conns" --rooms 100 "${tls_args[@]}"
   stop_server
   start_server "$name" "$port" || return 0
-  run "$name" "$name.a$r" 120 fanout --url "$url" "${a_args[@]}" --rate 100 --duration "$dur"
+  run "$name" "$name.a$r" 120 fanout --url "$server_url" "${a_args[@]}" --rate 100 \
+    --duration "$dur" "${tls_args[@]}"
   floor "$name.a$r" 60 "$out/floor" 500 5
-  run "$name" "$name.b$r" 240 fanout --url "$url" --rooms 1000 --clients 10 --senders 1 \
-    --size 100 --warmup "$warm" --rate 1000 --duration "$dur"
+  run "$name" "$name.b$r" 240 fanout --url "$server_url" --rooms 1000 --clients 10 --senders 1 \
+    --size 100 --warmup "$warm" --rate 1000 --duration "$dur" "${tls_args[@]}"
   stop_server
   floor "$name.b$r" 120 "$out/floor-b" 1000 10 1000 5
-  port=$((port + 1)); url="ws://127.0.0.1:$port/ws"
+  port=$((port + 1))
   start_server "$name" "$port" || return 0
   cap_server "$cgroup"
-  run "$name" "$name.c$r" 900 ramp --url "$url" "${a_args[@]}" --start 50 --factor 1.2 \
-    --step-secs "$step" --p99-ms 50 --svg "$out/$name.c$r.svg"
+  run "$name" "$name.c$r" 900 ramp --url "$server_url" "${a_args[@]}" --start 50 --factor 1.2 \
+    --step-secs "$step" --p99-ms 50 --svg "$out/$name.c$r.svg" "${tls_args[@]}"
   stop_server
 }
 

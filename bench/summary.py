@@ -2,8 +2,9 @@
 """Turns the results bench/run.sh left in a directory into the Markdown tables of
 docs/BENCHMARKS.md: scenarios a, b, c, d for each server (the median of its rounds, and the
 rounds), the kernel floor beside a and b, and each figure of this server ("server",
-"server-memory") as a ratio to the best peer, computed round by round (the servers of one round
-ran minutes apart) and given as the median ratio with the range of the rounds.
+"server-memory", either with "-tls") as a ratio to the best peer, computed round by round (the
+servers of one round ran minutes apart) and given as the median ratio with the range of the
+rounds; and TLS beside plain when both ran.
 
 usage: bench/summary.py DIR
 """
@@ -13,7 +14,7 @@ import re
 import statistics
 import sys
 
-OURS = ("server", "server-memory")
+OURS = ("server", "server-memory", "server-tls", "server-memory-tls")
 
 
 def load(path):
@@ -199,6 +200,17 @@ def main():
     if a.get("server") and a.get("server-memory"):
         print(f"\nDurable history's cost in a: {paired(a['server'], a['server-memory'], 'us')} "
               "the memory backend's CPU per delivery, round by round (target ≤ 1.10×).")
+    for plain in ("server", "server-memory"):
+        tls = plain + "-tls"
+        for label, runs, key, target in [
+            ("a: CPU per delivery", a, "us", "≤ 1.5×"),
+            ("a: p99", a, "p99", "-"),
+            ("d: RSS per connection", d, "rss", "≤ 2×"),
+            ("d: server CPU per connect", d, "cpu", "-"),
+        ]:
+            if runs.get(plain) and runs.get(tls):
+                print(f"\nTLS ÷ plain, {plain}, {label}: {paired(runs[tls], runs[plain], key)} "
+                      f"round by round (target {target}).")
 
 
 if __name__ == "__main__":

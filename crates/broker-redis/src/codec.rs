@@ -68,7 +68,8 @@ pub(crate) fn decode(room: &RoomName, seq: u64, ts: u64, d: &[u8]) -> Option<Arc
 pub(crate) enum Published {
     /// A stored event: `<seq>:<ts>:<d>`.
     Event(Arc<Event>),
-    /// A user arrived on or left `node`: `p:<node>:j|l:<user JSON>`.
+    /// A user arrived in the room or left it (its first connection on any node, its last),
+    /// published by `node`'s call: `p:<node>:j|l:<user JSON>`.
     Presence {
         node: String,
         user: User,

@@ -54,6 +54,18 @@ impl Keys {
         format!("{}:node:{{{node}}}:rooms", self.prefix)
     }
 
+    /// Who is sweeping a dead node (a string holding the sweeper's id, expiring after
+    /// `node_ttl`, so that another node takes over a sweep whose sweeper died).
+    pub(crate) fn node_sweep(&self, node: &str) -> String {
+        format!("{}:node:{{{node}}}:sweep", self.prefix)
+    }
+
+    /// Set when a node's sweep starts: the node, if alive after all (a long pause), finds it
+    /// at its next heartbeat and tells Redis its members again.
+    pub(crate) fn node_swept(&self, node: &str) -> String {
+        format!("{}:node:{{{node}}}:swept", self.prefix)
+    }
+
     /// The room's channel: where its stored events are published.
     pub(crate) fn channel(&self, room: &RoomName) -> String {
         format!("{}:{{{room}}}", self.prefix)

@@ -16,7 +16,7 @@
 //! - `conn`: the command and pub/sub connections (a single Redis or a cluster).
 //! - `feed`: a room's events on their way to the hub, in order, holes noticed.
 //! - `presence` (with `presence.lua`): members per node, first join and last leave across
-//!   nodes, typing, heartbeats, and the sweep of a dead node's members.
+//!   nodes, typing, and the sweep of a dead node's members (who sweeps: `worker/nodes.rs`).
 //! - `reads`: the stream reads behind `joined`, `history` and filling a hole.
 //! - `worker`: the task that does all of the above.
 //! - `health`: whether Redis answers (`/readyz`), the outage logged once.
@@ -138,6 +138,7 @@ impl RedisBroker {
             holes: Default::default(),
             resync: false,
             local: HashMap::default(),
+            told: HashMap::default(),
             registered: false,
         };
         tokio::spawn(worker.run());
@@ -235,5 +236,11 @@ impl Broker for RedisBroker {
         self.send(out);
         self.drain(out);
         Ok(())
+    }
+
+    /// A user on several nodes is one member: Redis counts its nodes per room, and its
+    /// presence reaches every node's members, this one's too, from Redis's answer.
+    fn decides_presence(&self) -> bool {
+        true
     }
 }

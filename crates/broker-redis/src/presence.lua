@@ -1,6 +1,6 @@
 -- One room's presence and typing of one hub batch, atomically: who is in the room on which
 -- node, a user counted once however many nodes it is on (first join, last leave), and one
--- publish of what the room's other nodes are to tell their members.
+-- publish of what every node is to tell its members.
 --
 -- KEYS: 1 the room's members (hash "<node>|<user id>" -> user JSON), 2 its users (hash
 --       user id -> how many nodes it is on).
@@ -10,7 +10,10 @@
 --       "r" (first, ids empty) the "j"s that follow are all of this node's members here:
 --       any other of this node's members leaves (after Redis was away, or this node was
 --       taken for dead).
--- Returns how many lines were published.
+-- Every line names this node, the caller (also a swept node's members' leave): the caller
+-- tells its own members from the answer, in order with its own appends; the other nodes
+-- tell theirs from the channel.
+-- Returns what was published (empty when nothing was).
 local members, users = KEYS[1], KEYS[2]
 local channel, publish, node = ARGV[1], ARGV[2], ARGV[3]
 local lines = {}
@@ -20,7 +23,7 @@ local function left(of, id, json)
   if redis.call('HDEL', members, of .. '|' .. id) == 1 then
     if redis.call('HINCRBY', users, id, -1) <= 0 then
       redis.call('HDEL', users, id)
-      lines[#lines + 1] = 'p:' .. of .. ':l:' .. json .. '\n'
+      lines[#lines + 1] = 'p:' .. node .. ':l:' .. json .. '\n'
     end
   end
 end
@@ -60,5 +63,6 @@ if syncing then
     end
   end
 end
-if #lines > 0 then redis.call(publish, channel, table.concat(lines)) end
-return #lines
+local published = table.concat(lines)
+if #lines > 0 then redis.call(publish, channel, published) end
+return published

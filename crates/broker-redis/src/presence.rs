@@ -1,12 +1,12 @@
 //! Presence across nodes: each room's members per node in Redis (`presence.lua`), a user once
-//! however many nodes it is on; each node's heartbeat (a deadline in one sorted set), and the
-//! sweep by which one live node, chosen atomically (`ZREM` answers 1 to one caller only),
-//! takes a dead node's members out of its rooms and publishes their `leave`. Typing travels
-//! the same way and is never stored.
+//! however many nodes it is on; the script call for a batch of changes (joins, leaves, typing,
+//! a dead node's sweep) and reading the members hash. Typing travels the same way and is
+//! never stored. Heartbeats and who sweeps are in `worker/nodes.rs`.
 
 use std::sync::LazyLock;
 
-use chat_ws::protocol::{PresenceEvent, RoomName, User};
+use chat_ws::protocol::{PresenceEvent, RoomName, User, UserId};
+use foldhash::HashMap;
 use redis::{Script, ScriptInvocation, Value};
 
 use crate::{codec, keys::Keys};
@@ -67,15 +67,28 @@ pub(crate) fn invocation<'a>(
 
 /// The room's members on nodes other than `node`, from `HGETALL` of its members hash.
 pub(crate) fn others(reply: &Value, node: &str) -> Vec<User> {
+    let own = format!("{node}|");
+    entries(reply)
+        .filter(|(field, _)| !field.starts_with(own.as_bytes()))
+        .map(|(_, user)| user)
+        .collect()
+}
+
+/// Every user in the room on any node, once each, from `HGETALL` of its members hash.
+pub(crate) fn everyone(reply: &Value) -> HashMap<UserId, User> {
+    entries(reply)
+        .map(|(_, user)| (user.id.clone(), user))
+        .collect()
+}
+
+/// The members hash's fields (`<node>|<user id>`) and users.
+fn entries(reply: &Value) -> impl Iterator<Item = (&[u8], User)> {
     let pairs: Vec<(&Value, &Value)> = match reply {
         Value::Map(map) => map.iter().map(|(k, v)| (k, v)).collect(),
         Value::Array(flat) => flat.chunks_exact(2).map(|p| (&p[0], &p[1])).collect(),
-        _ => return Vec::new(),
+        _ => Vec::new(),
     };
-    let own = format!("{node}|");
     pairs
         .into_iter()
-        .filter(|(field, _)| codec::bytes(field).is_some_and(|f| !f.starts_with(own.as_bytes())))
-        .filter_map(|(_, json)| codec::user(codec::bytes(json)?))
-        .collect()
+        .filter_map(|(field, json)| Some((codec::bytes(field)?, codec::user(codec::bytes(json)?)?)))
 }

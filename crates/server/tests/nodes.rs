@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use support::{
-    Client, TestServer, WAIT,
+    Client, TestServer, member_names,
     process::ServerProcess,
-    redis::{self as r, PrivateCluster, PrivateRedis, SHARED},
+    ready_becomes,
+    redis::{self as r, PrivateCluster, PrivateRedis, SHARED, members_in_redis},
 };
 
 /// Two nodes over the same Redis and prefix.
@@ -163,18 +164,6 @@ async fn a_resend_on_another_node_gets_the_stored_message_back() {
     stop([a, b], vec![alice, bob, again], SHARED, &prefix).await;
 }
 
-/// Waits until the node's `/readyz` answers `status` (it follows a probe made every second).
-async fn ready_becomes(node: &TestServer, status: u16) {
-    tokio::time::timeout(WAIT * 2, async {
-        while support::http_get(node.addr, "/readyz", "").await.0 != status {
-            // The probe runs on its own clock: nothing to await but the next look.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("/readyz answers {status} in time"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_away_answers_internal_and_the_nodes_recover_by_themselves() {
     let dir = tempfile::tempdir().unwrap();
@@ -306,41 +295,6 @@ async fn a_redis_cluster_spreads_rooms_over_its_shards_with_one_seq_per_room() {
     drop(clients);
     a.shutdown().await;
     b.shutdown().await;
-}
-
-/// Waits until Redis lists `count` members of `room` (a node tells Redis after it answered
-/// `joined`, so a join on another node right after may not list the newcomer yet: it then
-/// gets its `presence` instead).
-async fn members_in_redis(url: &str, prefix: &str, room: &str, count: usize) {
-    let mut conn = r::connect(url).await;
-    let key = format!("{prefix}:{{{room}}}:members");
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let now: usize = redis::cmd("HLEN")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if now == count {
-                return;
-            }
-            // Another process's write: nothing to await but the next look.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{count} members of {room} in redis in time"));
-}
-
-fn member_names(joined: &Value) -> Vec<String> {
-    let mut names: Vec<String> = joined["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,27 +39,27 @@ impl Worker {
                 for line in codec::decode_published(&room, payload) {
                     match line {
                         Published::Event(event) => feed.offer(event, true, &mut ready),
-                        // This node's own members were told by its hub.
+                        // This node's own lines reached its members from its calls' answers
+                        // (presence) or from its hub (typing).
                         Published::Presence { node, .. } | Published::Typing { node, .. }
                             if node == self.settings.node => {}
-                        Published::Presence { user, event, .. } => {
-                            told.push(Outcome::Presence {
-                                room: room.clone(),
-                                user,
-                                event,
-                            });
-                        }
-                        Published::Typing { user, active, .. } => told.push(Outcome::Typing {
-                            room: room.clone(),
-                            user,
-                            active,
-                        }),
+                        other => told.push(other),
                     }
                 }
                 self.deliver(&mut ready);
                 self.note_hole(&room);
-                for outcome in told {
-                    self.send(outcome);
+                for line in told {
+                    match line {
+                        Published::Presence { user, event, .. } => {
+                            self.tell_presence(room.clone(), user, event);
+                        }
+                        Published::Typing { user, active, .. } => self.send(Outcome::Typing {
+                            room: room.clone(),
+                            user,
+                            active,
+                        }),
+                        Published::Event(_) => {}
+                    }
                 }
             }
             PushKind::Disconnection => {
@@ -127,8 +127,8 @@ impl Worker {
         }
     }
 
-    /// Subscribes every room again (a no-op where the connection kept it) and reads what
-    /// each missed since its last seq.
+    /// Subscribes every room again (a no-op where the connection kept it), reads what each
+    /// missed since its last seq, and tells the members who came and went meanwhile.
     pub(super) async fn resync_all(&mut self) {
         let rooms: Vec<RoomName> = self.feeds.keys().cloned().collect();
         for room in &rooms {
@@ -143,6 +143,10 @@ impl Worker {
                 self.failed_call(&error);
                 return;
             }
+        }
+        if let Err(error) = self.tell_presence_again().await {
+            self.failed_call(&error);
+            return;
         }
         self.resync = false;
     }

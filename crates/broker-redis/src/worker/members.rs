@@ -1,10 +1,11 @@
-//! This node's members as other nodes see them: presence and typing changes to Redis, the
-//! members elsewhere for `joined`, the heartbeat, the sweep of dead nodes, the goodbye.
+//! This node's members as every node sees them: presence and typing changes to Redis, the
+//! presence Redis decided told to this node's members, the members elsewhere for `joined`,
+//! telling Redis again after an outage, the goodbye.
 
 use std::mem;
 
 use chat_ws::{
-    history::now_ms,
+    broker::Outcome,
     protocol::{PresenceEvent, RoomName, User},
 };
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -14,7 +15,10 @@ use tokio::time::timeout;
 use tracing::warn;
 
 use super::{PROBE_TIMEOUT, Worker};
-use crate::presence::{self, Change};
+use crate::{
+    codec::{self, Published},
+    presence::{self, Change},
+};
 
 impl Worker {
     /// Presence and typing changes, one script call per room, all at once. Nobody waits for
@@ -83,14 +87,50 @@ impl Worker {
             async move { call.invoke_async::<Value>(&mut conn).await }
         }));
         let (remembered, answers) = tokio::join!(remember, scripts);
-        for result in answers.into_iter().map(|a| a.map(drop)).chain([remembered]) {
-            if let Err(error) = result {
-                self.failed_call(&error);
+        for ((room, _), answer) in calls.iter().zip(answers) {
+            match answer {
+                Ok(published) => self.own_presence(room, &published),
+                Err(error) => self.failed_call(&error),
+            }
+        }
+        if let Err(error) = remembered {
+            self.failed_call(&error);
+        }
+    }
+
+    /// Tells this node's members what a presence call of its own published about its users
+    /// (a first connection anywhere, a last one, a swept node's members).
+    pub(super) fn own_presence(&mut self, room: &RoomName, published: &Value) {
+        let Some(payload) = codec::bytes(published) else {
+            return;
+        };
+        for line in codec::decode_published(room, payload) {
+            if let Published::Presence { node, user, event } = line
+                && node == self.settings.node
+            {
+                self.tell_presence(room.clone(), user, event);
             }
         }
     }
 
-    /// The room's members on other nodes.
+    /// Tells the hub that a user arrived in a room or left it, unless its members know it
+    /// already (a line that crossed a fresh read of the members) or the room has no member
+    /// here to tell.
+    pub(super) fn tell_presence(&mut self, room: RoomName, user: User, event: PresenceEvent) {
+        let Some(told) = self.told.get_mut(&room) else {
+            return;
+        };
+        let news = match event {
+            PresenceEvent::Join => told.insert(user.id.clone(), user.clone()).is_none(),
+            PresenceEvent::Leave => told.remove(&user.id).is_some(),
+        };
+        if news {
+            self.send(Outcome::Presence { room, user, event });
+        }
+    }
+
+    /// The room's members on other nodes. A room this node has just subscribed to starts
+    /// its [`Worker::told`] from them.
     pub(super) async fn members_elsewhere(
         &mut self,
         room: &RoomName,
@@ -99,43 +139,47 @@ impl Worker {
             .arg(self.settings.keys.members(room))
             .query_async(&mut self.commands)
             .await?;
+        if !self.told.contains_key(room) {
+            self.told.insert(room.clone(), presence::everyone(&reply));
+        }
         Ok(presence::others(&reply, &self.settings.node))
     }
 
-    /// Tells Redis this node is alive until `node_ttl` from now, then sweeps the nodes whose
-    /// deadline has passed: one node, the one whose `ZREM` took the dead node out, removes
-    /// its members and publishes their `leave`.
-    pub(super) async fn heartbeat(&mut self) -> Result<(), RedisError> {
-        let now = now_ms();
-        let nodes = self.settings.keys.nodes();
-        let added: u64 = redis::cmd("ZADD")
-            .arg(&nodes)
-            .arg(now + self.settings.node_ttl_ms)
-            .arg(&self.settings.node)
-            .query_async(&mut self.commands)
-            .await?;
-        if added == 1 && self.registered {
-            warn!("this node was taken for dead (no heartbeat in time); telling its members again");
-            self.tell_members_again().await;
-        }
-        self.registered = true;
-        let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(&nodes)
-            .arg("-inf")
-            .arg(now)
-            .arg("LIMIT")
-            .arg(0)
-            .arg(16)
-            .query_async(&mut self.commands)
-            .await?;
-        for node in dead {
-            let claimed: u64 = redis::cmd("ZREM")
-                .arg(&nodes)
-                .arg(&node)
-                .query_async(&mut self.commands)
-                .await?;
-            if claimed == 1 {
-                self.sweep(&node).await?;
+    /// After the pub/sub connection was down (presence published meanwhile is lost, unlike
+    /// messages): reads who is in each subscribed room now and tells this node's members the
+    /// difference from what they were told, so every `members` view comes right again.
+    pub(super) async fn tell_presence_again(&mut self) -> Result<(), RedisError> {
+        let rooms: Vec<RoomName> = self.told.keys().cloned().collect();
+        let replies = join_all(rooms.iter().map(|room| {
+            let mut conn = self.commands.clone();
+            let key = self.settings.keys.members(room);
+            async move {
+                redis::cmd("HGETALL")
+                    .arg(key)
+                    .query_async::<Value>(&mut conn)
+                    .await
+            }
+        }))
+        .await;
+        for (room, reply) in rooms.into_iter().zip(replies) {
+            let now = presence::everyone(&reply?);
+            let Some(told) = self.told.get(&room) else {
+                continue;
+            };
+            let gone: Vec<User> = told
+                .values()
+                .filter(|user| !now.contains_key(&user.id))
+                .cloned()
+                .collect();
+            let came: Vec<User> = now
+                .into_values()
+                .filter(|user| !told.contains_key(&user.id))
+                .collect();
+            for user in gone {
+                self.tell_presence(room.clone(), user, PresenceEvent::Leave);
+            }
+            for user in came {
+                self.tell_presence(room.clone(), user, PresenceEvent::Join);
             }
         }
         Ok(())
@@ -164,31 +208,6 @@ impl Worker {
             }
         }
         self.present(changes).await;
-    }
-
-    /// Takes a dead node's members out of every room it had members in.
-    pub(super) async fn sweep(&mut self, node: &str) -> Result<(), RedisError> {
-        let key = self.settings.keys.node_rooms(node);
-        let rooms: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(&key)
-            .query_async(&mut self.commands)
-            .await?;
-        let changes: Vec<_> = rooms
-            .iter()
-            .filter_map(|room| RoomName::parse(room).ok())
-            .map(|room| (room, Change::Sweep(node.to_owned())))
-            .collect();
-        warn!(
-            node,
-            rooms = changes.len(),
-            "a node stopped beating: its members leave"
-        );
-        self.present(changes).await;
-        redis::cmd("DEL")
-            .arg(&key)
-            .query_async::<Value>(&mut self.commands)
-            .await
-            .map(drop)
     }
 
     /// The node stops: its members leave every room, and it is no longer a node.

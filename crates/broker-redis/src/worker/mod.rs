@@ -4,11 +4,12 @@
 //! sends every outcome back to the hub in one order. The hub never waits for it.
 //!
 //! This file: the loop and the hub's jobs. `channel.rs`: what the rooms' channels bring and
-//! keeping every feed whole (probe, resync, holes). `members.rs`: presence and typing,
-//! heartbeats and the sweep of dead nodes.
+//! keeping every feed whole (probe, resync, holes). `members.rs`: presence and typing.
+//! `nodes.rs`: heartbeats and the sweep of dead nodes.
 
 mod channel;
 mod members;
+mod nodes;
 
 use std::{
     mem,
@@ -91,6 +92,10 @@ pub(crate) struct Worker {
     /// The users with a connection here, per room: what this node has told Redis (told
     /// again if other nodes took this node for dead, taken back when it stops).
     pub(crate) local: HashMap<RoomName, HashMap<UserId, User>>,
+    /// Every node's users in each subscribed room as this node's members were told (in
+    /// `joined` and by presence since): only a change to it is told, and after the pub/sub
+    /// connection was down the difference from Redis's members.
+    pub(crate) told: HashMap<RoomName, HashMap<UserId, User>>,
     /// The heartbeat has reached Redis once: a later beat that finds this node missing
     /// means another node swept it.
     pub(crate) registered: bool,
@@ -363,6 +368,7 @@ impl Worker {
 
     pub(super) async fn forget(&mut self, room: RoomName) {
         self.holes.remove(&room);
+        self.told.remove(&room);
         if self.feeds.remove(&room).is_some() {
             let channel = self.settings.keys.channel(&room);
             if let Err(error) = self.pubsub.unsubscribe(&channel).await {

@@ -3,6 +3,7 @@
 //! Every wait is bounded by [`WAIT`]: a test that would hang fails instead.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod gate;
 pub mod process;
 pub mod redis;
 pub mod tls;
@@ -262,4 +263,28 @@ pub async fn raw_close_code(client: &mut Client) -> Option<u16> {
         at += header + len;
     }
     None
+}
+
+/// The sorted names in a `joined` frame's `members`.
+pub fn member_names(joined: &Value) -> Vec<String> {
+    let mut names: Vec<String> = joined["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["name"].as_str().expect("a name").to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits until the node's `/readyz` answers `status` (it follows a probe made every second).
+pub async fn ready_becomes(node: &TestServer, status: u16) {
+    tokio::time::timeout(WAIT * 2, async {
+        while http_get(node.addr, "/readyz", "").await.0 != status {
+            // The probe runs on its own clock: nothing to await but the next look.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("/readyz answers {status} in time"));
 }

@@ -241,3 +241,28 @@ impl PrivateCluster {
             .join(",")
     }
 }
+
+/// Waits until Redis lists `count` members of `room` under `prefix` (a node tells Redis after
+/// it answered `joined`, so a join on another node right after may not list the newcomer yet:
+/// it then gets its `presence` instead). Bounded by the contract's 30 s for a dead node's
+/// members to leave.
+pub async fn members_in_redis(url: &str, prefix: &str, room: &str, count: usize) {
+    let mut conn = connect(url).await;
+    let key = format!("{prefix}:{{{room}}}:members");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let now: usize = redis::cmd("HLEN")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("HLEN");
+            if now == count {
+                return;
+            }
+            // Another process's write: nothing to await but the next look.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{count} members of {room} in redis in time"));
+}

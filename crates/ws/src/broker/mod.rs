@@ -20,8 +20,11 @@
 //!   yet stored (its sender gets that event when it is stored), jobs taken after a failure
 //!   the hub was already told about, and [`Job::Presence`] and [`Job::Typing`], which only
 //!   tell other nodes (a one-node broker drops them).
-//! - [`Outcome::Presence`] and [`Outcome::Typing`] come only from other nodes: this node's
-//!   own members were told by the hub already.
+//! - [`Outcome::Typing`] comes only from other nodes: this node's own members were told by
+//!   the hub already. [`Outcome::Presence`] comes from other nodes, and, from a broker that
+//!   [decides presence](Broker::decides_presence), for this node's users too: a user with
+//!   connections on several nodes is one member, so only the broker knows whether a
+//!   connection here is the user's first (or last) anywhere.
 
 mod local;
 
@@ -67,7 +70,9 @@ pub enum Job {
         reference: Option<Arc<str>>,
     },
     /// A user's first connection on this node joined the room, or its last one left: other
-    /// nodes' members are told, and their `joined` lists it.
+    /// nodes' members are told, and their `joined` lists it. A broker that decides presence
+    /// tells this node's members too, once the user's first connection on any node joined
+    /// or its last anywhere left.
     Presence {
         room: RoomName,
         user: User,
@@ -105,7 +110,7 @@ pub enum Outcome {
         messages: Vec<Arc<Event>>,
         has_more: bool,
     },
-    /// A user arrived in a room on another node, or left it there.
+    /// A user arrived in a room (its first connection anywhere) or left it (its last).
     Presence {
         room: RoomName,
         user: User,
@@ -165,4 +170,12 @@ pub trait Broker: Send + 'static {
     /// Makes everything appended so far durable, putting the last outcomes in `out`; called
     /// once when the hub stops.
     fn flush(&mut self, out: &mut Outcomes) -> Result<(), HistoryError>;
+
+    /// Whether the broker decides when a user arrives in a room or leaves it (a user with
+    /// connections on several nodes is one member): the hub then announces none of its own
+    /// connections' arrivals and departures and tells its members what the broker's
+    /// [`Outcome::Presence`] says instead. False for one node, where the hub knows.
+    fn decides_presence(&self) -> bool {
+        false
+    }
 }

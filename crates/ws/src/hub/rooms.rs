@@ -23,15 +23,19 @@ pub(super) struct Rooms {
     rooms: HashMap<RoomName, Room>,
     flush: FlushQueue,
     presence: PresenceClock,
+    /// Whether a user's first connection here and its last are announced here; not when the
+    /// broker decides presence across nodes (its outcomes announce them).
+    announce_own: bool,
     metrics: Metrics,
 }
 
 impl Rooms {
-    pub(super) fn new(metrics: Metrics) -> Self {
+    pub(super) fn new(metrics: Metrics, announce_own: bool) -> Self {
         Self {
             rooms: HashMap::new(),
             flush: FlushQueue::default(),
             presence: PresenceClock::default(),
+            announce_own,
             metrics,
         }
     }
@@ -65,7 +69,7 @@ impl Rooms {
 
     /// Makes `conn` a member (it may be one already) and answers `joined`, listing the room's
     /// members here and `elsewhere` (on other nodes); announces the user when it is its first
-    /// connection here, and returns whether it was.
+    /// connection here (unless the broker decides presence), and returns whether it was.
     pub(super) fn join(
         &mut self,
         name: &RoomName,
@@ -97,14 +101,14 @@ impl Rooms {
         }
         .encode();
         self.answer(name, conn, joined, conns, failed);
-        if first_connection {
+        if first_connection && self.announce_own {
             self.announce(name, PresenceEvent::Join, user);
         }
         first_connection
     }
 
     /// Takes `conn` out of the room, announcing the user's departure when it was its last
-    /// connection here. Returns the member with what the room had corked for it, whether
+    /// connection here (unless the broker decides presence). Returns the member with what the room had corked for it, whether
     /// the room, now empty, was forgotten, and whether that was the user's last connection.
     pub(super) fn leave(
         &mut self,
@@ -114,7 +118,7 @@ impl Rooms {
     ) -> Option<(Member, bool, bool)> {
         let room = self.rooms.get_mut(name)?;
         let (member, last_connection) = room.remove(conn)?;
-        if last_connection {
+        if last_connection && self.announce_own {
             self.announce(name, PresenceEvent::Leave, user);
         }
         let empty = self.rooms.get(name).is_some_and(Room::is_empty);

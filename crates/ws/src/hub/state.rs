@@ -53,11 +53,12 @@ pub(super) struct Hub {
 
 impl Hub {
     pub(super) fn new(broker: Box<dyn Broker>, config: HubConfig, metrics: Metrics) -> Self {
+        let announce_own = !broker.decides_presence();
         Self {
             broker,
             outcomes: Outcomes::new(),
             conns: Connections::new(config.queue),
-            rooms: Rooms::new(metrics.clone()),
+            rooms: Rooms::new(metrics.clone(), announce_own),
             max_rooms: config.max_rooms,
             metrics,
             failed: Vec::new(),
@@ -265,7 +266,7 @@ impl Hub {
                 self.joined(origin, &room, answer);
                 self.caught_up(&room);
             }
-            // Other nodes' members: this node's members are told as its own would be.
+            // Other nodes' users, and this node's when the broker decides presence.
             Outcome::Presence { room, user, event } => self.rooms.announce(&room, event, &user),
             Outcome::Typing { room, user, active } => self.tell_typing(&room, &user, active),
             Outcome::Page {

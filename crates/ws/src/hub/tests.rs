@@ -228,7 +228,7 @@ async fn after_a_join_that_failed_a_send_to_the_room_is_answered_not_joined() {
 #[tokio::test]
 async fn a_room_that_keeps_getting_frames_holds_no_other_room_back() {
     let mut conns = Connections::new(LIMITS);
-    let mut rooms = Rooms::new(Metrics::noop());
+    let mut rooms = Rooms::new(Metrics::noop(), true);
     let (big, small) = (
         RoomName::parse("big").expect("room"),
         RoomName::parse("small").expect("room"),
