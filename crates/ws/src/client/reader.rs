@@ -343,7 +343,11 @@ impl Session {
                 Err(e) => return Some(self.error(&e)),
             };
         let (bucket, what, per_sec) = match &request {
-            Request::Send { .. } | Request::Typing { .. } => (
+            Request::Send { .. }
+            | Request::Edit { .. }
+            | Request::Delete { .. }
+            | Request::React { .. }
+            | Request::Typing { .. } => (
                 &mut self.messages,
                 "messages",
                 self.ctx.config.messages_per_sec,

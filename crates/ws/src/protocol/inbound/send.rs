@@ -5,7 +5,7 @@ use std::{borrow::Cow, sync::Arc};
 
 use serde::Deserialize;
 
-use super::{ErrorCode, FrameError, Incoming, Request, Text};
+use super::{FrameError, Incoming, Request, Text};
 
 #[derive(Deserialize)]
 struct SendBody<'a> {
@@ -20,25 +20,11 @@ struct SendBody<'a> {
 pub(super) fn parse(frame: &Incoming<'_>) -> Result<Request, FrameError> {
     let body: SendBody<'_> = frame.body()?;
     let room = frame.room(&body.room)?;
-    // Its length was checked with the frame's head.
-    let id = body.id.map(|Text(id)| id).filter(|id| !id.is_empty());
-    if body.text.is_empty() {
-        return Err(frame.error(ErrorCode::BadRequest, "text must not be empty"));
-    }
-    let max_text_bytes = frame.max_text_bytes;
-    if body.text.len() > max_text_bytes {
-        return Err(frame.error(
-            ErrorCode::TooLarge,
-            format!(
-                "text is {} bytes, the limit is {max_text_bytes}",
-                body.text.len()
-            ),
-        ));
-    }
+    frame.check_text(&body.text)?;
     Ok(Request::Send {
         room,
         text: Arc::from(body.text.as_ref()),
-        id: id.map(|id| Arc::from(id.as_ref())),
+        id: super::client_id(body.id),
     })
 }
 
