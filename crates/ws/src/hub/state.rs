@@ -26,8 +26,8 @@ use crate::{
     log::{Draft, Event, EventKind},
     metrics::Metrics,
     protocol::{
-        ErrorCode, Frame, MAX_ANSWER_BYTES, PresenceEvent, Request, RoomName, ServerFrame, User,
-        keep_latest_within,
+        ErrorCode, Frame, MAX_ANSWER_BYTES, PresenceEvent, Request, RoomName, SendFiles,
+        ServerFrame, User, keep_latest_within,
     },
 };
 
@@ -178,11 +178,20 @@ impl Hub {
                 rest.push(ServerFrame::Left { room: &room }.encode());
                 self.deliver(conn, rest);
             }
-            Request::Send { room, text, id } => {
+            Request::Send {
+                room,
+                text,
+                id,
+                files,
+            } => {
                 if !connection.is_in(&room) {
                     return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), reference);
                 }
-                let draft = Draft::message(room, connection.user.clone(), text, id);
+                let mut draft = Draft::message(room, connection.user.clone(), text, id);
+                // The reader resolved the files before handing the send over.
+                if let Some(SendFiles::Attached(files)) = files {
+                    draft = draft.with_files(files);
+                }
                 self.submit(Job::Append {
                     origin: conn,
                     draft,

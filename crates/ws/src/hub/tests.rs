@@ -146,6 +146,7 @@ impl Scene {
             room: room(),
             text: text.into(),
             id: Some(id.into()),
+            files: None,
         };
         self.ask(conn, request).await;
     }

@@ -17,6 +17,8 @@ mod react;
 mod send;
 mod typing;
 
+pub use send::{MAX_FILES, SendFiles};
+
 use std::{borrow::Cow, sync::Arc};
 
 use serde::Deserialize;
@@ -38,6 +40,7 @@ pub enum Request {
         room: RoomName,
         text: Arc<str>,
         id: Option<Arc<str>>,
+        files: Option<SendFiles>,
     },
     Edit {
         room: RoomName,

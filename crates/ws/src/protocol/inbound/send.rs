@@ -1,11 +1,13 @@
 //! `send`: a message to a room. The client's optional `id` makes a resend safe: the hub
-//! answers a repeated one with the stored message instead of storing it twice.
+//! answers a repeated one with the stored message instead of storing it twice. Optional
+//! `files` name uploads (PROTOCOL.md "Files"); the reader resolves them before the hub sees
+//! the send.
 
 use std::{borrow::Cow, sync::Arc};
 
 use serde::Deserialize;
 
-use super::{FrameError, Incoming, Request, Text};
+use super::{ErrorCode, FrameError, Incoming, Request, Text};
 
 #[derive(Deserialize)]
 struct SendBody<'a> {
@@ -15,16 +17,53 @@ struct SendBody<'a> {
     text: Cow<'a, str>,
     #[serde(default, borrow)]
     id: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    files: Option<Vec<Cow<'a, str>>>,
+}
+
+/// Most files one message carries (PROTOCOL.md).
+pub const MAX_FILES: usize = 10;
+/// Longest file id accepted (ids are 34 characters; longer cannot name a file).
+const MAX_FILE_ID_CHARS: usize = 64;
+
+/// The files of a `send`: as the client named them, then (the reader's work, before the hub
+/// sees the send) as the message carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFiles {
+    /// File ids, 1 to [`MAX_FILES`].
+    Named(Box<[Arc<str>]>),
+    /// Checked: the `files` array of the message.
+    Attached(crate::log::Files),
 }
 
 pub(super) fn parse(frame: &Incoming<'_>) -> Result<Request, FrameError> {
     let body: SendBody<'_> = frame.body()?;
     let room = frame.room(&body.room)?;
-    frame.check_text(&body.text)?;
+    let files = body.files.unwrap_or_default();
+    if files.len() > MAX_FILES {
+        return Err(frame.error(
+            ErrorCode::BadRequest,
+            format!("a message carries at most {MAX_FILES} files"),
+        ));
+    }
+    if files
+        .iter()
+        .any(|id| id.is_empty() || id.chars().count() > MAX_FILE_ID_CHARS)
+    {
+        return Err(frame.error(ErrorCode::BadRequest, "files must be file ids"));
+    }
+    // A file alone needs no words.
+    let file_alone = body.text.is_empty() && !files.is_empty();
+    if !file_alone {
+        frame.check_text(&body.text)?;
+    }
+    let files = (!files.is_empty())
+        .then(|| SendFiles::Named(files.iter().map(|id| Arc::from(id.as_ref())).collect()));
     Ok(Request::Send {
         room,
         text: Arc::from(body.text.as_ref()),
         id: super::client_id(body.id),
+        files,
     })
 }
 
@@ -41,7 +80,8 @@ mod tests {
             Ok(Request::Send {
                 room: general,
                 text: "hi".into(),
-                id: Some("c1".into())
+                id: Some("c1".into()),
+                files: None,
             })
         );
     }
