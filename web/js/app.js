@@ -3,14 +3,17 @@
 // outbox, and turns clicks and keys into store changes. Rendering is batched: one pass per
 // frame. Each part of the page lives in its own module; this file only connects them.
 
+import { Attachments } from './attachments.js';
 import { Attention } from './attention.js';
 import { auth } from './auth.js';
 import { BellMenu } from './bell-menu.js';
 import { Composer } from './composer.js';
+import { ConfirmDialog } from './confirm-dialog.js';
 import { Connection } from './connection.js';
+import { ImageViewer } from './image-viewer.js';
 import { MessageList } from './message-list.js';
 import { NameDialog } from './name-dialog.js';
-import { Notices, describeError } from './notices.js';
+import { Notices, describeChangeError, describeError } from './notices.js';
 import { Notifier } from './notify.js';
 import { Panels } from './panels.js';
 import {
@@ -21,6 +24,7 @@ import {
   renderStatus,
   renderTyping,
 } from './render.js';
+import { ReactionPicker } from './reaction-picker.js';
 import { Shortcuts } from './shortcuts.js';
 import * as saved from './storage.js';
 import { Store } from './store.js';
@@ -28,6 +32,7 @@ import { Switcher } from './switcher.js';
 import {
   createBucket,
   dueForSending,
+  frameOf,
   newClientId,
   normalizeRoomName,
   takeToken,
@@ -91,6 +96,13 @@ const els = {
   shortcuts: $('shortcuts'),
   shortcutsClose: $('shortcuts-close'),
   shortcutsButton: $('shortcuts-button'),
+  chat: $('chat'),
+  attachButton: $('attach-button'),
+  fileInput: $('file-input'),
+  tray: $('attachments'),
+  confirmDelete: $('confirm-delete'),
+  reactionPicker: $('reaction-picker'),
+  viewer: $('viewer'),
 };
 
 /** The first room of a first visit. */
@@ -182,7 +194,47 @@ const messageList = new MessageList(els.scroller, els.messages, {
   jumpShown: (shown) => {
     els.jump.hidden = !shown;
   },
+  maxBytes: () => store.limits.max_text_bytes,
+  edit: (seq, text) => change({ type: 'edit', target: seq, text }),
+  remove: (seq) => {
+    const message = store.message(store.active, seq);
+    if (!message || !store.canChange(message)) return;
+    const files = (message.files ?? []).map((f) => f.name).join(', ');
+    confirmDelete.ask(
+      message.text || files,
+      () => change({ type: 'delete', target: seq }),
+      () => messageList.focusMessage(seq),
+    );
+  },
+  pickReaction: (seq) => {
+    const message = store.message(store.active, seq);
+    if (!message || message.deleted) return;
+    const mine = (message.reactions ?? []).filter((r) => r.users.includes(store.me?.id)).map((r) => r.emoji);
+    reactionPicker.show(seq, mine);
+  },
+  react: (seq, emoji, active) => change({ type: 'react', target: seq, emoji, active }),
+  openImage: (href, name) => imageViewer.show(href, name),
 });
+
+const confirmDelete = new ConfirmDialog(els.confirmDelete);
+const imageViewer = new ImageViewer(els.viewer);
+const reactionPicker = new ReactionPicker(els.reactionPicker, {
+  pick: (seq, emoji) => {
+    const message = store.message(store.active, seq);
+    const mine = (message?.reactions ?? []).some((r) => r.emoji === emoji && r.users.includes(store.me?.id));
+    change({ type: 'react', target: seq, emoji, active: !mine });
+  },
+  closed: (seq) => messageList.focusMessage(seq),
+});
+
+/** Queues a change to a message of the room in view (sent now, or after a reconnect). */
+function change(entry) {
+  if (!store.active) return;
+  store.enqueueChange(store.active, entry, newClientId());
+  persist();
+  pump();
+  render();
+}
 
 // --- effects ---------------------------------------------------------------------------
 
@@ -205,14 +257,18 @@ function run(effects) {
         notices.announce(effect.text);
         break;
       case 'error': {
-        const text = describeError(effect.code, effect.message, store.limits);
+        const text = effect.change
+          ? describeChangeError(effect.change, effect.code, effect.message, store.limits)
+          : describeError(effect.code, effect.message, store.limits);
         notices.show(text, { level: 'error', key: effect.code });
         notices.announce(text);
         break;
       }
       case 'incoming': {
         const m = effect.message;
-        if (m.room === store.active) notices.announce(`${m.from?.name}: ${m.text.slice(0, 300)}`);
+        const files = (m.files ?? []).map((f) => f.name).join(', ');
+        const said = m.text ? m.text.slice(0, 300) : `shared ${files}`;
+        if (m.room === store.active) notices.announce(`${m.from?.name}: ${said}`);
         notifier.incoming(m, effect.mention);
         break;
       }
@@ -239,7 +295,7 @@ function pump() {
       pumpTimer = setTimeout(pump, tokenWait(bucket, now));
       break;
     }
-    if (!connection.send({ type: 'send', room: entry.room, text: entry.text, id: entry.id })) break;
+    if (!connection.send(frameOf(entry))) break;
     store.markSent(entry.id);
   }
   render();
@@ -279,6 +335,7 @@ function renderNow() {
   renderMembers(els.memberList, els.membersTitle, store);
   renderMe(els, store);
   messageList.render(room, store);
+  attachments.render();
   renderTyping(els.typing, room ? store.typingIn(room) : []);
   attention.show(room ? `#${room.name} · Chat` : 'Chat', store.totals());
   bellMenu.render();
@@ -383,10 +440,11 @@ const composer = new Composer(els, {
     const room = store.current();
     return room ? [...room.members.values()].filter((m) => m.id !== store.me?.id) : [];
   },
-  send: (text) => {
+  send: (text, files) => {
     const room = store.current();
     if (!room) return;
-    store.enqueue(room.name, text, newClientId());
+    store.enqueue(room.name, text, newClientId(), files);
+    attachments.clear();
     persist();
     typing.stop();
     pump();
@@ -394,11 +452,29 @@ const composer = new Composer(els, {
     requestAnimationFrame(() => messageList.scrollToBottom());
   },
   tooLong: () => notices.show(describeError('too_large', '', store.limits), { key: 'too_large' }),
+  files: () => ({ ready: attachments.ready(), busy: attachments.busy() }),
+  stillUploading: () => {
+    const text = 'A file is still uploading: the message goes once you send it after the upload ends.';
+    notices.show(text, { level: 'info', key: 'uploading' });
+    notices.announce(text);
+  },
+  editLast: () => {
+    const last = store.active ? store.lastOwnMessage(store.active) : null;
+    return last ? messageList.edit(last.seq) : false;
+  },
   typed: (text) => {
     if (!store.active) return;
     if (text.trim()) typing.input(store.active);
     else typing.stop();
   },
+});
+
+const attachments = new Attachments(els, {
+  upload: () => store.upload,
+  online: () => connection.ready,
+  room: () => store.active,
+  changed: () => render(),
+  announce: (text) => notices.announce(text),
 });
 
 // The skip link moves focus without touching the URL (whose fragment names the room).
@@ -440,7 +516,7 @@ const switcher = new Switcher(
 new Shortcuts(els, {
   switcher: () => switcher.show(),
   step: stepRoom,
-  blocked: () => els.nameDialog.open || switcher.open,
+  blocked: () => els.nameDialog.open || switcher.open || confirmDelete.open || reactionPicker.open || imageViewer.open,
   // Dialogs close on Esc by themselves; the menus and completions are ours to close.
   closeAll: () => {
     const bell = bellMenu.close();

@@ -1,5 +1,6 @@
-// The message box: Enter sends (Shift+Enter is a new line), the byte counter near and over the
-// limit (over it, by how much), @mention completion, and "I am typing" as the text changes.
+// The message box: Enter sends (Shift+Enter is a new line) the text and the files uploaded for
+// it, the byte counter near and over the limit (over it, by how much), @mention completion,
+// "I am typing" as the text changes, and ↑ in an empty box to edit the user's last message.
 // What a sent text becomes (an outbox entry, a frame) is the wiring's business.
 
 import { MentionPicker } from './mention-picker.js';
@@ -11,9 +12,13 @@ export class Composer {
    * @param {object} hooks
    * @param {() => number} hooks.maxBytes the server's max_text_bytes
    * @param {() => {id: string, name: string}[]} hooks.members who can be mentioned
-   * @param {(text: string) => void} hooks.send a text within the limit, not blank
+   * @param {(text: string, files: object[]) => void} hooks.send a text within the limit, not
+   *   blank unless files go with it
    * @param {() => void} hooks.tooLong a text over the limit was sent
    * @param {(text: string) => void} hooks.typed the text changed
+   * @param {() => {ready: object[], busy: boolean}} hooks.files the files uploaded for it
+   * @param {() => void} hooks.stillUploading a send while a file is still uploading
+   * @param {() => boolean} hooks.editLast ↑ in the empty box: edit the last message (if any)
    */
   constructor(els, hooks) {
     this.els = els;
@@ -29,6 +34,8 @@ export class Composer {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.#send();
+      } else if (event.key === 'ArrowUp' && !els.input.value && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
+        if (hooks.editLast()) event.preventDefault();
       }
     });
     els.input.addEventListener('input', () => {
@@ -58,13 +65,20 @@ export class Composer {
   }
 
   #send() {
-    const text = this.els.input.value;
-    if (!text.trim()) return;
+    const typed = this.els.input.value;
+    const { ready, busy } = this.hooks.files();
+    if (busy) {
+      this.hooks.stillUploading();
+      return;
+    }
+    if (!typed.trim() && !ready.length) return;
+    // A message with files may have no text; blank text is none.
+    const text = typed.trim() ? typed : '';
     if (utf8Length(text) > this.hooks.maxBytes()) {
       this.hooks.tooLong();
       return;
     }
-    this.hooks.send(text);
+    this.hooks.send(text, ready);
     this.els.input.value = '';
     this.updateCounter();
   }

@@ -1,11 +1,16 @@
 // The message list of the room in view: messages in seq order, grouped by author, with day
 // dividers, the "New messages" divider, join and leave lines (folded when many), "could not be
 // recovered" and "history reset" markers, and the user's own pending messages at the end.
-// Message text is Markdown (markdown.js); a long message is collapsed behind "Show more". Rendering is keyed: a message's element is built once and kept, so
-// re-rendering never re-announces or re-creates what is already on screen.
+// Each message is a row (message-row.js) showing its current state and the user's pending
+// changes; its actions (react, edit in place, delete) come from message-actions.js.
+// Rendering is keyed: a message's element is built once and kept, so re-rendering never
+// re-announces or re-creates what is already on screen.
 
-import { avatar, dayKey, dayLabel, el, timeElement } from './dom.js';
-import { renderMarkdown } from './markdown.js';
+import { isChange, withPending } from './changes.js';
+import { dayKey, dayLabel, el, timeElement } from './dom.js';
+import { MessageActions } from './message-actions.js';
+import { MessageEditor } from './message-editor.js';
+import { fillRow, rowNode } from './message-row.js';
 
 /** Messages of one author closer than this share a group (one name, one avatar). */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -15,15 +20,14 @@ const LOAD_MARGIN_PX = 300;
 const STICK_PX = 80;
 /** This many join/leave lines in a row or more are folded into one. */
 const FOLD_EVENTS = 4;
-/** A message longer than this (characters or lines) is collapsed behind "Show more". */
-const LONG_CHARS = 700;
-const LONG_LINES = 12;
 
 export class MessageList {
   /**
    * @param {HTMLElement} scroller the scrolling container
    * @param {HTMLOListElement} list the <ol> inside it
-   * @param {object} actions { loadOlder(room), discard(id), jumpShown(bool) }
+   * @param {object} actions { loadOlder(room), discard(id), jumpShown(bool), edit(seq, text),
+   *   remove(seq), pickReaction(seq), react(seq, emoji, active), openImage(href, name),
+   *   maxBytes() }
    */
   constructor(scroller, list, actions) {
     this.scroller = scroller;
@@ -32,6 +36,18 @@ export class MessageList {
     this.roomName = null;
     this.nodes = new Map();
     this.lastKey = null;
+    this.editor = new MessageEditor({
+      save: (seq, text) => actions.edit(seq, text),
+      maxBytes: () => actions.maxBytes(),
+      done: (seq) => this.focusMessage(seq),
+    });
+    new MessageActions(list, {
+      edit: (seq) => this.edit(seq),
+      remove: (seq) => actions.remove(seq),
+      pickReaction: (seq) => actions.pickReaction(seq),
+      react: (seq, emoji, active) => actions.react(seq, emoji, active),
+      openImage: (href, name) => actions.openImage(href, name),
+    });
     let queued = false;
     scroller.addEventListener('scroll', () => {
       if (queued) return;
@@ -47,6 +63,7 @@ export class MessageList {
   render(room, store) {
     const switching = room?.name !== this.roomName;
     if (switching) {
+      this.editor.cancel({ refocus: false });
       this.list.replaceChildren();
       this.nodes.clear();
       this.roomName = room?.name ?? null;
@@ -128,18 +145,48 @@ export class MessageList {
         this.nodes.delete(key);
       }
     }
+    const ctx = context(room, store);
     let cursor = this.list.firstElementChild;
     for (const item of items) {
       let node = this.nodes.get(item.key);
       if (!node) {
-        node = build(item, this.actions, context(room, store));
+        node = build(item, this.actions);
         node.dataset.key = item.key;
         this.nodes.set(item.key, node);
       }
-      update(node, item, room, store);
+      update(node, item, room, store, ctx);
       if (node !== cursor) this.list.insertBefore(node, cursor);
       else cursor = cursor.nextElementSibling;
     }
+    if (this.editor.seq !== null) {
+      const row = this.#row(this.editor.seq);
+      // The message went (deleted elsewhere, or out of view): nothing left to edit.
+      if (!row || row.classList.contains('deleted')) this.editor.cancel({ refocus: false });
+    }
+    // One message is reachable with Tab (the one last focused, else the latest); arrows move.
+    const rows = this.list.querySelectorAll('.msg[data-seq]');
+    if (rows.length && !this.list.querySelector('.msg[data-seq][tabindex="0"]')) rows[rows.length - 1].tabIndex = 0;
+  }
+
+  /** The row of the message at `seq` in the room in view (after a history reset, the newer one), or null. */
+  #row(seq) {
+    return [...this.list.querySelectorAll(`.msg[data-seq="${Number(seq)}"]`)].at(-1) ?? null;
+  }
+
+  /** Focuses the message at `seq` (after an edit, a reaction, a deletion). */
+  focusMessage(seq) {
+    const row = this.#row(seq);
+    if (row) row.focus();
+  }
+
+  /** Opens the editor on the message at `seq`, if the user may edit it. */
+  edit(seq) {
+    const row = this.#row(seq);
+    const message = this.store?.message(this.roomName, seq);
+    if (!row || !message || !this.store.canChange(message)) return false;
+    const text = withPending(message, this.store.changesIn(this.roomName), this.store.me?.id).text;
+    this.editor.open(row, seq, text);
+    return true;
   }
 }
 
@@ -182,12 +229,15 @@ function buildItems(room, store) {
     flushRun();
   };
   let dividerPlaced = room.divider === null;
+  const changes = store.changesIn(room.name);
   const lastSegment = room.segments.length - 1;
   room.segments.forEach((segment, index) => {
     if (index > 0) push({ key: `reset-${index}`, kind: 'reset' });
     const gaps = [...segment.gapsAfter].sort((a, b) => a - b);
     const messages = [...segment.bySeq.values()].sort((a, b) => a.seq - b.seq);
     for (const message of messages) {
+      // Changes show in their targets, not as rows of their own.
+      if (isChange(message)) continue;
       while (gaps.length && gaps[0] < message.seq) push({ key: `gap-${index}-${gaps.shift()}`, kind: 'gap' });
       if (index === lastSegment) eventsBefore(message.ts);
       if (!dividerPlaced && index === lastSegment && message.seq >= room.divider) {
@@ -199,6 +249,8 @@ function buildItems(room, store) {
           key: `m-${index}-${message.seq}`,
           kind: 'message',
           message,
+          // The user's changes waiting in the outbox show on the message they change.
+          view: index === lastSegment ? withPending(message, changes, store.me?.id) : { ...message, pending: null },
           from: message.from,
           own: store.isOwn(message),
         },
@@ -215,15 +267,29 @@ function buildItems(room, store) {
   return items;
 }
 
-/** What building a message needs to know: the names to highlight as mentions, and ours. */
+/**
+ * What showing a message needs to know: the names to highlight as mentions and ours, the
+ * user's id, whether it may react (joined, or changes wait in the outbox until it is), and the
+ * names of the users who reacted.
+ */
 function context(room, store) {
   const me = store.me?.name ?? store.name ?? null;
   const names = [...room.members.values()].map((m) => m.name);
   if (me) names.push(me);
-  return { names, me };
+  const known = new Map();
+  for (const segment of room.segments) for (const m of segment.bySeq.values()) if (m.from) known.set(m.from.id, m.from.name);
+  for (const member of room.members.values()) known.set(member.id, member.name);
+  return {
+    names,
+    me,
+    myId: store.me?.id ?? null,
+    canReact: store.me !== null,
+    nameOf: (id) => known.get(id) ?? 'someone',
+    store,
+  };
 }
 
-function build(item, actions, ctx) {
+function build(item, actions) {
   switch (item.kind) {
     case 'new': {
       const node = el('li', 'divider new-divider');
@@ -253,12 +319,12 @@ function build(item, actions, ctx) {
     }
     case 'message': {
       const { message } = item;
-      const node = messageNode(message.from?.name ?? 'unknown', message.text, message.ts, item.own, ctx, message.from?.id);
-      if (!item.own && ctx.me && node.querySelector('.mention-me')) node.classList.add('mentioned');
+      const node = rowNode(item.view, message.from?.name ?? 'unknown', item.own, message.from?.id);
+      node.tabIndex = -1;
       return node;
     }
     case 'pending': {
-      const node = messageNode('You', item.entry.text, item.entry.createdAt, true, ctx);
+      const node = rowNode({ ts: item.entry.createdAt }, 'You', true);
       node.classList.add('pending');
       const status = el('span', 'msg-status');
       status.setAttribute('role', 'status');
@@ -272,34 +338,6 @@ function build(item, actions, ctx) {
     default:
       return el('li');
   }
-}
-
-/** One message row: avatar, author, text (Markdown), time; "Show more" when long. */
-function messageNode(name, text, ts, own, ctx, id) {
-  const node = el('li', own ? 'msg own' : 'msg');
-  const author = el('span', 'msg-author', own ? 'You' : name);
-  const body = el('div', 'msg-body');
-  const bubble = el('div', 'msg-bubble');
-  const textNode = el('div', 'msg-text');
-  textNode.append(renderMarkdown(text, ctx));
-  const foot = el('span', 'msg-foot');
-  foot.append(timeElement(ts, 'msg-time'));
-  bubble.append(textNode, foot);
-  if (text.length > LONG_CHARS || text.split('\n').length > LONG_LINES) {
-    bubble.classList.add('long');
-    const more = el('button', 'link-button msg-more', 'Show more');
-    more.type = 'button';
-    more.setAttribute('aria-expanded', 'false');
-    more.addEventListener('click', () => {
-      const expanded = bubble.classList.toggle('expanded');
-      more.textContent = expanded ? 'Show less' : 'Show more';
-      more.setAttribute('aria-expanded', String(expanded));
-    });
-    bubble.append(more);
-  }
-  body.append(author, bubble);
-  node.append(avatar(name, 'msg-avatar', own ? undefined : id), body);
-  return node;
 }
 
 const EVENT_TEXT = { join: 'joined', leave: 'left' };
@@ -342,14 +380,25 @@ function fillEvents(node, events) {
   );
 }
 
-/** Refreshes what can change on an existing row: grouping, pending state, the top row. */
-function update(node, item, room, store) {
+/**
+ * Refreshes what can change on an existing row: grouping, a message's state (edits, deletion,
+ * reactions, the user's pending changes), pending state, the top row.
+ */
+function update(node, item, room, store, ctx) {
   if (item.kind === 'message' || item.kind === 'pending') {
     node.classList.toggle('first', item.first === true);
     node.classList.toggle('last', item.last === true);
-    if (item.kind === 'message') node.dataset.seq = String(item.message.seq);
   }
-  if (item.kind === 'pending') updatePending(node, item.entry, store);
+  if (item.kind === 'message') {
+    node.dataset.seq = String(item.message.seq);
+    fillRow(node, item.view, { ...ctx, canChange: store.canChange(item.message) });
+    node.classList.toggle('mentioned', !item.own && Boolean(ctx.me) && node.querySelector('.mention-me') !== null);
+  }
+  if (item.kind === 'pending') {
+    const view = { text: item.entry.text, files: item.entry.files ?? [], ts: item.entry.createdAt, pending: null };
+    fillRow(node, view, { ...ctx, canReact: false, canChange: false });
+    updatePending(node, item.entry, store);
+  }
   if (item.kind === 'events') fillEvents(node, item.events);
   if (item.kind === 'top') updateTop(node, room);
 }

@@ -21,6 +21,33 @@ export function describeError(code, message, limits) {
   return text ? text(limits) : message || `The server reported an error (${code}).`;
 }
 
+/** Why a change (edit, delete, react) was refused, by its type and the error's code. */
+const CHANGE_TEXT = {
+  forbidden: {
+    edit: 'You can only edit your own messages (without sign-in, those sent since you last connected).',
+    delete: 'You can only delete your own messages (without sign-in, those sent since you last connected).',
+    react: 'You cannot react in that room.',
+  },
+  not_found: {
+    edit: 'That message cannot be edited any more: it was deleted.',
+    delete: 'That message was already deleted.',
+    react: 'That message cannot get reactions any more: it was deleted.',
+  },
+  bad_request: {
+    edit: 'The server did not accept that edit.',
+    delete: 'The server did not accept that deletion.',
+    react: 'That reaction was not accepted (a message holds at most 20 different emoji).',
+  },
+  too_large: {
+    edit: 'That edit is too long.',
+  },
+};
+
+/** A person-readable sentence for an `error` answering a change of type `change`. */
+export function describeChangeError(change, code, message, limits) {
+  return CHANGE_TEXT[code]?.[change] ?? describeError(code, message, limits);
+}
+
 /** How long a notice stays before it dismisses itself. */
 const NOTICE_MS = 8000;
 /** At most this many notices at once; the oldest go first. */

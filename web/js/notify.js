@@ -57,7 +57,9 @@ export class Notifier {
     const bell = this.bell(message.room);
     if (bell === 'none' || (bell === 'mentions' && !mentionsMe)) return;
     const name = message.from?.name ?? 'someone';
-    const text = String(message.text ?? '');
+    // A message of files alone is told by their names.
+    const files = (message.files ?? []).map((f) => f.name).join(', ');
+    const text = String(message.text || (files ? `shared ${files}` : ''));
     try {
       const note = new Notification(`${mentionsMe ? `${name} mentioned you` : name} in #${message.room}`, {
         body: text.length > BODY_CHARS ? `${text.slice(0, BODY_CHARS)}…` : text,

@@ -1,6 +1,6 @@
 // What the page remembers across reloads, in localStorage: the display name, the rooms, the
 // room in view, the last seq read in each room, each room's notification bell, the user ids this browser had (to tell its own messages apart after a
-// reconnect gives it a new one) and the outbox of messages not yet confirmed by the server.
+// reconnect gives it a new one) and the outbox of messages and changes not yet confirmed by the server.
 // Storage can be full or disabled (private modes): every access degrades to "not remembered".
 
 const KEYS = {
@@ -69,34 +69,59 @@ export function saveMyIds(ids) {
   write(KEYS.myIds, ids.slice(-MAX_IDS));
 }
 
-/** The persisted outbox: messages typed but not yet echoed by the server, oldest first. */
+/** Kinds of outbox entry: a message, or a change to one. */
+const ENTRY_TYPES = new Set(['send', 'edit', 'delete', 'react']);
+/** What a remembered file of a pending message keeps (what the message list shows). */
+const FILE_FIELDS = ['id', 'name', 'size', 'type', 'url', 'thumb', 'width', 'height'];
+
+/**
+ * The persisted outbox: messages typed and changes made (edit, delete, react) not yet echoed
+ * by the server, oldest first. Anything malformed is dropped.
+ */
 export function loadOutbox() {
   const entries = read(KEYS.outbox, []);
   if (!Array.isArray(entries)) return [];
-  return entries
-    .filter(
-      (e) =>
-        e && typeof e.id === 'string' && typeof e.room === 'string' && typeof e.text === 'string',
-    )
-    .map((e) => ({
-      id: e.id,
-      room: e.room,
-      text: e.text,
-      createdAt: Number(e.createdAt) || Date.now(),
-      state: e.state === 'failed' ? 'failed' : 'pending',
-      error: typeof e.error === 'string' ? e.error : null,
-      // Whatever was sent before the reload went out on a connection that is gone.
-      sentOn: null,
-    }));
+  return entries.filter(validEntry).map((e) => ({
+    id: e.id,
+    type: e.type ?? 'send',
+    room: e.room,
+    text: typeof e.text === 'string' ? e.text : '',
+    ...(e.type && e.type !== 'send' ? { target: e.target } : {}),
+    ...(e.type === 'react' ? { emoji: e.emoji, active: e.active } : {}),
+    files: Array.isArray(e.files) ? e.files.filter((f) => f && typeof f.id === 'string').map(fileFields) : [],
+    createdAt: Number(e.createdAt) || Date.now(),
+    state: e.state === 'failed' ? 'failed' : 'pending',
+    error: typeof e.error === 'string' ? e.error : null,
+    // Whatever was sent before the reload went out on a connection that is gone.
+    sentOn: null,
+  }));
+}
+
+function validEntry(e) {
+  if (!e || typeof e.id !== 'string' || typeof e.room !== 'string') return false;
+  const type = e.type ?? 'send';
+  if (!ENTRY_TYPES.has(type)) return false;
+  if (type !== 'send' && !Number.isSafeInteger(e.target)) return false;
+  if (type === 'react') return typeof e.emoji === 'string' && typeof e.active === 'boolean';
+  return type === 'delete' || typeof e.text === 'string';
+}
+
+function fileFields(file) {
+  return Object.fromEntries(FILE_FIELDS.filter((k) => k in file).map((k) => [k, file[k]]));
 }
 
 export function saveOutbox(outbox) {
   write(
     KEYS.outbox,
-    outbox.map(({ id, room, text, createdAt, state, error }) => ({
+    outbox.map(({ id, type, room, text, target, emoji, active, files, createdAt, state, error }) => ({
       id,
+      type,
       room,
       text,
+      target,
+      emoji,
+      active,
+      files: files?.map(fileFields),
       createdAt,
       state,
       error,

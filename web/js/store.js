@@ -1,8 +1,10 @@
 // The page's state: who we are, the rooms we are in (messages by seq, last seq, members, who is
-// typing, unread count) and the outbox of messages awaiting their echo. `apply(frame)` folds a
+// typing, unread count), where files go (the welcome's `upload`) and the outbox of messages and
+// changes (edit, delete, react) awaiting their echo. `apply(frame)` folds a
 // server frame in and returns the effects the wiring must carry out (frames to send, notices);
 // the store itself does no I/O and touches no DOM.
 
+import { applyChange, isChange, lastEditable, takeState } from './changes.js';
 import { mentions } from './mentions.js';
 import {
   classifyResume,
@@ -68,6 +70,8 @@ export class Store {
     this.me = null;
     this.myIds = new Set(myIds);
     this.limits = { max_text_bytes: 4096, messages_per_sec: 10, burst: 20, max_rooms: 32 };
+    /** { url, token, max_bytes } from the current connection's welcome; null: no file sharing. */
+    this.upload = null;
     this.rooms = new Map();
     for (const name of rooms) {
       const room = newRoom(name);
@@ -97,6 +101,29 @@ export class Store {
 
   isOwn(message) {
     return this.myIds.has(message?.from?.id);
+  }
+
+  /**
+   * Whether the user may edit or delete `message`: the server lets only its author, the same
+   * user id, do so. Without sign-in every connection is a new user, so only the messages of
+   * this connection qualify.
+   */
+  canChange(message) {
+    return Boolean(this.me) && message?.from?.id === this.me.id && !message.deleted && !isChange(message);
+  }
+
+  /** The user's latest message in `room` that it may still edit (Up in an empty composer). */
+  lastOwnMessage(name) {
+    const room = this.room(name);
+    if (!room || !this.me) return null;
+    const messages = [...currentSegment(room).bySeq.values()].sort((a, b) => a.seq - b.seq);
+    return lastEditable(messages, this.me.id);
+  }
+
+  /** The message at `seq` in `room`'s current history, or null. */
+  message(name, seq) {
+    const room = this.room(name);
+    return room ? (currentSegment(room).bySeq.get(seq) ?? null) : null;
   }
 
   /** Adds a room to the sidebar (not yet joined); returns it. */
@@ -231,12 +258,25 @@ export class Store {
     return frame;
   }
 
-  /** Queues a message typed by the user; returns its outbox entry. */
-  enqueue(room, text, id) {
-    const entry = { id, room, text, createdAt: Date.now(), state: 'pending', error: null, sentOn: null };
+  /** Queues a message typed by the user (with the files it shares); returns its outbox entry. */
+  enqueue(room, text, id, files = []) {
+    const entry = { id, type: 'send', room, text, files, createdAt: Date.now(), state: 'pending', error: null, sentOn: null };
+    return this.#queue(entry);
+  }
+
+  /**
+   * Queues a change to the message at `change.target`: `{ type: 'edit', target, text }`,
+   * `{ type: 'delete', target }` or `{ type: 'react', target, emoji, active }`.
+   */
+  enqueueChange(room, change, id) {
+    const entry = { id, room, text: '', files: [], ...change, createdAt: Date.now(), state: 'pending', error: null, sentOn: null };
+    return this.#queue(entry);
+  }
+
+  #queue(entry) {
     this.outbox.push(entry);
     this.dirty.outbox = true;
-    this.room(room).version += 1;
+    this.room(entry.room).version += 1;
     return entry;
   }
 
@@ -283,6 +323,8 @@ export class Store {
     this.me = frame.user;
     this.online = true;
     if (frame.limits) this.limits = { ...this.limits, ...frame.limits };
+    const upload = frame.upload;
+    this.upload = upload && typeof upload.url === 'string' && typeof upload.token === 'string' ? upload : null;
     if (!this.myIds.has(frame.user.id)) {
       this.myIds.add(frame.user.id);
       this.dirty.myIds = true;
@@ -301,7 +343,7 @@ export class Store {
     if (resume.since === null || resume.fromRead) {
       // A first join on this page: the room's latest messages, or those since the user last
       // read it (on an earlier visit), which are unread.
-      added = mergeMessages(segment.bySeq, history);
+      added = absorb(segment, history, frame.seq);
       room.hasMore = frame.seq > 0 && (oldestSeq(room) ?? frame.seq + 1) > 1;
       if (resume.fromRead && frame.seq < resume.since) {
         // The server's history started over since: what was read is gone with it.
@@ -334,7 +376,7 @@ export class Store {
           text: `Some messages in #${room.name} could not be recovered while you were away.`,
         });
       }
-      added = mergeMessages(segment.bySeq, history);
+      added = absorb(segment, history, frame.seq);
       this.#countUnread(room, added);
     }
     // `added` is in seq order; a resume can bring thousands, too many to spread into max().
@@ -363,11 +405,27 @@ export class Store {
       }
       return effects;
     }
-    const added = mergeMessages(currentSegment(room).bySeq, [message]);
+    const segment = currentSegment(room);
+    const held = segment.bySeq.get(message.seq);
+    if (held && !isChange(held) && !isChange(message)) {
+      // A message already held: the answer to a reaction that changed nothing (the target's
+      // current state), or a resend's echo. Its state is the latest there is.
+      takeState(held, message, room.lastSeq ?? message.seq);
+      room.version += 1;
+      this.#settle([message], [message]);
+      return effects;
+    }
+    const added = mergeMessages(segment.bySeq, [message]);
     room.lastSeq = Math.max(room.lastSeq ?? 0, message.seq);
-    room.typing.delete(message.from?.id);
     room.version += 1;
     this.#settle([message]);
+    if (isChange(message)) {
+      // A change whose target is not loaded changes nothing on this page.
+      if (added.length) applyChange(segment.bySeq.get(message.target), message);
+      return effects;
+    }
+    takeState(null, message, message.seq);
+    room.typing.delete(message.from?.id);
     if (added.length) {
       this.#countUnread(room, added);
       if (this.isOwn(message)) {
@@ -386,7 +444,8 @@ export class Store {
     const room = this.room(frame.room);
     if (!room) return [];
     const messages = Array.isArray(frame.messages) ? frame.messages : [];
-    mergeMessages(currentSegment(room).bySeq, messages);
+    // The answer's states are as recent as everything delivered before it.
+    absorb(currentSegment(room), messages, room.lastSeq ?? 0);
     room.hasMore = frame.has_more === true;
     room.loadingOlder = false;
     room.version += 1;
@@ -442,6 +501,13 @@ export class Store {
         }
         return effects;
       }
+      if (entry.type && entry.type !== 'send') {
+        // A change the server will never take (forbidden, not_found, bad_request): it goes,
+        // said in words; the message shows its stored state again.
+        this.outbox = this.outbox.filter((e) => e !== entry);
+        this.dirty.outbox = true;
+        return [{ kind: 'error', code: frame.code, message: frame.message, change: entry.type }];
+      }
       // The server will never take this one (too_large, bad_request…): keep it, marked failed.
       entry.state = 'failed';
       entry.error = frame.code;
@@ -460,17 +526,20 @@ export class Store {
    */
   #countUnread(room, added, missed = 0, force = false) {
     if (!force && this.#watching(room) && room.firstUnread === null) return;
-    const theirs = added.filter((m) => !this.isOwn(m));
+    const theirs = added.filter((m) => !isChange(m) && !this.isOwn(m));
     if (!theirs.length && !missed) return;
     if (room.firstUnread === null) room.firstUnread = theirs[0]?.seq ?? added[0]?.seq ?? null;
     room.unread += theirs.length + missed;
     room.mentions += theirs.filter((m) => this.mentionsMe(m)).length;
   }
 
-  /** Drops outbox entries whose echo is among `messages`. */
-  #settle(messages) {
+  /**
+   * Drops outbox entries whose echo is among `messages`, and reactions answered by the state
+   * of their target (`refreshed`).
+   */
+  #settle(messages, refreshed = []) {
     if (!this.outbox.length) return;
-    const { remaining, settled } = settleOutbox(this.outbox, messages);
+    const { remaining, settled } = settleOutbox(this.outbox, messages, refreshed);
     if (settled.length) {
       this.outbox = remaining;
       this.dirty.outbox = true;
@@ -483,13 +552,42 @@ export class Store {
     return [...room.typing.values()].map((t) => t.user);
   }
 
+  /** Messages typed in `name` and not yet echoed, oldest first. */
   pendingIn(name) {
-    return this.outbox.filter((e) => e.room === name);
+    return this.outbox.filter((e) => e.room === name && (e.type ?? 'send') === 'send');
+  }
+
+  /** Changes made in `name` and not yet echoed, oldest first. */
+  changesIn(name) {
+    return this.outbox.filter((e) => e.room === name && e.type && e.type !== 'send');
   }
 }
 
 function currentSegment(room) {
   return room.segments[room.segments.length - 1];
+}
+
+/**
+ * Adds an answer's messages (`joined.history`, `history.messages`) to `segment`: new ones
+ * join it, held ones take the answer's state (as of seq `asOf`), and the changes among them
+ * are applied in seq order to the targets whose state does not already reflect them. Returns
+ * the messages that were new, in seq order.
+ */
+function absorb(segment, messages, asOf) {
+  const added = mergeMessages(segment.bySeq, messages);
+  const state = Math.max(asOf, messages.at(-1)?.seq ?? 0);
+  const changes = [];
+  for (const message of messages) {
+    if (!Number.isSafeInteger(message?.seq)) continue;
+    if (isChange(message)) changes.push(message);
+    else {
+      const held = segment.bySeq.get(message.seq);
+      if (!isChange(held)) takeState(held, message, state);
+    }
+  }
+  changes.sort((a, b) => a.seq - b.seq);
+  for (const change of changes) applyChange(segment.bySeq.get(change.target), change);
+  return added;
 }
 
 /** Lowest seq held in the current segment, or null when it holds none. */

@@ -73,9 +73,20 @@ export function resumePoint(lastSeq, bySeq) {
   return { since: anchor ? lastSeq - 1 : lastSeq, anchor };
 }
 
-/** Whether two messages are the same stored message (same seq, author, time and text). */
+/**
+ * Whether two messages are the same stored message (same seq, author, time, kind and target;
+ * and text, unless either was edited or deleted since, or is a change, whose text a deletion
+ * erases).
+ */
 export function sameMessage(a, b) {
-  return a.seq === b.seq && a.ts === b.ts && a.text === b.text && a.from?.id === b.from?.id;
+  const same =
+    a.seq === b.seq &&
+    a.ts === b.ts &&
+    a.from?.id === b.from?.id &&
+    (a.kind ?? null) === (b.kind ?? null) &&
+    (a.target ?? null) === (b.target ?? null);
+  const textKept = !a.kind && !b.kind && !a.edited && !b.edited && !a.deleted && !b.deleted;
+  return same && (!textKept || a.text === b.text);
 }
 
 /**
@@ -102,16 +113,41 @@ export function classifyResume(lastSeq, anchor, joined) {
  * The outbox after `messages` arrived: entries whose client id came back are settled.
  * Returns the remaining entries and the settled ids.
  */
-export function settleOutbox(outbox, messages) {
+export function settleOutbox(outbox, messages, refreshed = []) {
   const echoed = new Set();
   for (const m of messages) if (typeof m.client_id === 'string') echoed.add(m.client_id);
+  // A reaction that changed nothing is answered with the target's state alone, not an echo.
+  const answered = new Set(refreshed.map((m) => `${m.room}/${m.seq}`));
   const settled = [];
   const remaining = [];
   for (const entry of outbox) {
-    if (echoed.has(entry.id)) settled.push(entry.id);
+    const noop = entry.type === 'react' && entry.sentOn !== null && answered.has(`${entry.room}/${entry.target}`);
+    if (echoed.has(entry.id) || noop) settled.push(entry.id);
     else remaining.push(entry);
   }
   return { remaining, settled };
+}
+
+/**
+ * The frame an outbox entry puts on the wire: a `send` (with its files' ids), or a change
+ * (`edit`, `delete`, `react`) to the message at seq `target`. Every one carries the entry's id,
+ * so a resend is stored once and an error names it.
+ */
+export function frameOf(entry) {
+  const { id, room } = entry;
+  switch (entry.type ?? 'send') {
+    case 'edit':
+      return { type: 'edit', room, target: entry.target, text: entry.text, id };
+    case 'delete':
+      return { type: 'delete', room, target: entry.target, id };
+    case 'react':
+      return { type: 'react', room, target: entry.target, emoji: entry.emoji, active: entry.active, id };
+    default: {
+      const frame = { type: 'send', room, text: entry.text, id };
+      if (entry.files?.length) frame.files = entry.files.map((f) => f.id);
+      return frame;
+    }
+  }
 }
 
 /**
