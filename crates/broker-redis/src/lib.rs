@@ -123,6 +123,7 @@ impl RedisBroker {
                     } else {
                         "PUBLISH"
                     },
+                    one_room_per_call: options.cluster,
                 },
                 on_join: options.on_join,
                 max_age_ms,

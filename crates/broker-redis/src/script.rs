@@ -1,5 +1,6 @@
-//! The one server-side step per room per hub batch ([`append.lua`](append.lua)): the resend
-//! rule, the seq, the stream (capped and aged), the publish, atomically. Called by its SHA;
+//! The one server-side step per hub batch ([`append.lua`](append.lua)), for every room of the
+//! batch on a single Redis, per room on a cluster: the resend rule, the seq, the stream
+//! (capped and aged), the publish, atomically. Called by its SHA;
 //! redis-rs loads it again when a Redis (restarted, or another shard) does not know it.
 
 use std::sync::{Arc, LazyLock};
@@ -19,8 +20,8 @@ static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("app
 
 static READ: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("read.lua")));
 
-/// Most drafts of one room in one script call: keeps each call short, so other rooms on the
-/// same Redis wait for no long script.
+/// Most drafts in one script call: keeps each call short, so other rooms on the same Redis
+/// wait for no long script.
 pub(crate) const MAX_PER_CALL: usize = 256;
 
 /// What the script did with one draft.
@@ -43,33 +44,37 @@ pub(crate) struct AppendSettings {
     pub(crate) max_age_ms: u64,
     /// `PUBLISH`, or `SPUBLISH` on a cluster.
     pub(crate) publish: &'static str,
+    /// On a cluster a call's keys must share a slot: one room per call.
+    pub(crate) one_room_per_call: bool,
 }
 
-/// The script call for `drafts`, all of `room`.
-pub(crate) fn invocation<'a>(
+/// The script call for each room's drafts, the rooms in this order.
+pub(crate) fn invocation<'a, 'r>(
     keys: &Keys,
-    room: &RoomName,
-    drafts: &[Draft],
+    rooms: impl IntoIterator<Item = (&'r RoomName, &'r [Draft])>,
     settings: &AppendSettings,
 ) -> ScriptInvocation<'a> {
     let mut call = APPEND.prepare_invoke();
-    call.key(keys.seq(room))
-        .key(keys.log(room))
-        .key(keys.ids(room))
-        .key(keys.state(room))
-        .key(keys.changed(room))
-        .arg(keys.channel(room))
-        .arg(settings.max_per_room)
+    call.arg(settings.max_per_room)
         .arg(settings.max_age_ms)
         .arg(settings.publish);
-    for draft in drafts {
-        let kind = match draft.kind {
-            EventKind::Message(_) => "",
-            ref change => change.name(),
-        };
-        call.arg(draft.client_id.as_deref().unwrap_or(""))
-            .arg(kind)
-            .arg(codec::encode(draft));
+    for (room, drafts) in rooms {
+        call.key(keys.seq(room))
+            .key(keys.log(room))
+            .key(keys.ids(room))
+            .key(keys.state(room))
+            .key(keys.changed(room))
+            .arg(keys.channel(room))
+            .arg(drafts.len());
+        for draft in drafts {
+            let kind = match draft.kind {
+                EventKind::Message(_) => "",
+                ref change => change.name(),
+            };
+            call.arg(draft.client_id.as_deref().unwrap_or(""))
+                .arg(kind)
+                .arg(codec::encode(draft));
+        }
     }
     call
 }
@@ -102,15 +107,22 @@ pub(crate) fn read<'a>(
     call
 }
 
-/// The script's answer for each draft, in order; `None` if it does not have that shape.
+/// The script's answers, every room's in the call's order, if it has that shape (one per
+/// draft).
+pub(crate) fn answers(reply: Value, drafts: usize) -> Option<Vec<Value>> {
+    match reply {
+        Value::Array(items) if items.len() == drafts => Some(items),
+        _ => None,
+    }
+}
+
+/// The script's answer for each of one room's drafts, in order (`items`: that room's part of
+/// [`answers`]); `None` if it does not have that shape.
 pub(crate) fn outcomes(
     room: &RoomName,
     drafts: Vec<Draft>,
-    reply: &Value,
+    items: &[Value],
 ) -> Option<Vec<Appended>> {
-    let Value::Array(items) = reply else {
-        return None;
-    };
     if items.len() != drafts.len() {
         return None;
     }
