@@ -1,6 +1,6 @@
 //! The task that talks to Redis for one node: it takes the hub's jobs a batch at a time, runs
-//! each room's appends as one script call (every room's calls at once, pipelined on the
-//! connection), reads the streams for joins and pages, listens to the rooms' channels, and
+//! the appends of every room as one script call (one per room on a cluster, every call at
+//! once, pipelined on the connection), reads the streams for joins and pages, listens to the rooms' channels, and
 //! sends every outcome back to the hub in one order. The hub never waits for it.
 //!
 //! This file: the loop and the hub's jobs. `channel.rs`: what the rooms' channels bring and
