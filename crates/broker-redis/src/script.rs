@@ -146,3 +146,93 @@ pub(crate) fn outcomes(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use chat_ws::protocol::User;
+
+    use super::*;
+
+    fn draft(room: &RoomName, text: &str, id: &str) -> Draft {
+        Draft::message(
+            room.clone(),
+            User::new("u_1", "alice"),
+            text.into(),
+            Some(id.into()),
+        )
+    }
+
+    fn seq(appended: &Appended) -> (&'static str, u64) {
+        match appended {
+            Appended::Stored(event) => ("stored", event.seq),
+            Appended::Resent(event) => ("resent", event.seq),
+            Appended::Unchanged(event) => ("unchanged", event.seq),
+            Appended::Refused(_) => ("refused", 0),
+        }
+    }
+
+    /// One call for two rooms against the shared Redis: each room gets its own seqs, and a
+    /// draft resending an id stored earlier in the same call gets that event back.
+    #[tokio::test]
+    async fn one_call_keeps_each_room_s_seqs_and_resends_within_it() {
+        let prefix = format!("test-script-{}", std::process::id());
+        let keys = Keys::new(&prefix);
+        let client = redis::Client::open("redis://127.0.0.1:6379").expect("url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the shared Redis on 127.0.0.1:6379");
+        let settings = AppendSettings {
+            max_per_room: 100,
+            max_age_ms: 0,
+            publish: "PUBLISH",
+            one_room_per_call: false,
+        };
+        let (a, b) = (
+            RoomName::parse("a").expect("room"),
+            RoomName::parse("b").expect("room"),
+        );
+        let in_a = vec![
+            draft(&a, "one", "x"),
+            draft(&a, "two", "y"),
+            draft(&a, "one", "x"),
+        ];
+        let in_b = vec![draft(&b, "b one", "x"), draft(&b, "b two", "z")];
+        let rooms = [(&a, in_a.as_slice()), (&b, in_b.as_slice())];
+        let reply: Value = invocation(&keys, rooms, &settings)
+            .invoke_async(&mut conn)
+            .await
+            .expect("the call");
+        let items = answers(reply, 5).expect("one answer per draft");
+        let got_a = outcomes(&a, in_a.clone(), &items[..3]).expect("room a's answers");
+        let got_b = outcomes(&b, in_b.clone(), &items[3..]).expect("room b's answers");
+        let got_a: Vec<_> = got_a.iter().map(seq).collect();
+        let got_b: Vec<_> = got_b.iter().map(seq).collect();
+        assert_eq!(got_a, [("stored", 1), ("stored", 2), ("resent", 1)]);
+        assert_eq!(got_b, [("stored", 1), ("stored", 2)], "an id is per room");
+
+        // The next call resends from the ids the first one stored, and goes on from each
+        // room's seq.
+        let again = vec![draft(&a, "two", "y"), draft(&a, "three", "w")];
+        let reply: Value = invocation(&keys, [(&a, again.as_slice())], &settings)
+            .invoke_async(&mut conn)
+            .await
+            .expect("the call");
+        let items = answers(reply, 2).expect("one answer per draft");
+        let got: Vec<_> = outcomes(&a, again, &items).expect("answers");
+        let got: Vec<_> = got.iter().map(seq).collect();
+        assert_eq!(got, [("resent", 2), ("stored", 3)]);
+
+        let mut keys_made: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut conn)
+            .await
+            .expect("keys");
+        keys_made.sort();
+        let _: () = redis::cmd("DEL")
+            .arg(&keys_made)
+            .query_async(&mut conn)
+            .await
+            .expect("clean up");
+    }
+}
