@@ -1,29 +1,36 @@
--- One room's appends of one hub batch, atomically: the resend rule, the rules of a change
--- (edit, delete, react) against its target, the seq, the stream, the publish. Loaded once,
--- called by its SHA (EVALSHA).
+-- The appends of one hub batch, atomically, for one or more rooms (every room of the batch on
+-- a single Redis; one room per call on a cluster, where a call's keys share a slot): per room
+-- the resend rule, the rules of a change (edit, delete, react) against its target, the seq,
+-- the stream, the publish. Loaded once, called by its SHA (EVALSHA). One call per batch
+-- rather than one per room: what a call costs Redis besides its commands is paid once.
 --
--- KEYS: 1 the room's seq counter, 2 its stream, 3 its recent client ids (zset id -> seq),
---       4 the state of its changed events (hash seq -> "<ts>:<d>": a message's text as last
---       edited and its reactions, an edit whose text was erased), 5 the seqs in that hash
---       (zset, so that what the stream's cap drops leaves the hash too).
--- ARGV: 1 the room's channel, 2 the stream's cap (history.max_per_room), 3 history.max_age
---       in ms (0: none), 4 "PUBLISH" or "SPUBLISH", then triples: client id ("" for none),
---       kind ("" for a plain message, else "edit", "delete" or "react"), d.
--- Returns one entry per triple: {1, seq, ts} stored, {0, seq, ts, d} a resend of the stored
--- event `seq`, {2, 0, 0, code} a change refused (not_found, forbidden, bad_request), or
--- {3, seq, ts, d} a change that changes nothing: its target `seq` as it stands.
-local seq_key, log_key, ids_key, state_key, changed_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local channel, cap, max_age, publish = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+-- KEYS: five per room, in the rooms' order: 1 the room's seq counter, 2 its stream, 3 its
+--       recent client ids (zset id -> seq), 4 the state of its changed events (hash seq ->
+--       "<ts>:<d>": a message's text as last edited and its reactions, an edit whose text was
+--       erased), 5 the seqs in that hash (zset, so that what the stream's cap drops leaves
+--       the hash too).
+-- ARGV: 1 the stream's cap (history.max_per_room), 2 history.max_age in ms (0: none),
+--       3 "PUBLISH" or "SPUBLISH", then per room: its channel, how many drafts, and per draft
+--       a triple: client id ("" for none), kind ("" for a plain message, else "edit",
+--       "delete" or "react"), d.
+-- Returns one entry per triple, every room's in order: {1, seq, ts} stored, {0, seq, ts, d} a
+-- resend of the stored event `seq`, {2, 0, 0, code} a change refused (not_found, forbidden,
+-- bad_request), or {3, seq, ts, d} a change that changes nothing: its target `seq` as it
+-- stands.
+local cap, max_age, publish = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 -- The resend rule's window: the last 1,000 events or the last 10 minutes.
 local keep_ids, keep_ms = 1000, 600000
+-- The ids past the window are looked for once every this many seqs of a room, not per call.
+local trim_every = 64
 -- Most distinct emoji on one message.
 local max_emoji = 20
-local last = tonumber(redis.call('GET', seq_key) or '0')
-local out, published = {}, {}
--- Whether this call changed a message's state (only then is the state hash tended).
-local changed = false
+local out = {}
+-- The room being appended to: its keys, its latest seq, whether this call changed a message's
+-- state in it (only then is its state hash tended).
+local seq_key, log_key, ids_key, state_key, changed_key
+local last, changed
 
 -- An event as it stands: its ts and d, from the state hash when a change touched it, else
 -- from the stream.
@@ -107,41 +114,9 @@ local function apply(kind, d, seq)
   return nil
 end
 
-for i = 5, #ARGV, 3 do
-  local id, kind, d = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local answer = nil
-  if id ~= '' then
-    local seq = redis.call('ZSCORE', ids_key, id)
-    if seq then
-      seq = tonumber(seq)
-      local ts, stored = load(seq)
-      if ts and (seq > last - keep_ids or ts >= now - keep_ms) then
-        answer = {0, seq, ts, stored}
-      end
-    end
-  end
-  if not answer and kind ~= '' then answer = apply(kind, d, last + 1) end
-  if answer then
-    out[#out + 1] = answer
-  else
-    last = last + 1
-    redis.call('XADD', log_key, 'MAXLEN', cap, last .. '-0', 't', now, 'd', d)
-    if id ~= '' then redis.call('ZADD', ids_key, last, id) end
-    published[#published + 1] = last .. ':' .. now .. ':' .. d .. '\n'
-    out[#out + 1] = {1, last, now}
-  end
-end
-
-if #published > 0 then
-  redis.call('SET', seq_key, last)
-  redis.call(publish, channel, table.concat(published))
-  if max_age > 0 then
-    -- Every event is older than max_age once the newest is: the stream goes as a whole.
-    redis.call('PEXPIRE', log_key, max_age)
-    redis.call('PEXPIRE', ids_key, math.max(max_age, keep_ms))
-  end
-  -- Ids past the window go, oldest first, a bounded number per call.
-  for _ = 1, 100 do
+-- Ids past the window go, oldest first, at most `most`.
+local function trim_ids(most)
+  for _ = 1, most do
     local first = redis.call('ZRANGE', ids_key, 0, 0, 'WITHSCORES')
     if not first[1] then break end
     local seq = tonumber(first[2])
@@ -152,18 +127,88 @@ if #published > 0 then
     redis.call('ZREM', ids_key, first[1])
   end
 end
--- Tended only by calls that change a state, so a plain message costs nothing more: what the
--- cap dropped leaves the hash (a bounded number per call), and the hash expires max_age after
--- its last change (every message it holds is older than that change).
-if changed then
-  local dropped = redis.call('ZRANGEBYSCORE', changed_key, '-inf', last - cap, 'LIMIT', 0, 100)
-  if #dropped > 0 then
-    redis.call('HDEL', state_key, unpack(dropped))
-    redis.call('ZREM', changed_key, unpack(dropped))
+
+-- One room's `count` drafts, their triples from ARGV[at].
+local function append_room(channel, at, count)
+  last = tonumber(redis.call('GET', seq_key) or '0')
+  changed = false
+  local first_last = last
+  -- Every draft's id looked up at once; an id stored earlier in this call is in `added`.
+  local ids, added, id_at = {}, {}, {}
+  for i = 0, count - 1 do
+    local id = ARGV[at + 3 * i]
+    if id ~= '' then
+      ids[#ids + 1] = id
+      id_at[i] = #ids
+    end
   end
-  if max_age > 0 then
-    redis.call('PEXPIRE', state_key, max_age)
-    redis.call('PEXPIRE', changed_key, max_age)
+  local known = {}
+  if #ids > 0 then known = redis.call('ZMSCORE', ids_key, unpack(ids)) end
+  local published, new_ids = {}, {}
+  for i = 0, count - 1 do
+    local id, kind, d = ARGV[at + 3 * i], ARGV[at + 3 * i + 1], ARGV[at + 3 * i + 2]
+    local answer = nil
+    if id ~= '' then
+      local seq = added[id] or tonumber(known[id_at[i]] or false)
+      if seq then
+        local ts, stored = load(seq)
+        if ts and (seq > last - keep_ids or ts >= now - keep_ms) then
+          answer = {0, seq, ts, stored}
+        end
+      end
+    end
+    if not answer and kind ~= '' then answer = apply(kind, d, last + 1) end
+    if answer then
+      out[#out + 1] = answer
+    else
+      last = last + 1
+      redis.call('XADD', log_key, 'MAXLEN', cap, last .. '-0', 't', now, 'd', d)
+      if id ~= '' then
+        added[id] = last
+        new_ids[#new_ids + 1] = last
+        new_ids[#new_ids + 1] = id
+      end
+      published[#published + 1] = last .. ':' .. now .. ':' .. d .. '\n'
+      out[#out + 1] = {1, last, now}
+    end
   end
+
+  if #published > 0 then
+    redis.call('SET', seq_key, last)
+    if #new_ids > 0 then redis.call('ZADD', ids_key, unpack(new_ids)) end
+    redis.call(publish, channel, table.concat(published))
+    if max_age > 0 then
+      -- Every event is older than max_age once the newest is: the stream goes as a whole.
+      redis.call('PEXPIRE', log_key, max_age)
+      redis.call('PEXPIRE', ids_key, math.max(max_age, keep_ms))
+    end
+    -- A pass takes more than the ids added since the last one, so the set keeps up.
+    if math.floor(last / trim_every) > math.floor(first_last / trim_every) then
+      trim_ids(2 * trim_every + last - first_last)
+    end
+  end
+  -- Tended only by calls that change a state, so a plain message costs nothing more: what
+  -- the cap dropped leaves the hash (a bounded number per call), and the hash expires
+  -- max_age after its last change (every message it holds is older than that change).
+  if changed then
+    local dropped = redis.call('ZRANGEBYSCORE', changed_key, '-inf', last - cap, 'LIMIT', 0, 100)
+    if #dropped > 0 then
+      redis.call('HDEL', state_key, unpack(dropped))
+      redis.call('ZREM', changed_key, unpack(dropped))
+    end
+    if max_age > 0 then
+      redis.call('PEXPIRE', state_key, max_age)
+      redis.call('PEXPIRE', changed_key, max_age)
+    end
+  end
+end
+
+local at = 4
+for room = 0, #KEYS / 5 - 1 do
+  seq_key, log_key, ids_key = KEYS[5 * room + 1], KEYS[5 * room + 2], KEYS[5 * room + 3]
+  state_key, changed_key = KEYS[5 * room + 4], KEYS[5 * room + 5]
+  local channel, count = ARGV[at], tonumber(ARGV[at + 1])
+  append_room(channel, at + 2, count)
+  at = at + 2 + 3 * count
 end
 return out

@@ -2,9 +2,10 @@
 //! Redis Cluster, behind the chat core's [`Broker`] seam.
 //!
 //! The hub never waits for Redis: [`RedisBroker`] hands each hub batch's jobs to a task of its
-//! own (the worker) and gives back its outcomes through [`Broker::poll_outcomes`]. For each
-//! room with appends in a batch the worker makes one script call that checks resend ids,
-//! gives seqs, appends to the room's stream and publishes, atomically; a send is delivered only
+//! own (the worker) and gives back its outcomes through [`Broker::poll_outcomes`]. For a
+//! batch's appends the worker makes one script call (one per room on a cluster) that, for
+//! each room, checks resend ids, gives seqs, appends to the room's stream and publishes,
+//! atomically; a send is delivered only
 //! once Redis has answered that call (stored before delivered). Rooms with local members are
 //! subscribed (one subscription per room, never per client), and every room's events reach the
 //! hub in seq order with no gap: a seq skipped on the channel is read from the stream first.
@@ -12,8 +13,8 @@
 //! # Layout
 //! - `keys`: a room's keys and channel, hash-tagged `{room}` under the configured prefix.
 //! - `codec`: an event as stored in the stream and as published.
-//! - `script` (with `append.lua`): the one atomic step per room per batch, a change's rules
-//!   included.
+//! - `script` (with `append.lua`): the one atomic step per batch (per room on a cluster), a
+//!   change's rules included.
 //! - `conn`: the command and pub/sub connections (a single Redis or a cluster).
 //! - `feed`: a room's events on their way to the hub, in order, holes noticed.
 //! - `presence` (with `presence.lua`): members per node, first join and last leave across
@@ -123,6 +124,7 @@ impl RedisBroker {
                     } else {
                         "PUBLISH"
                     },
+                    one_room_per_call: options.cluster,
                 },
                 on_join: options.on_join,
                 max_age_ms,

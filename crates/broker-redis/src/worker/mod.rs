@@ -1,6 +1,6 @@
 //! The task that talks to Redis for one node: it takes the hub's jobs a batch at a time, runs
-//! each room's appends as one script call (every room's calls at once, pipelined on the
-//! connection), reads the streams for joins and pages, listens to the rooms' channels, and
+//! the appends of every room as one script call (one per room on a cluster, every call at
+//! once, pipelined on the connection), reads the streams for joins and pages, listens to the rooms' channels, and
 //! sends every outcome back to the hub in one order. The hub never waits for it.
 //!
 //! This file: the loop and the hub's jobs. `channel.rs`: what the rooms' channels bring and
@@ -13,6 +13,7 @@ mod nodes;
 
 use std::{
     mem,
+    ops::Range,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -198,28 +199,37 @@ impl Worker {
         }
     }
 
-    /// One script call per room (per [`MAX_PER_CALL`] drafts), all at once.
+    /// The batch's appends in as few script calls as Redis allows, all at once: every room's
+    /// in one call on a single Redis (at most [`MAX_PER_CALL`] drafts a call), one call per
+    /// room on a cluster. What a call costs Redis besides its commands is paid per call.
     pub(super) async fn append(&mut self, appends: Vec<(Origin, Draft)>) {
-        let mut calls: Vec<(RoomName, Vec<Origin>, Vec<Draft>)> = Vec::new();
+        // Each room's drafts (in parts of at most MAX_PER_CALL), in the order of its first.
+        let mut rooms: Vec<(RoomName, Vec<Origin>, Vec<Draft>)> = Vec::new();
         let mut open: HashMap<RoomName, usize> = HashMap::new();
         for (origin, draft) in appends {
             let at = match open.get(&draft.room) {
-                Some(&at) if calls[at].2.len() < MAX_PER_CALL => at,
+                Some(&at) if rooms[at].2.len() < MAX_PER_CALL => at,
                 _ => {
-                    open.insert(draft.room.clone(), calls.len());
-                    calls.push((draft.room.clone(), Vec::new(), Vec::new()));
-                    calls.len() - 1
+                    open.insert(draft.room.clone(), rooms.len());
+                    rooms.push((draft.room.clone(), Vec::new(), Vec::new()));
+                    rooms.len() - 1
                 }
             };
-            calls[at].1.push(origin);
-            calls[at].2.push(draft);
+            rooms[at].1.push(origin);
+            rooms[at].2.push(draft);
         }
+        let calls = calls(&rooms, &self.settings.append);
         let started = Instant::now();
         let replies: Vec<Result<Value, RedisError>> = match self.commands.connect().await {
             Ok(()) => {
                 let settings = &self.settings;
-                join_all(calls.iter().map(|(room, _, drafts)| {
-                    let call = script::invocation(&settings.keys, room, drafts, &settings.append);
+                join_all(calls.iter().map(|range| {
+                    let parts = rooms[range.clone()].iter();
+                    let call = script::invocation(
+                        &settings.keys,
+                        parts.map(|(room, _, drafts)| (room, drafts.as_slice())),
+                        &settings.append,
+                    );
                     let mut conn = self.commands.clone();
                     async move { call.invoke_async(&mut conn).await }
                 }))
@@ -231,26 +241,35 @@ impl Worker {
             .append_seconds
             .record(started.elapsed().as_secs_f64());
         let mut ready = Vec::new();
-        for ((room, origins, drafts), reply) in calls.into_iter().zip(replies) {
-            let references: Vec<_> = drafts.iter().map(|d| d.client_id.clone()).collect();
-            let answered = match reply {
-                Ok(value) => script::outcomes(&room, drafts, &value).ok_or_else(|| {
-                    RedisError::from((redis::ErrorKind::Client, "unexpected script answer"))
-                }),
-                Err(error) => Err(error),
-            };
-            match answered {
-                Ok(appended) => {
-                    let answers = origins.into_iter().zip(appended).zip(references);
-                    for ((origin, appended), reference) in answers {
-                        let refused = (room.clone(), reference);
-                        self.appended(origin, appended, refused, &mut ready);
+        let mut rooms = rooms.into_iter();
+        for (range, reply) in calls.into_iter().zip(replies) {
+            let parts: Vec<_> = rooms.by_ref().take(range.len()).collect();
+            let drafts = parts.iter().map(|(_, _, drafts)| drafts.len()).sum();
+            let answers = reply
+                .and_then(|value| script::answers(value, drafts).ok_or_else(unexpected_answer));
+            let mut offset = 0;
+            for (room, origins, drafts) in parts {
+                let count = drafts.len();
+                let references: Vec<_> = drafts.iter().map(|d| d.client_id.clone()).collect();
+                let answered = match &answers {
+                    Ok(items) => script::outcomes(&room, drafts, &items[offset..offset + count])
+                        .ok_or_else(unexpected_answer),
+                    Err(error) => Err(error.clone()),
+                };
+                offset += count;
+                match answered {
+                    Ok(appended) => {
+                        let answers = origins.into_iter().zip(appended).zip(references);
+                        for ((origin, appended), reference) in answers {
+                            let refused = (room.clone(), reference);
+                            self.appended(origin, appended, refused, &mut ready);
+                        }
                     }
-                }
-                Err(error) => {
-                    self.failed_call(&error);
-                    for (origin, reference) in origins.into_iter().zip(references) {
-                        self.send(failed(origin, &room, Failed::Store, reference, &error));
+                    Err(error) => {
+                        self.failed_call(&error);
+                        for (origin, reference) in origins.into_iter().zip(references) {
+                            self.send(failed(origin, &room, Failed::Store, reference, &error));
+                        }
                     }
                 }
             }
@@ -424,6 +443,33 @@ impl Worker {
             self.resync = true;
         }
     }
+}
+
+/// Which of `rooms` (consecutive) each script call takes: as many as fit in [`MAX_PER_CALL`]
+/// drafts, or one each when a call may hold one room only.
+fn calls(
+    rooms: &[(RoomName, Vec<Origin>, Vec<Draft>)],
+    settings: &AppendSettings,
+) -> Vec<Range<usize>> {
+    let mut calls: Vec<Range<usize>> = Vec::new();
+    let mut size = 0;
+    for (at, (_, _, drafts)) in rooms.iter().enumerate() {
+        match calls.last_mut() {
+            Some(call) if !settings.one_room_per_call && size + drafts.len() <= MAX_PER_CALL => {
+                call.end = at + 1;
+                size += drafts.len();
+            }
+            _ => {
+                calls.push(at..at + 1);
+                size = drafts.len();
+            }
+        }
+    }
+    calls
+}
+
+fn unexpected_answer() -> RedisError {
+    RedisError::from((redis::ErrorKind::Client, "unexpected script answer"))
 }
 
 /// The outcome of a job that Redis did not answer.
