@@ -12,8 +12,6 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tracing::{debug, warn};
 
 use chat_ws::client::{Access, Handoff};
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 
 use crate::{
     App,
@@ -21,6 +19,7 @@ use crate::{
     cork::UpgradeCork,
     identity, origin,
     response::{Reply, text},
+    tls_stream::TlsStream,
 };
 
 /// What an upgraded connection serves.
@@ -128,7 +127,7 @@ enum Socket {
     /// Plain TCP, which the chat core writes to itself.
     Tcp(Handoff),
     /// TLS (boxed: its state is large), with the bytes hyper read past the request.
-    Tls(Box<TlsStream<TcpStream>>, Vec<u8>),
+    Tls(Box<TlsStream>, Vec<u8>),
 }
 
 /// The stream of a finished upgrade, with any bytes hyper read past the request (and, for
@@ -157,8 +156,7 @@ fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<Socket> {
         }
         Err(upgraded) => upgraded,
     };
-    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) =
-        upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>()
+    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) = upgraded.downcast::<TokioIo<TlsStream>>()
     else {
         warn!("upgraded connection is neither TCP nor TLS");
         return None;
