@@ -97,10 +97,7 @@ pub(crate) fn upgrade(
             },
             Some(Socket::Tls(stream, early)) => match endpoint {
                 Endpoint::Chat => {
-                    chat_ws::client::serve_stream(
-                        *stream, early, user, access, hub, config, shutdown,
-                    )
-                    .await;
+                    serve_tls(stream, early, user, access, hub, config, shutdown).await;
                 }
                 // The echo tests the server's own framing over TCP; over TLS it is not served.
                 #[cfg(feature = "echo")]
@@ -120,6 +117,20 @@ pub(crate) fn upgrade(
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     reply
+}
+
+/// Serves a chat connection over TLS. Not inline in the task: a box moved out of stays
+/// allocated until the end of its scope, which there is the connection's whole life.
+fn serve_tls(
+    stream: Box<TlsStream>,
+    early: Vec<u8>,
+    user: chat_ws::protocol::User,
+    access: Access,
+    hub: chat_ws::hub::HubHandle,
+    config: Arc<chat_ws::client::ClientConfig>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
+    chat_ws::client::serve_stream(*stream, early, user, access, hub, config, shutdown)
 }
 
 /// The stream of a finished upgrade.

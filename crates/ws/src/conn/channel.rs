@@ -2,10 +2,16 @@
 //! AsyncWrite`): the hub hands frames over a channel, the task writes them. The channel is
 //! bounded like a TCP backlog, in WebSocket frames and in bytes, by two semaphores whose
 //! permits the task gives back as it writes.
+//!
+//! The queue is futures' unbounded channel, not tokio's: tokio's allocates a block of 32
+//! slots when it is made, which an idle connection would keep for its whole life; this one
+//! allocates a node per frame waiting and frees it once the frame is taken.
 
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc};
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::{Delivery, QueueLimits};
@@ -48,7 +54,7 @@ pub(super) fn pair(limits: QueueLimits) -> (ChannelSender, Outbound) {
         evicted: CancellationToken::new(),
         cut: CancellationToken::new(),
     });
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded();
     (
         ChannelSender {
             frames: tx,
@@ -77,14 +83,14 @@ impl ChannelSender {
             counted.forget();
             weighed.forget();
             // A task that has ended reads nothing more: its connection is being detached.
-            let _ = self.frames.send(frame);
+            let _ = self.frames.unbounded_send(frame);
         }
         Delivery::Sent
     }
 
     /// Hands over a close frame, outside the limits.
     pub(super) fn close(&self, frame: Frame) -> Delivery {
-        let _ = self.frames.send(frame);
+        let _ = self.frames.unbounded_send(frame);
         Delivery::Sent
     }
 
@@ -110,7 +116,7 @@ impl Outbound {
             let frame = tokio::select! {
                 biased;
                 () = self.budget.cut.cancelled() => return None,
-                frame = self.frames.recv() => frame?,
+                frame = self.frames.next() => frame?,
             };
             if !self.budget.evicted.is_cancelled() || frame.is_close() {
                 return Some(frame);
