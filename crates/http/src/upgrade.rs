@@ -83,30 +83,40 @@ pub(crate) fn upgrade(
     // Only the upgrade handle is kept, not the request: the task below lives as long as the
     // connection, and so does everything it holds.
     let on_upgrade = hyper::upgrade::on(request);
-    let task_app = app.clone();
-    app.sockets.spawn(async move {
-        let app = task_app;
-        let (hub, config, shutdown) = (app.hub.clone(), app.client.clone(), app.shutdown.clone());
-        match take_socket(on_upgrade.await) {
-            Some(Socket::Tcp(socket)) => match endpoint {
-                Endpoint::Chat => {
-                    chat_ws::client::serve(socket, user, access, hub, config, shutdown).await;
+    let (hub, config, shutdown) = (app.hub.clone(), app.client.clone(), app.shutdown.clone());
+    // One task per kind of socket, not one with an arm for each: a future is as large as its
+    // largest state, and a TLS connection's is larger than a TCP one's.
+    if app.tls.is_some() {
+        app.sockets.spawn(async move {
+            if let Some(Socket::Tls(stream, early)) = take_socket(on_upgrade.await) {
+                match endpoint {
+                    Endpoint::Chat => {
+                        serve_tls(stream, early, user, access, hub, config, shutdown).await;
+                    }
+                    // The echo tests the server's own framing over TCP; over TLS it is not
+                    // served.
+                    #[cfg(feature = "echo")]
+                    Endpoint::Echo => {}
                 }
-                #[cfg(feature = "echo")]
-                Endpoint::Echo => chat_ws::client::serve_echo(socket, hub, config, shutdown).await,
-            },
-            Some(Socket::Tls(stream, early)) => match endpoint {
-                Endpoint::Chat => {
-                    serve_tls(stream, early, user, access, hub, config, shutdown).await;
+            }
+            drop((permit, slot));
+        });
+    } else {
+        app.sockets.spawn(async move {
+            if let Some(Socket::Tcp(socket)) = take_socket(on_upgrade.await) {
+                match endpoint {
+                    Endpoint::Chat => {
+                        chat_ws::client::serve(socket, user, access, hub, config, shutdown).await;
+                    }
+                    #[cfg(feature = "echo")]
+                    Endpoint::Echo => {
+                        chat_ws::client::serve_echo(socket, hub, config, shutdown).await;
+                    }
                 }
-                // The echo tests the server's own framing over TCP; over TLS it is not served.
-                #[cfg(feature = "echo")]
-                Endpoint::Echo => {}
-            },
-            None => {}
-        }
-        drop((permit, slot));
-    });
+            }
+            drop((permit, slot));
+        });
+    }
 
     let mut reply = Response::new(Default::default());
     *reply.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
