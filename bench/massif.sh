@@ -6,6 +6,7 @@
 # env:  TLS=1      over wss:// with a self-signed certificate (OUT/tls), to set beside plain
 #       BIN=path   the chat-server binary (default target/release/chat-server)
 #       OUT=dir    where the snapshots and logs go (default /tmp/chat-massif/plain or tls)
+#       THRESHOLD=pct  the smallest allocation site the snapshot names (massif's --threshold, 1.0)
 # The server (memory history) runs under massif on CPU 0, chat-bench on CPU 1. A detailed
 # snapshot of the live heap is taken (vgdb) before the clients connect and once all of them
 # have joined and are idle; the script prints (after - before) / N and the largest allocation
@@ -31,7 +32,7 @@ if [[ $kind == tls ]]; then
   url="wss://localhost:$port/ws" tls_args=(--ca-cert "$out/tls/cert.pem")
 fi
 env "${tls_env[@]}" CHAT__HISTORY__BACKEND=memory CHAT__SERVER__MAX_CONNECTIONS=20000 \
-  CHAT__LOG__LEVEL=warn taskset -c 0 valgrind --tool=massif --vgdb=yes \
+  CHAT__LOG__LEVEL=warn taskset -c 0 valgrind --tool=massif --vgdb=yes --threshold="${THRESHOLD:-1.0}" \
   --massif-out-file="$out/massif.out.%p" "${BIN:-$root/target/release/chat-server}" \
   --listen "127.0.0.1:$port" >"$out/server.log" 2>&1 &
 vg=$!

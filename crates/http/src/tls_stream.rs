@@ -9,6 +9,7 @@
 
 use std::{
     io,
+    mem::MaybeUninit,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
@@ -223,8 +224,8 @@ impl TlsStream {
 
     /// Reads what the socket has into `incoming`; 0 at its end.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut read = ReadBuf::new(&mut chunk);
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = ReadBuf::uninit(&mut chunk);
         ready!(Pin::new(&mut self.tcp).poll_read(cx, &mut read))?;
         self.incoming.extend_from_slice(read.filled());
         Poll::Ready(Ok(read.filled().len()))
@@ -275,13 +276,17 @@ impl AsyncRead for TlsStream {
             if this.read_done {
                 return Poll::Ready(Ok(()));
             }
-            let before = buf.filled().len();
-            let (progress, _) = this.process(buf, None)?;
-            // Answers to what arrived (a key update, an alert) go now if the socket takes
-            // them, else at the next write; a pending send wakes this task again.
-            let _ = this.poll_send(cx)?;
-            if buf.filled().len() > before || progress == Progress::Ended {
-                return Poll::Ready(Ok(()));
+            // Every whole record was processed when the last bytes came: with nothing new,
+            // (a wake-up for another reason) there is nothing to hand rustls.
+            if !this.incoming.is_empty() {
+                let before = buf.filled().len();
+                let (progress, _) = this.process(buf, None)?;
+                // Answers to what arrived (a key update, an alert) go now if the socket takes
+                // them, else at the next write; a pending send wakes this task again.
+                let _ = this.poll_send(cx)?;
+                if buf.filled().len() > before || progress == Progress::Ended {
+                    return Poll::Ready(Ok(()));
+                }
             }
             if ready!(this.poll_receive(cx))? == 0 {
                 this.read_done = true;
