@@ -6,14 +6,15 @@
 use std::sync::Arc;
 
 use chat_ws::{
-    log::{Draft, Event, EventKind},
+    log::{Changed, Draft, Event, EventKind, Files, Message, Reaction},
     protocol::{PresenceEvent, RoomName, User},
 };
 use redis::Value;
 use serde::{Deserialize, Serialize};
 
-/// The part of an event its sender decides, as stored and published.
-#[derive(Serialize, Deserialize)]
+/// The part of an event its sender decides, as stored and published; a plain message's
+/// state fields are written by `append.lua` as its changes are stored.
+#[derive(Serialize)]
 struct Body<'a> {
     /// Author's id.
     u: &'a str,
@@ -22,28 +23,76 @@ struct Body<'a> {
     /// The sender's own id, for its echo and the resend rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     c: Option<&'a str>,
-    /// The text.
-    x: &'a str,
+    /// The text (a message's, an edit's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<&'a str>,
+    /// A change's kind (`edit`, `delete`, `react`); none for a plain message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    k: Option<&'a str>,
+    /// A change's target seq.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    g: Option<u64>,
+    /// A message's files: their JSON array as a string, so the script passes it untouched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    f: Option<&'a str>,
+    /// A react's emoji.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    m: Option<&'a str>,
+    /// A react's `active`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    a: Option<bool>,
 }
 
-/// Owned form of [`Body`] for decoding (JSON strings may carry escapes).
+/// Owned form of [`Body`] for decoding (JSON strings may carry escapes), with the state the
+/// script keeps on a plain message: `e` the ts of its last edit, `z` deleted, `r` its
+/// reactions. (`es`, the seqs of its edits, is the script's own and not read here.)
 #[derive(Deserialize)]
 struct OwnedBody {
     u: String,
     n: String,
     c: Option<String>,
-    x: String,
+    x: Option<String>,
+    k: Option<String>,
+    g: Option<u64>,
+    f: Option<String>,
+    m: Option<String>,
+    a: Option<bool>,
+    e: Option<u64>,
+    #[serde(default)]
+    z: bool,
+    #[serde(default)]
+    r: Vec<Reaction>,
 }
 
 /// A draft's `d`.
 pub(crate) fn encode(draft: &Draft) -> String {
-    let EventKind::Message { text } = &draft.kind;
-    let body = Body {
+    let mut body = Body {
         u: &draft.from.id,
         n: &draft.from.name,
         c: draft.client_id.as_deref(),
-        x: text,
+        x: None,
+        k: None,
+        g: draft.kind.target(),
+        f: None,
+        m: None,
+        a: None,
     };
+    match &draft.kind {
+        EventKind::Message(message) => {
+            body.x = Some(&message.text);
+            body.f = message.files.as_ref().map(Files::json);
+        }
+        EventKind::Edit { text, .. } => {
+            body.k = Some(draft.kind.name());
+            body.x = text.as_deref();
+        }
+        EventKind::Delete { .. } => body.k = Some(draft.kind.name()),
+        EventKind::React { emoji, active, .. } => {
+            body.k = Some(draft.kind.name());
+            body.m = Some(emoji);
+            body.a = Some(*active);
+        }
+    }
     // Strings always encode.
     serde_json::to_string(&body).unwrap_or_default()
 }
@@ -51,15 +100,35 @@ pub(crate) fn encode(draft: &Draft) -> String {
 /// The event a `d` describes, at `seq` and `ts` of `room`.
 pub(crate) fn decode(room: &RoomName, seq: u64, ts: u64, d: &[u8]) -> Option<Arc<Event>> {
     let body: OwnedBody = serde_json::from_slice(d).ok()?;
+    let kind = match body.k.as_deref() {
+        None => EventKind::Message(Message::with(
+            body.x.map(Arc::from).unwrap_or_default(),
+            body.f.and_then(|f| Files::parse(f).ok()),
+            Changed {
+                edited: body.e,
+                deleted: body.z,
+                reactions: body.r,
+            },
+        )),
+        Some("edit") => EventKind::Edit {
+            target: body.g?,
+            text: body.x.map(Arc::from),
+        },
+        Some("delete") => EventKind::Delete { target: body.g? },
+        Some("react") => EventKind::React {
+            target: body.g?,
+            emoji: Arc::from(body.m?),
+            active: body.a?,
+        },
+        Some(_) => return None,
+    };
     Some(Arc::new(Event {
         room: room.clone(),
         seq,
         ts,
         from: User::new(body.u, body.n),
         client_id: body.c.map(Arc::from),
-        kind: EventKind::Message {
-            text: Arc::from(body.x),
-        },
+        kind,
     }))
 }
 
@@ -238,5 +307,47 @@ mod tests {
         let events = decode_entries(&room(), &flat);
         assert_eq!(*events[0], draft.sequence(3, 55));
         assert!(decode_entries(&room(), &Value::Nil).is_empty());
+    }
+
+    #[test]
+    fn changes_and_a_message_state_as_the_script_writes_it_decode() {
+        let edit = Draft::new(
+            room(),
+            User::new("u_1", "a"),
+            Some("e1".into()),
+            EventKind::Edit {
+                target: 3,
+                text: Some("new".into()),
+            },
+        );
+        let react = Draft::new(
+            room(),
+            User::new("u_2", "b"),
+            None,
+            EventKind::React {
+                target: 3,
+                emoji: "👍".into(),
+                active: false,
+            },
+        );
+        for draft in [edit, react] {
+            let d = encode(&draft);
+            assert_eq!(
+                *decode(&room(), 9, 5, d.as_bytes()).expect("decodes"),
+                draft.sequence(9, 5)
+            );
+        }
+        // cjson's own way: keys in any order, "/" escaped, the script's `es` beside.
+        let d = r#"{"r":[{"users":["u_2","u_3"],"emoji":"\/o\/"}],"e":1763800000123,"es":[7],"x":"edited","n":"a","u":"u_1"}"#;
+        let event = decode(&room(), 3, 5, d.as_bytes()).expect("decodes");
+        let message = event.message().expect("a message");
+        assert_eq!(
+            (&*message.text, message.edited()),
+            ("edited", Some(1_763_800_000_123))
+        );
+        assert_eq!(&*message.reactions()[0].emoji, "/o/");
+        assert_eq!(message.reactions()[0].users.len(), 2);
+        let deleted = decode(&room(), 3, 5, br#"{"u":"u_1","n":"a","z":true}"#).expect("decodes");
+        assert!(deleted.message().is_some_and(|m| m.is_deleted()) && deleted.text().is_none());
     }
 }

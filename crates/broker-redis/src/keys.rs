@@ -33,6 +33,17 @@ impl Keys {
         format!("{}:{{{room}}}:ids", self.prefix)
     }
 
+    /// The state of the room's events that changes touched (a hash: seq to `<ts>:<d>`).
+    pub(crate) fn state(&self, room: &RoomName) -> String {
+        format!("{}:{{{room}}}:state", self.prefix)
+    }
+
+    /// The seqs in [`Self::state`] (a sorted set, score the seq), so that what the stream's
+    /// cap drops leaves the hash too.
+    pub(crate) fn changed(&self, room: &RoomName) -> String {
+        format!("{}:{{{room}}}:changed", self.prefix)
+    }
+
     /// Who is in the room on which node (a hash: `<node>|<user id>` to the user's JSON).
     pub(crate) fn members(&self, room: &RoomName) -> String {
         format!("{}:{{{room}}}:members", self.prefix)

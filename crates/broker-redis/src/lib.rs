@@ -12,12 +12,14 @@
 //! # Layout
 //! - `keys`: a room's keys and channel, hash-tagged `{room}` under the configured prefix.
 //! - `codec`: an event as stored in the stream and as published.
-//! - `script` (with `append.lua`): the one atomic step per room per batch.
+//! - `script` (with `append.lua`): the one atomic step per room per batch, a change's rules
+//!   included.
 //! - `conn`: the command and pub/sub connections (a single Redis or a cluster).
 //! - `feed`: a room's events on their way to the hub, in order, holes noticed.
 //! - `presence` (with `presence.lua`): members per node, first join and last leave across
 //!   nodes, typing, and the sweep of a dead node's members (who sweeps: `worker/nodes.rs`).
-//! - `reads`: the stream reads behind `joined`, `history` and filling a hole.
+//! - `reads` (with `read.lua`): the stream reads behind `joined`, `history` and filling a
+//!   hole, each event as it stands (a changed message's state from the room's state hash).
 //! - `worker`: the task that does all of the above.
 //! - `health`: whether Redis answers (`/readyz`), the outage logged once.
 

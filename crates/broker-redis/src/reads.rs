@@ -1,4 +1,4 @@
-//! Reads of a room's stream: what `joined` and `history` answer, and what fills a hole. Every
+//! Reads of a room's stream (through `read.lua`, which answers each event as it stands): what `joined` and `history` answer, and what fills a hole. Every
 //! read stops at a seq the caller gives (the latest the hub has), so an answer never holds an
 //! event the hub will also get live.
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chat_ws::{broker::MAX_ANSWER_EVENTS, log::Event, protocol::RoomName};
 use redis::{RedisResult, Value};
 
-use crate::{codec, conn::Conn, keys::Keys};
+use crate::{codec, conn::Conn, keys::Keys, script};
 
 /// What a read needs besides the room.
 pub(crate) struct Reader<'a> {
@@ -39,13 +39,9 @@ impl Reader<'_> {
             return Ok(Vec::new());
         }
         let end = upto.map_or_else(|| "+".to_owned(), |upto| format!("{upto}-0"));
-        let reply: Value = redis::cmd("XRANGE")
-            .arg(self.keys.log(room))
-            .arg(format!("{}-0", after + 1))
-            .arg(end)
-            .arg("COUNT")
-            .arg(count)
-            .query_async(self.conn)
+        let range = ("XRANGE", format!("{}-0", after + 1), end);
+        let reply: Value = script::read(self.keys, room, range, count)
+            .invoke_async(self.conn)
             .await?;
         Ok(self.fresh(codec::decode_entries(room, &reply)))
     }
@@ -60,13 +56,9 @@ impl Reader<'_> {
         if upto == 0 || count == 0 {
             return Ok(Vec::new());
         }
-        let reply: Value = redis::cmd("XREVRANGE")
-            .arg(self.keys.log(room))
-            .arg(format!("{upto}-0"))
-            .arg("-")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(self.conn)
+        let range = ("XREVRANGE", format!("{upto}-0"), "-".to_owned());
+        let reply: Value = script::read(self.keys, room, range, count)
+            .invoke_async(self.conn)
             .await?;
         let mut events = self.fresh(codec::decode_entries(room, &reply));
         events.reverse();

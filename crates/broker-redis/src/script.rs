@@ -5,8 +5,8 @@
 use std::sync::{Arc, LazyLock};
 
 use chat_ws::{
-    log::{Draft, Event},
-    protocol::RoomName,
+    log::{Draft, Event, EventKind, Refusal},
+    protocol::{ErrorCode, RoomName},
 };
 use redis::{Script, ScriptInvocation, Value};
 
@@ -16,6 +16,8 @@ use crate::{
 };
 
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
+
+static READ: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("read.lua")));
 
 /// Most drafts of one room in one script call: keeps each call short, so other rooms on the
 /// same Redis wait for no long script.
@@ -28,6 +30,10 @@ pub(crate) enum Appended {
     Stored(Arc<Event>),
     /// A resend of this stored event.
     Resent(Arc<Event>),
+    /// A change that changes nothing: its target as it stands.
+    Unchanged(Arc<Event>),
+    /// A change its rules refuse.
+    Refused(Refusal),
 }
 
 /// How every call is made (the same for every room).
@@ -50,14 +56,49 @@ pub(crate) fn invocation<'a>(
     call.key(keys.seq(room))
         .key(keys.log(room))
         .key(keys.ids(room))
+        .key(keys.state(room))
+        .key(keys.changed(room))
         .arg(keys.channel(room))
         .arg(settings.max_per_room)
         .arg(settings.max_age_ms)
         .arg(settings.publish);
     for draft in drafts {
+        let kind = match draft.kind {
+            EventKind::Message(_) => "",
+            ref change => change.name(),
+        };
         call.arg(draft.client_id.as_deref().unwrap_or(""))
+            .arg(kind)
             .arg(codec::encode(draft));
     }
+    call
+}
+
+/// A refusal from the code the script names.
+fn refusal(code: &[u8]) -> Option<Refusal> {
+    Refusal::from_code(match code {
+        b"not_found" => ErrorCode::NotFound,
+        b"forbidden" => ErrorCode::Forbidden,
+        b"bad_request" => ErrorCode::BadRequest,
+        _ => return None,
+    })
+}
+
+/// The call of [`read.lua`](read.lua): `XRANGE` or `XREVRANGE` of the room's stream from
+/// `start` to `end`, at most `count` entries, each event as it stands.
+pub(crate) fn read<'a>(
+    keys: &Keys,
+    room: &RoomName,
+    (command, start, end): (&str, String, String),
+    count: usize,
+) -> ScriptInvocation<'a> {
+    let mut call = READ.prepare_invoke();
+    call.key(keys.log(room))
+        .key(keys.state(room))
+        .arg(command)
+        .arg(start)
+        .arg(end)
+        .arg(count);
     call
 }
 
@@ -83,11 +124,12 @@ pub(crate) fn outcomes(
             let kind = integer(fields.first()?)?;
             let seq = integer(fields.get(1)?)?;
             let ts = integer(fields.get(2)?)?;
-            Some(if kind == 1 {
-                Appended::Stored(Arc::new(draft.sequence(seq, ts)))
-            } else {
-                let d = codec::bytes(fields.get(3)?)?;
-                Appended::Resent(codec::decode(room, seq, ts, d)?)
+            let fourth = || codec::bytes(fields.get(3)?);
+            Some(match kind {
+                1 => Appended::Stored(Arc::new(draft.sequence(seq, ts))),
+                0 => Appended::Resent(codec::decode(room, seq, ts, fourth()?)?),
+                3 => Appended::Unchanged(codec::decode(room, seq, ts, fourth()?)?),
+                _ => Appended::Refused(refusal(fourth()?)?),
             })
         })
         .collect()

@@ -29,8 +29,9 @@ mod value;
 pub use error::ConfigError;
 pub use secret::Secret;
 pub use settings::{
-    AuthMode, AuthSettings, BrokerKind, BrokerSettings, FsyncPolicy, HistoryBackend,
-    HistorySettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings, WsSettings,
+    AuthMode, AuthSettings, BrokerKind, BrokerSettings, FilesBackend, FilesSettings, FsyncPolicy,
+    HistoryBackend, HistorySettings, LimitSettings, LogFormat, LogSettings, ServerSettings,
+    Settings, WsSettings,
 };
 pub use sources::{DEFAULT_FILE, ENV_PREFIX, Sources};
 pub use validate::{MAX_ON_JOIN, MIN_FRAME_BYTES};

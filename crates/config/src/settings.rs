@@ -30,6 +30,8 @@ pub struct Settings {
     pub broker: BrokerSettings,
     /// `[auth]`: who may connect.
     pub auth: AuthSettings,
+    /// `[files]`: file sharing (uploads, downloads, where the bytes live).
+    pub files: FilesSettings,
     /// `[log]`: log filter and output format.
     pub log: LogSettings,
 }
@@ -339,6 +341,96 @@ impl TryFrom<String> for AuthMode {
 
     fn try_from(text: String) -> Result<Self, String> {
         value::keyword(&text, &[("none", Self::None), ("jwt", Self::Jwt)])
+    }
+}
+
+/// `[files]`: file sharing (`POST /files`, `files` in `send`, downloads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesSettings {
+    /// File sharing on: the routes answer and `welcome` carries `upload`. Off: every
+    /// `/files` path is 404.
+    #[serde(deserialize_with = "value::flag")]
+    pub enabled: bool,
+    /// Where the bytes live: a local folder, or an S3-compatible object store (what several
+    /// nodes need, unless they share one folder).
+    pub backend: FilesBackend,
+    /// The folder for `backend = "local"`, created at the first upload.
+    pub dir: PathBuf,
+    /// Largest upload in bytes; a body past it is cut off with 413 while it arrives.
+    #[serde(deserialize_with = "value::count")]
+    pub max_bytes: usize,
+    /// Largest image (width × height), checked from the header before any decoding: a small
+    /// file may claim a huge picture.
+    #[serde(deserialize_with = "value::count")]
+    pub max_pixels: usize,
+    /// Types accepted, as found in the file's own bytes (`type/subtype`); others get 415.
+    #[serde(deserialize_with = "value::string_list")]
+    pub allowed_types: Vec<String>,
+    /// Uploads per user per minute; past it 429.
+    #[serde(deserialize_with = "value::count")]
+    pub uploads_per_min: u32,
+    /// The bucket for `backend = "s3"` (required then).
+    pub s3_bucket: String,
+    /// The S3 API's URL; empty: AWS itself. An `http://` endpoint (a local MinIO or moto)
+    /// works too.
+    pub s3_endpoint: String,
+    /// The bucket's region; empty: `AWS_REGION` or `us-east-1`.
+    pub s3_region: String,
+    /// How long a file that no message references is kept after its upload (PROTOCOL.md:
+    /// 24 h). Not in CONFIG.md's table; an extra key the project adds (tests shorten it).
+    #[serde(with = "value::duration")]
+    pub keep_unreferenced: Duration,
+}
+
+/// The default of `files.allowed_types` (CONFIG.md).
+const DEFAULT_FILE_TYPES: [&str; 11] = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "application/zip",
+    "audio/mpeg",
+    "audio/ogg",
+    "video/mp4",
+    "video/webm",
+];
+
+impl Default for FilesSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            backend: FilesBackend::Local,
+            dir: PathBuf::from("data/files"),
+            max_bytes: 10 * 1024 * 1024,
+            max_pixels: 40_000_000,
+            allowed_types: DEFAULT_FILE_TYPES.map(str::to_owned).to_vec(),
+            uploads_per_min: 20,
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: String::new(),
+            keep_unreferenced: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// `files.backend`: `"local"` or `"s3"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum FilesBackend {
+    /// A folder on this machine (`files.dir`).
+    Local,
+    /// An S3-compatible object store (`files.s3_*`, credentials from `AWS_*`).
+    S3,
+}
+
+impl TryFrom<String> for FilesBackend {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        value::keyword(&text, &[("local", Self::Local), ("s3", Self::S3)])
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use crate::error::ConfigError;
-use crate::settings::{AuthMode, HistoryBackend, Settings};
+use crate::settings::{AuthMode, FilesBackend, FilesSettings, HistoryBackend, Settings};
 
 /// Most messages one `joined` frame replays: more would make a single frame too large to send.
 pub const MAX_ON_JOIN: usize = 200;
@@ -60,6 +60,7 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         history,
         broker,
         auth,
+        files,
         log,
     } = settings;
 
@@ -243,7 +244,64 @@ pub(crate) fn validate(settings: &Settings) -> Result<(), ConfigError> {
         ));
     }
 
+    files_settings(files)?;
+
     log_level(&log.level)
+}
+
+/// Largest `files.max_bytes`: 5 GiB, the most one S3 `PUT` may carry.
+const MAX_FILE_BYTES: usize = 5 * 1024 * 1024 * 1024;
+/// Most `files.max_pixels`: a billion pixels is 4 GB decoded.
+const MAX_PIXELS: usize = 1_000_000_000;
+
+/// `[files]`: sizes above zero, types that parse, and an S3 backend with its bucket.
+fn files_settings(files: &FilesSettings) -> Result<(), ConfigError> {
+    within("files.max_bytes", files.max_bytes, 1, MAX_FILE_BYTES)?;
+    within("files.max_pixels", files.max_pixels, 1, MAX_PIXELS)?;
+    within("files.uploads_per_min", files.uploads_per_min, 1, MAX_RATE)?;
+    not_longer("files.keep_unreferenced", files.keep_unreferenced, MAX_AGE)?;
+    if let Some(bad) = files.allowed_types.iter().find(|t| !is_media_type(t)) {
+        return Err(ConfigError::invalid(
+            "files.allowed_types",
+            format!("{bad:?} is not a media type (expected type/subtype, e.g. \"image/png\")"),
+        ));
+    }
+    if files.enabled && files.backend == FilesBackend::Local && files.dir.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(
+            "files.dir",
+            "\"\" is empty (expected a folder such as \"data/files\" for backend \"local\")",
+        ));
+    }
+    if files.enabled && files.backend == FilesBackend::S3 && files.s3_bucket.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "files.s3_bucket",
+            "\"\" is empty (expected a bucket name when files.backend = \"s3\")",
+        ));
+    }
+    let endpoint = files.s3_endpoint.trim();
+    let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+    if !endpoint.is_empty() && !is_url {
+        return Err(ConfigError::invalid(
+            "files.s3_endpoint",
+            format!(
+                "{endpoint:?} is not a URL (expected e.g. \"http://127.0.0.1:9000\", or empty for AWS)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `type/subtype`, each a token of letters, digits and `!#$&-^_.+` (RFC 6838), no parameters.
+fn is_media_type(text: &str) -> bool {
+    let token = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 127
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    text.split_once('/')
+        .is_some_and(|(kind, subtype)| token(kind) && token(subtype))
 }
 
 /// `broker.redis_url`: one Redis URL, or with `broker.redis_cluster` one or more

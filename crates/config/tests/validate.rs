@@ -385,3 +385,48 @@ fn secrets_never_show_in_debug_output() {
     assert!(short.to_string().contains("auth.api_key"), "{short}");
     assert!(!short.to_string().contains("s3cret"), "{short}");
 }
+
+#[test]
+fn files_settings_name_their_key() {
+    rejects("[files]\nbackend = \"ftp\"", "files.backend", "\"ftp\"");
+    rejects("[files]\nbackend = \"s3\"", "files.s3_bucket", "\"\"");
+    rejects("[files]\nmax_bytes = 0", "files.max_bytes", "0");
+    rejects("[files]\nmax_pixels = 0", "files.max_pixels", "0");
+    rejects("[files]\nuploads_per_min = 0", "files.uploads_per_min", "0");
+    rejects(
+        "[files]\nallowed_types = [\"image/png\", \"png\"]",
+        "files.allowed_types",
+        "\"png\"",
+    );
+    rejects(
+        "[files]\nallowed_types = \"image/png; q=1\"",
+        "files.allowed_types",
+        "\"image/png; q=1\"",
+    );
+    rejects(
+        "[files]\nbackend = \"s3\"\ns3_bucket = \"b\"\ns3_endpoint = \"127.0.0.1:9000\"",
+        "files.s3_endpoint",
+        "\"127.0.0.1:9000\"",
+    );
+    let s3 = Settings::from_toml_str(
+        "[files]\nbackend = \"S3\"\ns3_bucket = \"chat\"\ns3_endpoint = \"http://127.0.0.1:5000\"\nallowed_types = \"image/png, text/plain\"",
+    )
+    .unwrap();
+    assert_eq!(s3.files.backend, chat_config::FilesBackend::S3);
+    assert_eq!(s3.files.allowed_types, ["image/png", "text/plain"]);
+    // Off, an S3 backend without a bucket does not matter.
+    Settings::from_toml_str("[files]\nenabled = false\nbackend = \"s3\"").unwrap();
+}
+
+#[test]
+fn files_defaults_follow_config_md() {
+    let files = Settings::default().files;
+    assert!(files.enabled);
+    assert_eq!(files.backend, chat_config::FilesBackend::Local);
+    assert_eq!(files.dir, std::path::PathBuf::from("data/files"));
+    assert_eq!(files.max_bytes, 10_485_760);
+    assert_eq!(files.max_pixels, 40_000_000);
+    assert_eq!(files.uploads_per_min, 20);
+    assert_eq!(files.allowed_types.len(), 11);
+    assert!(files.allowed_types.iter().any(|t| t == "video/webm"));
+}

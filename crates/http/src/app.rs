@@ -81,6 +81,8 @@ pub struct App {
     /// The server API's key; `None`: the API is off.
     pub(crate) api_key: Option<ApiKey>,
     pub(crate) http_metrics: HttpMetrics,
+    /// File sharing; `None`: off, every `/files` path is 404.
+    pub(crate) files: Option<Arc<chat_files::Files>>,
 }
 
 impl std::fmt::Debug for App {
@@ -103,6 +105,7 @@ impl App {
         storage_ok: StorageCheck,
         security: Security,
         http_metrics: HttpMetrics,
+        files: Option<Arc<chat_files::Files>>,
     ) -> Arc<Self> {
         if config.web_dir.is_none() {
             crate::embedded::prepare();
@@ -121,6 +124,7 @@ impl App {
             auth: security.auth,
             api_key: security.api_key,
             http_metrics,
+            files,
         })
     }
 

@@ -9,6 +9,8 @@
 //!   [`chat_ws`].
 //! - `tls`: the certificate and key of a TLS port, reloadable.
 //! - `auth`: sign-in with a JWT before the upgrade (401), and minting tokens.
+//! - `files`: `/files`, uploads and downloads over [`chat_files::Files`] (404 while file
+//!   sharing is off).
 //! - `api`: the server API for the operator's backend (`/api/`), through hub commands.
 //! - `metrics`: TLS handshake failures, sign-in refusals, API requests.
 //! - `per_ip`: open WebSockets per peer address, for the per-address cap.
@@ -26,6 +28,7 @@ mod app;
 mod auth;
 mod cork;
 mod embedded;
+mod files;
 mod identity;
 mod metrics;
 mod origin;

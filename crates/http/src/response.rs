@@ -1,9 +1,17 @@
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::{Response, StatusCode, header};
 
-/// Every response of this server has a complete body in memory.
+/// A response whose body is complete in memory: every answer but a file's.
 pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// Any response's body: in memory, or a file streamed from storage.
+pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A body in memory as a [`Body`].
+pub(crate) fn boxed(body: Full<Bytes>) -> Body {
+    body.map_err(|never| match never {}).boxed_unsync()
+}
 
 /// A plain-text response.
 pub(crate) fn text(status: StatusCode, body: &'static str) -> Reply {

@@ -1,15 +1,28 @@
 use std::{net::SocketAddr, sync::Arc};
 
-use hyper::{Method, Request, StatusCode, body::Incoming};
+use hyper::{Method, Request, Response, StatusCode, body::Incoming};
 
 use crate::{
-    App, api, auth,
-    response::{Reply, text},
+    App, api, auth, files,
+    response::{Body, Reply, boxed, text},
     static_files, upgrade,
 };
 
 /// Dispatches one request from `remote` by path.
-pub(crate) async fn route(app: &Arc<App>, remote: SocketAddr, request: Request<Incoming>) -> Reply {
+pub(crate) async fn route(
+    app: &Arc<App>,
+    remote: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let path = request.uri().path();
+    if path == "/files" || path.starts_with("/files/") {
+        return files::serve(app, request).await;
+    }
+    in_memory(app, remote, request).await.map(boxed)
+}
+
+/// The routes whose answers are complete in memory.
+async fn in_memory(app: &Arc<App>, remote: SocketAddr, request: Request<Incoming>) -> Reply {
     match request.uri().path() {
         "/ws" => upgrade::upgrade(app, remote.ip(), request, upgrade::Endpoint::Chat),
         #[cfg(feature = "echo")]

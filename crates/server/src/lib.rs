@@ -82,17 +82,27 @@ pub async fn run(
             }
         }
     });
+    let files = wiring::files(&settings).await?;
     let (hub, hub_task) = HubHandle::spawn(broker, wiring::hub_config(&settings), metrics);
     let stop = CancellationToken::new();
+    let mut client = wiring::client_config(&settings);
+    client.files = files
+        .clone()
+        .map(|files| files as std::sync::Arc<dyn chat_ws::files::FileSharing>);
+    let sweep = files.clone().map(|files| {
+        let stop = stop.clone();
+        tokio::spawn(async move { files.sweep_until(stop).await })
+    });
     let app = chat_http::App::new(
         wiring::http_config(&settings),
         hub,
-        wiring::client_config(&settings),
+        client,
         stop.clone(),
         Box::new(move || exporter.render()),
         storage_ok,
         security,
         http_metrics,
+        files,
     );
     let address = listener.local_addr()?;
     let reloads = match tls {
@@ -133,6 +143,10 @@ pub async fn run(
         warn!("history was still being flushed at the end of the grace period");
     }
     upkeep.abort();
+    if let Some(sweep) = sweep {
+        // It ends at the shutdown's start; a pass in progress is cut short, harmlessly.
+        sweep.abort();
+    }
     info!("stopped");
     Ok(())
 }

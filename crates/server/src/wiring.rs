@@ -1,7 +1,8 @@
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use chat_broker_redis::{RedisBroker, RedisOptions};
-use chat_config::{AuthMode, BrokerKind, FsyncPolicy, HistoryBackend, Settings};
+use chat_config::{AuthMode, BrokerKind, FilesBackend, FsyncPolicy, HistoryBackend, Settings};
+use chat_files::{Files, FilesConfig, LocalStorage, S3Storage, Storage, UploadTokens};
 use chat_http::{ApiKey, HttpConfig, JwtAuth, Security, StorageCheck, Tls, TlsError, TlsFiles};
 use chat_store::{Fsync, MemoryHistory, OpenError, SqliteHistory, SqliteOptions};
 use chat_ws::{
@@ -110,6 +111,44 @@ fn retention(settings: &Settings) -> Retention {
     }
 }
 
+/// File sharing as the settings ask: the folder created or the S3 client built now, so a bad
+/// setting stops the start; `None` when it is off.
+pub(crate) async fn files(settings: &Settings) -> anyhow::Result<Option<Arc<Files>>> {
+    let files = &settings.files;
+    if !files.enabled {
+        return Ok(None);
+    }
+    let storage: Arc<dyn Storage> = match files.backend {
+        FilesBackend::Local => Arc::new(LocalStorage::open(&files.dir).await.map_err(|e| {
+            anyhow::anyhow!(
+                "files.dir {:?} cannot be used: {e}",
+                files.dir.display().to_string()
+            )
+        })?),
+        FilesBackend::S3 => Arc::new(
+            S3Storage::new(&files.s3_bucket, &files.s3_endpoint, &files.s3_region).map_err(
+                |e| anyhow::anyhow!("files.s3_bucket {:?} cannot be used: {e}", files.s3_bucket),
+            )?,
+        ),
+    };
+    // Every node derives the same token key from the sign-in secret; without one the key is
+    // this process's own.
+    let secret = (!settings.auth.jwt_secret.is_blank()).then(|| settings.auth.jwt_secret.expose());
+    let config = FilesConfig {
+        max_bytes: files.max_bytes as u64,
+        max_pixels: files.max_pixels as u64,
+        allowed_types: files.allowed_types.clone(),
+        uploads_per_min: files.uploads_per_min,
+        keep_unreferenced: files.keep_unreferenced,
+    };
+    info!(backend = ?files.backend, "file sharing on");
+    Ok(Some(Arc::new(Files::new(
+        storage,
+        config,
+        UploadTokens::new(secret),
+    ))))
+}
+
 pub(crate) fn hub_config(settings: &Settings) -> HubConfig {
     HubConfig {
         max_rooms: settings.ws.max_rooms,
@@ -140,5 +179,6 @@ pub(crate) fn client_config(settings: &Settings) -> ClientConfig {
         requests_burst: settings.limits.requests_burst,
         max_frame_bytes: settings.ws.max_frame_bytes,
         server_name: format!("chat-server/{}", env!("CARGO_PKG_VERSION")),
+        files: None,
     }
 }

@@ -35,6 +35,7 @@ fn client_config() -> ClientConfig {
         requests_burst: 64,
         max_frame_bytes: 65_536,
         server_name: "chat-server/test".into(),
+        files: None,
     }
 }
 

@@ -137,6 +137,7 @@ fn run(label: &str, fsync: Option<Fsync>, messages: usize, rooms: usize, rate: O
         appended_at.push(before);
         match history.append(draft, now_ms()) {
             Ok(Appended::Stored(_) | Appended::Queued(_)) => {}
+            Ok(other) => panic!("a plain message is never refused: {other:?}"),
             Err(e) => panic!("append: {e}"),
         }
         in_append += before.elapsed();

@@ -6,10 +6,12 @@
 //!   commits each batch's messages in one transaction (`writer.rs`), retention deletes in steps
 //!   between commits (`trim.rs`); recent messages are served from
 //!   memory and older pages by indexed reads (`room.rs`), the rooms in memory within their
-//!   byte budget, least recently used first (`rooms.rs`); a row of the `events` table becomes a
-//!   message in one function (`event.rs`); the versioned schema and its migrations (`schema.rs`).
+//!   byte budget, least recently used first (`rooms.rs`); a row of the `events` table becomes an
+//!   event in one function, and the other way in the writer (`event.rs`, `writer.rs`); a change
+//!   (edit, delete, react) is checked by `chat_ws::log::apply` when it is sequenced and its
+//!   target's new state written over the target's row; the versioned schema and its migrations (`schema.rs`).
 //! - [`MemoryHistory`] (`memory.rs`): everything in process memory, for tests and ephemeral
-//!   deployments.
+//!   deployments A change replaces its target's event there.
 //! - `weight.rs`: what a message and a room cost in memory, for both histories' byte budget
 //!   (`history.memory_bytes`): the SQLite cache sheds the least recently used rooms' committed
 //!   messages (the file still has them), the memory history forgets them.

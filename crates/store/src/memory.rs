@@ -5,7 +5,7 @@ use hashlink::{LinkedHashMap, linked_hash_map::Entry};
 
 use chat_ws::{
     history::{Appended, History, HistoryError, Page, Retention, Since, now_ms},
-    log::{Draft, Event},
+    log::{self as change, Change, Draft, Event, EventKind},
     protocol::RoomName,
 };
 
@@ -149,6 +149,28 @@ impl RoomLog {
         true
     }
 
+    /// Puts a message's new state at `at`; once it is `deleted`, the text of its edits goes
+    /// too. Returns the room's bytes before and after.
+    fn replace(&mut self, at: usize, changed: Event, deleted: bool) -> (usize, usize) {
+        let before = self.bytes;
+        let seq = changed.seq;
+        self.put(at, changed);
+        if deleted {
+            for at in at + 1..self.messages.len() {
+                if let Some(erased) = change::erase_edit(&self.messages[at], seq) {
+                    self.put(at, erased);
+                }
+            }
+        }
+        (before, self.bytes)
+    }
+
+    fn put(&mut self, at: usize, event: Event) {
+        let event = Arc::new(event);
+        self.bytes = self.bytes + message_bytes(&event) - message_bytes(&self.messages[at]);
+        self.messages[at] = event;
+    }
+
     /// Index in `messages` of the first message with seq ≥ `seq`.
     fn position(&self, seq: u64) -> usize {
         match self.messages.front() {
@@ -176,6 +198,21 @@ impl History for MemoryHistory {
             }
         };
         log.released = false;
+        if let Some(target) = draft.kind.target() {
+            // What retention dropped is no target any more.
+            self.bytes -= log.apply(self.retention, ts);
+            let at = log.position(target);
+            let current = log.messages.get(at).filter(|m| m.seq == target);
+            match change::apply(current, &draft, ts) {
+                Change::Applied(changed) => {
+                    let deleted = matches!(draft.kind, EventKind::Delete { .. });
+                    let (before, after) = log.replace(at, changed, deleted);
+                    self.bytes = self.bytes + after - before;
+                }
+                Change::Unchanged(target) => return Ok(Appended::Unchanged(target)),
+                Change::Refused(refusal) => return Ok(Appended::Refused(refusal)),
+            }
+        }
         log.last_seq += 1;
         let message = Arc::new(draft.sequence(log.last_seq, ts));
         if let Some(id) = &message.client_id {

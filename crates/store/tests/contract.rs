@@ -1,106 +1,18 @@
-//! One list of tests for every `History`: the memory store, and the SQLite store read from
-//! its cache, read from the file (a cache of two messages), and reopened (a restart between
-//! writing and reading).
+//! One list of tests for every `History` (see `fixture/`): its reads, retention and resends.
 
 use std::sync::Arc;
 
+mod fixture;
 mod support;
 
+use fixture::Make;
 use support::{draft, keep, room};
 
-use chat_store::{MemoryHistory, SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, History, Retention, now_ms},
     log::{Draft, Event},
     protocol::User,
 };
-
-/// A history under test, and what happens between writing and reading.
-trait Fixture {
-    fn history(&mut self) -> &mut dyn History;
-    /// Memory: nothing. SQLite: commit, then (per mode) shrink to the cache or reopen.
-    fn settle(&mut self);
-}
-
-type Make<'a> = &'a dyn Fn(Retention) -> Box<dyn Fixture>;
-
-struct Memory(MemoryHistory);
-
-impl Fixture for Memory {
-    fn history(&mut self) -> &mut dyn History {
-        &mut self.0
-    }
-
-    fn settle(&mut self) {}
-}
-
-fn memory(retention: Retention) -> Box<dyn Fixture> {
-    Box::new(Memory(MemoryHistory::new(retention)))
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    /// Everything read from memory.
-    Cached,
-    /// A cache of two messages: older reads go to the file.
-    File,
-    /// Closed and opened again before reading.
-    Reopened,
-}
-
-struct Sqlite {
-    _dir: tempfile::TempDir,
-    options: SqliteOptions,
-    history: Option<SqliteHistory>,
-    mode: Mode,
-}
-
-impl Fixture for Sqlite {
-    fn history(&mut self) -> &mut dyn History {
-        self.history.as_mut().expect("open")
-    }
-
-    fn settle(&mut self) {
-        let history = self.history.as_mut().expect("open");
-        history.flush().expect("flush");
-        if self.mode == Mode::Reopened {
-            self.history = None;
-            self.history = Some(SqliteHistory::open(self.options.clone()).expect("reopen"));
-        }
-    }
-}
-
-fn sqlite(retention: Retention, mode: Mode) -> Box<dyn Fixture> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut options = SqliteOptions::new(dir.path().join("chat.db"), retention);
-    if mode == Mode::File {
-        options.cache_per_room = 2;
-    }
-    let history = SqliteHistory::open(options.clone()).expect("open");
-    Box::new(Sqlite {
-        _dir: dir,
-        options,
-        history: Some(history),
-        mode,
-    })
-}
-
-macro_rules! contract {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $test() { super::$test(&super::memory) } )*
-        }
-        mod sqlite_cached {
-            $( #[test] fn $test() { super::$test(&|r| super::sqlite(r, super::Mode::Cached)) } )*
-        }
-        mod sqlite_file {
-            $( #[test] fn $test() { super::$test(&|r| super::sqlite(r, super::Mode::File)) } )*
-        }
-        mod sqlite_reopened {
-            $( #[test] fn $test() { super::$test(&|r| super::sqlite(r, super::Mode::Reopened)) } )*
-        }
-    };
-}
 
 contract!(
     append_numbers_from_one,
@@ -121,6 +33,7 @@ contract!(
 fn append(h: &mut dyn History, draft: Draft, ts: u64) -> Arc<Event> {
     match h.append(draft, ts).expect("append") {
         Appended::Stored(m) | Appended::Queued(m) => m,
+        other => panic!("a message is never refused: {other:?}"),
     }
 }
 

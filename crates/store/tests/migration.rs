@@ -21,7 +21,7 @@ use support::{draft, keep, room};
 use chat_store::{SqliteHistory, SqliteOptions};
 use chat_ws::{
     history::{Appended, History, now_ms},
-    log::{Draft, Event},
+    log::{Draft, Event, EventKind},
     protocol::User,
 };
 use rusqlite::Connection;
@@ -119,7 +119,7 @@ fn a_release_file_gets_the_schema_of_a_new_file() {
     assert_eq!(schema(&path), schema(&fresh));
 
     let conn = Connection::open(&path).expect("open the file");
-    assert_eq!(count(&conn, "PRAGMA user_version"), 2);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 3);
     assert_eq!(count(&conn, "SELECT count(*) FROM events"), 6);
     assert_eq!(
         count(
@@ -199,6 +199,7 @@ fn a_release_file_continues_each_room_after_a_restart() {
                 .expect("append")
             {
                 Appended::Queued(m) | Appended::Stored(m) => appended.push(m),
+                other => panic!("a message is never refused: {other:?}"),
             }
         }
         let seqs: Vec<_> = appended.iter().map(|m| m.seq).collect();
@@ -224,7 +225,7 @@ fn a_release_file_continues_each_room_after_a_restart() {
         assert_eq!(page.messages, appended[2..]);
 
         let conn = Connection::open(&path).expect("open the file");
-        assert_eq!(count(&conn, "PRAGMA user_version"), 2);
+        assert_eq!(count(&conn, "PRAGMA user_version"), 3);
         assert_eq!(
             count(
                 &conn,
@@ -233,4 +234,75 @@ fn a_release_file_continues_each_room_after_a_restart() {
             9
         );
     }
+}
+
+/// `fixtures/v2-release.db` was written by the release binary of commit 521d35b (`main` while
+/// the schema was version 2): `chat-server` on a fresh `history.path`, five messages posted
+/// through the server API (`general`: `u_1` "hello" id `c-1`, `u_2` "hi alice", `u_7f3a`
+/// [`FIXTURE`]'s third text id `z-9`; `dev.ops-2`: `u_2` "deploy at 5?", `u_1` "ok" id
+/// `c-1`), stopped with SIGTERM, then `PRAGMA wal_checkpoint(TRUNCATE)` and `VACUUM`.
+#[test]
+fn a_version_2_file_migrates_and_its_messages_take_changes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chat.db");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-release.db"),
+        &path,
+    )
+    .expect("copy the fixture");
+    let before = Connection::open(&path).expect("open the copy");
+    assert_eq!(count(&before, "PRAGMA user_version"), 2, "a version 2 file");
+    drop(before);
+    let fresh = dir.path().join("fresh.db");
+    drop(open(&fresh, 1));
+    let mut h = open(&path, 1);
+    assert_eq!(schema(&path), schema(&fresh));
+
+    let general = room("general");
+    let page = h.page(&general, u64::MAX, 10).expect("page").messages;
+    let texts: Vec<_> = page
+        .iter()
+        .map(|m| m.text().map(|t| t.to_string()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            Some("hello".into()),
+            Some("hi alice".into()),
+            Some(FIXTURE[2].5.into())
+        ]
+    );
+    assert!(page.iter().all(|m| {
+        m.message()
+            .is_some_and(|s| s.edited().is_none() && !s.is_deleted())
+    }));
+    // A message written by the old build can be edited and deleted.
+    let alice = User::new("u_1", "alice");
+    let edit = EventKind::Edit {
+        target: 1,
+        text: Some("hello!".into()),
+    };
+    for kind in [edit, EventKind::Delete { target: 1 }] {
+        let draft = Draft::new(general.clone(), alice.clone(), None, kind);
+        assert!(matches!(h.append(draft, now_ms()), Ok(Appended::Queued(_))));
+    }
+    h.flush().expect("flush");
+    drop(h);
+    let conn = Connection::open(&path).expect("open the file");
+    assert_eq!(count(&conn, "PRAGMA user_version"), 3);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM events WHERE text IS NULL AND room = 'general'"
+        ),
+        3,
+        "the message, its edit and the delete have no text"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT deleted FROM events WHERE room = 'general' AND seq = 1"
+        ),
+        1
+    );
 }

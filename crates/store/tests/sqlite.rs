@@ -35,7 +35,7 @@ fn open_with(path: &Path, retention: Retention, commit_thread: bool) -> SqliteHi
 fn append(h: &mut SqliteHistory, room_name: &str, text: &str, ts: u64) -> Arc<Event> {
     match h.append(draft(room_name, text, None), ts).expect("append") {
         Appended::Queued(m) => m,
-        Appended::Stored(_) => panic!("the SQLite history queues every append"),
+        other => panic!("the SQLite history queues every message: {other:?}"),
     }
 }
 
@@ -153,7 +153,7 @@ fn a_new_file_gets_the_current_schema_in_wal_mode() {
     let path = dir.path().join("s.db");
     let h = SqliteHistory::open(SqliteOptions::new(&path, keep(10))).expect("open");
     let conn = Connection::open(&path).expect("open the file");
-    assert_eq!(count(&conn, "PRAGMA user_version"), 2);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 3);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .expect("journal mode");
@@ -356,7 +356,7 @@ fn a_schema_from_a_newer_version_is_refused() {
             err,
             OpenError::TooNew {
                 found: 99,
-                known: 2
+                known: 3
             }
         ),
         "{err}"

@@ -12,6 +12,7 @@
 //! - [`client`]: one connection's reader task and its rate limit.
 //! - [`api`]: the server API's requests (the operator's backend), answered by the hub.
 //! - [`metrics`]: the counters and histograms, registered once.
+//! - [`files`]: the seam to file sharing (`welcome.upload`).
 //!
 //! This crate never sees HTTP or hyper: it is handed the stream of a connection whose upgrade
 //! is done. It takes no locks: shared state lives in the hub task and travels over channels.
@@ -20,6 +21,7 @@ pub mod api;
 pub mod broker;
 pub mod client;
 pub mod conn;
+pub mod files;
 pub mod history;
 pub mod hub;
 pub mod log;

@@ -241,8 +241,10 @@ impl Worker {
             };
             match answered {
                 Ok(appended) => {
-                    for (origin, appended) in origins.into_iter().zip(appended) {
-                        self.appended(origin, appended, &mut ready);
+                    let answers = origins.into_iter().zip(appended).zip(references);
+                    for ((origin, appended), reference) in answers {
+                        let refused = (room.clone(), reference);
+                        self.appended(origin, appended, refused, &mut ready);
                     }
                 }
                 Err(error) => {
@@ -256,11 +258,13 @@ impl Worker {
     }
 
     /// This node's own append came back: its event joins the room's feed; a resend is
-    /// answered once the feed has passed it (before that, the sender gets it live).
+    /// answered once the feed has passed it (before that, the sender gets it live); a change
+    /// that stored nothing is answered at once (`refused`: the room and `ref` of its error).
     pub(super) fn appended(
         &mut self,
         origin: Origin,
         appended: Appended,
+        refused: (RoomName, Option<Arc<str>>),
         ready: &mut Vec<Arc<Event>>,
     ) {
         match appended {
@@ -271,6 +275,16 @@ impl Worker {
                     self.deliver(ready);
                     self.note_hole(&room);
                 }
+            }
+            Appended::Unchanged(target) => self.send(Outcome::Unchanged { origin, target }),
+            Appended::Refused(refusal) => {
+                let (room, reference) = refused;
+                self.send(Outcome::Refused {
+                    origin,
+                    room,
+                    refusal,
+                    reference,
+                });
             }
             Appended::Resent(event) => {
                 let delivered = self

@@ -23,6 +23,12 @@
 //!   the file: one range of one room's primary key, at most a page (200 rows) for `history`,
 //!   at most the room's retained messages for a `since` older than the cache. They never see
 //!   past the seq the hub passes, so a message still waiting for its commit is invisible.
+//! - A change (edit, delete, react) is checked against its target's state (`chat_ws::log::apply`)
+//!   in `append`, with its seq: the target's new state replaces it in the cache (and, until
+//!   the change is committed, in the room's list of changed messages, so that the next change
+//!   sees it even when the cache no longer holds the target), and the writer writes it over
+//!   the target's row in the change's transaction; a delete erases the text of the target's
+//!   edits too, with `secure_delete` on so that the old text leaves the file.
 //! - Memory: the rooms in use keep their caches within one byte budget
 //!   ([`SqliteOptions::cache_bytes`]): at the end of a batch over it, the least recently used
 //!   rooms shed their oldest committed messages, which reads then take from the file. What
@@ -57,7 +63,7 @@ use hashlink::LinkedHashMap;
 
 use chat_ws::{
     history::{Appended, Commit, History, HistoryError, Page, Retention, Since, now_ms},
-    log::{Draft, Event},
+    log::{self, Change, Draft, Event, EventKind},
     protocol::RoomName,
 };
 use tokio::sync::mpsc;
@@ -276,17 +282,36 @@ impl History for SqliteHistory {
         let (retention, cache_per_room) = (rooms.retention, rooms.cache_per_room);
         // Checked for failures just above, so `epoch` is the one this seq is counted in.
         let room = rooms.get(&draft.room, ts, writer.resolved())?;
+        let target = match draft.kind.target() {
+            None => None,
+            Some(target) => {
+                let current = room
+                    .state
+                    .target(room.reader, &draft.room, room.kept, target)
+                    .map_err(read_failed)?;
+                match log::apply(current.as_ref(), &draft, ts) {
+                    Change::Applied(changed) => Some(Arc::new(changed)),
+                    Change::Unchanged(target) => return Ok(Appended::Unchanged(target)),
+                    Change::Refused(refusal) => return Ok(Appended::Refused(refusal)),
+                }
+            }
+        };
         let seq = room.state.last_seq + 1;
         let message = Arc::new(draft.sequence(seq, ts));
         writer.write(Write {
             epoch: *epoch,
             message: message.clone(),
+            target: target.clone(),
         })?;
         *appended += 1;
         if let Some(id) = &message.client_id {
             room.state.resend.insert(id, seq, ts);
         }
         let before = room.state.bytes;
+        if let Some(target) = target {
+            let deleted = matches!(message.kind, EventKind::Delete { .. });
+            room.state.change(*appended, target, deleted);
+        }
         room.state.push(*appended, message.clone());
         room.state.prune(
             Kept::new(retention, seq, ts),
@@ -353,9 +378,10 @@ impl History for SqliteHistory {
         let Some(seq) = state.resend.find(id, state.last_seq, now_ms) else {
             return Ok(None);
         };
-        // The index holds hashes: the message itself must carry the id.
+        // The index holds hashes: the message itself must carry the id. Answered as it
+        // stands, changes not yet committed included.
         Ok(state
-            .get(reader, room, kept, seq)
+            .target(reader, room, kept, seq)
             .map_err(read_failed)?
             .filter(|m| m.client_id.as_deref() == Some(id)))
     }

@@ -3,7 +3,12 @@
 
 use std::{collections::VecDeque, sync::Arc};
 
-use chat_ws::{history::Retention, log::Event, protocol::RoomName};
+use chat_ws::{
+    history::Retention,
+    log::{Event, erase_edit},
+    protocol::RoomName,
+};
+use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, params};
 
 use super::event::{event_columns, message_from_row};
@@ -59,6 +64,10 @@ pub(super) struct RoomState {
     pub(super) resend: ResendIndex,
     /// What the room holds in memory, for the cache's byte budget (see [`crate::weight`]).
     pub(super) bytes: usize,
+    /// Messages whose state a change not yet committed (the number of its write) changed:
+    /// the next change to one of them must see that state, which the file does not have yet
+    /// and the cache may not hold.
+    changed: HashMap<u64, (u64, Arc<Event>)>,
 }
 
 impl RoomState {
@@ -122,7 +131,49 @@ impl RoomState {
                 .map(|message| Cached { write: 0, message })
                 .collect(),
             resend,
+            changed: HashMap::new(),
         })
+    }
+
+    /// The message a change targets, as it stands (changes not yet committed included), if
+    /// retention keeps it.
+    pub(super) fn target(
+        &self,
+        reader: &Connection,
+        room: &RoomName,
+        kept: Kept,
+        seq: u64,
+    ) -> rusqlite::Result<Option<Arc<Event>>> {
+        if let Some((_, message)) = self.changed.get(&seq) {
+            return Ok(Some(message.clone()).filter(|m| kept.keeps(m.seq, m.ts)));
+        }
+        self.get(reader, room, kept, seq)
+    }
+
+    /// A change (write number `write`) gave a message this new state; once it is `deleted`,
+    /// the text of its edits goes too.
+    pub(super) fn change(&mut self, write: u64, changed: Arc<Event>, deleted: bool) {
+        let seq = changed.seq;
+        let at = self.position(seq);
+        if self.recent.get(at).is_some_and(|c| c.message.seq == seq) {
+            self.put(at, changed.clone());
+        }
+        if deleted {
+            // Its edits come after it; the cache may hold them and not it.
+            for at in at..self.recent.len() {
+                if let Some(erased) = erase_edit(&self.recent[at].message, seq) {
+                    self.put(at, Arc::new(erased));
+                }
+            }
+        }
+        self.changed.insert(seq, (write, changed));
+    }
+
+    /// Puts a new state of the cached event at `at`.
+    fn put(&mut self, at: usize, event: Arc<Event>) {
+        let cached = &mut self.recent[at];
+        self.bytes = self.bytes + message_bytes(&event) - message_bytes(&cached.message);
+        cached.message = event;
     }
 
     /// Adds the message just sequenced as write number `write`.
@@ -155,6 +206,10 @@ impl RoomState {
     /// Forgets what retention drops, and committed messages beyond `limit` (writes up to
     /// `resolved` are in the file, or failed).
     pub(super) fn prune(&mut self, kept: Kept, limit: usize, resolved: u64) {
+        if !self.changed.is_empty() {
+            // Committed: the file has those states now.
+            self.changed.retain(|_, (write, _)| *write > resolved);
+        }
         while let Some(front) = self.recent.front() {
             if !kept.keeps(front.message.seq, front.message.ts) {
                 self.pop_front();
@@ -172,6 +227,7 @@ impl RoomState {
     pub(super) fn is_settled(&self, resolved: u64) -> bool {
         // Write numbers grow along the cache.
         self.recent.back().is_none_or(|c| c.write <= resolved)
+            && self.changed.values().all(|(write, _)| *write <= resolved)
     }
 
     /// The seq of the oldest message in memory (the next seq when none is).

@@ -7,7 +7,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use super::{Fsync, OpenError};
 
 /// The schema this build writes, kept in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: u32 = 2;
+pub(super) const SCHEMA_VERSION: u32 = 3;
 
 /// `MIGRATIONS[v]` takes a database from version `v` to `v + 1`. Append, never edit: a file
 /// written by an older build runs every step it has not run yet, in one transaction.
@@ -36,6 +36,35 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages RENAME TO events;
      ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
      ALTER TABLE events ADD COLUMN target INTEGER;",
+    // 2 → 3. Changes to a message (edit, delete, react) are stored, and a plain message's row
+    // holds its current state: `text` as last edited (NULL once deleted: erased, as is the
+    // text of its edits), `files` (a JSON array), `edited` (the ts of its last edit),
+    // `deleted`, `reactions` (a JSON array of {"emoji","users"}); a react's row holds its
+    // `emoji` and `active`. `text` must become nullable, which SQLite only allows by copying
+    // the table once. The partial index finds a deleted message's edits.
+    "CREATE TABLE events_3 (
+         room      TEXT NOT NULL,
+         seq       INTEGER NOT NULL,
+         ts        INTEGER NOT NULL,
+         user_id   TEXT NOT NULL,
+         user_name TEXT NOT NULL,
+         text      TEXT,
+         client_id TEXT,
+         kind      TEXT NOT NULL DEFAULT 'message',
+         target    INTEGER,
+         files     TEXT,
+         edited    INTEGER,
+         deleted   INTEGER NOT NULL DEFAULT 0,
+         reactions TEXT,
+         emoji     TEXT,
+         active    INTEGER,
+         PRIMARY KEY (room, seq)
+     ) WITHOUT ROWID;
+     INSERT INTO events_3 (room, seq, ts, user_id, user_name, text, client_id, kind, target)
+         SELECT room, seq, ts, user_id, user_name, text, client_id, kind, target FROM events;
+     DROP TABLE events;
+     ALTER TABLE events_3 RENAME TO events;
+     CREATE INDEX events_edits ON events (room, target) WHERE kind = 'edit';",
 ];
 
 /// Opens (creating it and its folder when missing) the file for the one writer: WAL mode, the
@@ -69,6 +98,10 @@ pub(super) fn open_writer(
         )));
     }
     conn.pragma_update(None, "synchronous", fsync.pragma())
+        .map_err(classify)?;
+    // What a delete or an update frees is overwritten with zeros: a deleted message's text
+    // must not stay in the file's free space.
+    conn.pragma_update(None, "secure_delete", "ON")
         .map_err(classify)?;
     // The checkpoint thread checkpoints; the writer never waits for one.
     conn.pragma_update(None, "wal_autocheckpoint", 0)

@@ -29,6 +29,7 @@ use tracing::error;
 
 use super::{
     checkpoint::{CHECKPOINT_PAGES, Checkpointer},
+    event::{files_column, reactions_column},
     trim::{Trim, Trimmed, record_last_seq},
 };
 
@@ -42,6 +43,8 @@ pub(super) struct Write {
     /// The store's epoch when it was sequenced; see [`WriterHandle::failed_epoch`].
     pub(super) epoch: u64,
     pub(super) message: Arc<Event>,
+    /// For a change: its target's new state, written over the target's row.
+    pub(super) target: Option<Arc<Event>>,
 }
 
 enum Job {
@@ -410,22 +413,37 @@ fn insert_in_transaction(
     known: &HashMap<RoomName, Trimmed>,
 ) -> rusqlite::Result<Vec<(RoomName, u64)>> {
     let mut latest: HashMap<&RoomName, u64> = HashMap::new();
-    let mut message = conn.prepare_cached(
-        "INSERT INTO events (room, seq, ts, user_id, user_name, text, client_id, kind, target)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)",
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (room, seq, ts, user_id, user_name, text, client_id, kind, target,
+                             files, emoji, active)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    for Write { message: m, .. } in writes {
-        let EventKind::Message { text } = &m.kind;
-        message.execute(params![
+    for Write {
+        message: m, target, ..
+    } in writes
+    {
+        let (files, emoji, active) = match &m.kind {
+            EventKind::Message(message) => (files_column(message.files.as_ref()), None, None),
+            EventKind::React { emoji, active, .. } => (None, Some(&**emoji), Some(*active)),
+            EventKind::Edit { .. } | EventKind::Delete { .. } => (None, None, None),
+        };
+        insert.execute(params![
             m.room.as_str(),
             m.seq,
             m.ts,
             &*m.from.id,
             &*m.from.name,
-            &**text,
+            m.text().map(|text| &**text),
             m.client_id.as_deref(),
             m.kind.name(),
+            m.kind.target(),
+            files,
+            emoji,
+            active,
         ])?;
+        if let Some(target) = target {
+            update_state(conn, target)?;
+        }
         latest.insert(&m.room, m.seq);
     }
     for (name, seq) in &latest {
@@ -437,6 +455,33 @@ fn insert_in_transaction(
         .into_iter()
         .map(|(room, seq)| (room.clone(), seq))
         .collect())
+}
+
+/// Writes a message's new state over its row; a deleted one's edits lose their text too.
+fn update_state(conn: &Connection, target: &Event) -> rusqlite::Result<()> {
+    let Some(state) = target.message() else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "UPDATE events SET text = ?3, files = ?4, edited = ?5, deleted = ?6, reactions = ?7
+         WHERE room = ?1 AND seq = ?2",
+    )?
+    .execute(params![
+        target.room.as_str(),
+        target.seq,
+        target.text().map(|text| &**text),
+        files_column(state.files.as_ref()),
+        state.edited(),
+        state.is_deleted(),
+        reactions_column(state.reactions()),
+    ])?;
+    if state.is_deleted() {
+        conn.prepare_cached(
+            "UPDATE events SET text = NULL WHERE room = ?1 AND target = ?2 AND kind = 'edit'",
+        )?
+        .execute(params![target.room.as_str(), target.seq])?;
+    }
+    Ok(())
 }
 
 /// The error of a commit refused because the database file is gone.

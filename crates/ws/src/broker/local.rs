@@ -114,6 +114,15 @@ impl LocalBroker {
                     appended: Instant::now(),
                 });
             }
+            Ok(Appended::Unchanged(target)) => {
+                out.push_back(Outcome::Unchanged { origin, target });
+            }
+            Ok(Appended::Refused(refusal)) => out.push_back(Outcome::Refused {
+                origin,
+                room,
+                refusal,
+                reference,
+            }),
             Err(error) => out.push_back(failed(origin, room, Failed::Read, reference, error)),
         }
     }

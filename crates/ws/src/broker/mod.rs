@@ -36,7 +36,7 @@ use std::{
 
 use crate::{
     history::HistoryError,
-    log::{Draft, Event},
+    log::{Draft, Event, Refusal},
     protocol::{PresenceEvent, RoomName, User},
 };
 
@@ -49,7 +49,9 @@ pub type Origin = u64;
 #[derive(Debug)]
 pub enum Job {
     /// Sequence and store an event (after the resend rule: a `client_id` stored recently
-    /// is answered with [`Outcome::Resent`] instead).
+    /// is answered with [`Outcome::Resent`] instead). A change is checked against its target
+    /// in the same atomic step ([`crate::log::apply`]): [`Outcome::Refused`] or
+    /// [`Outcome::Unchanged`] when it stores nothing.
     Append { origin: Origin, draft: Draft },
     /// What a joiner gets in `joined`: the events after `since` (the latest
     /// [`MAX_ANSWER_EVENTS`] of them), or the last `on_join` ones.
@@ -93,6 +95,16 @@ pub enum Outcome {
     Stored(Arc<Event>),
     /// The append repeated a stored event's `client_id`: the sender alone gets it again.
     Resent { origin: Origin, event: Arc<Event> },
+    /// A change that changed nothing (a reaction the user has, or lacks): the sender alone
+    /// gets its target as it stands.
+    Unchanged { origin: Origin, target: Arc<Event> },
+    /// A change the rules refuse: the sender alone gets the error, with `reference` as `ref`.
+    Refused {
+        origin: Origin,
+        room: RoomName,
+        refusal: Refusal,
+        reference: Option<Arc<str>>,
+    },
     /// The joiner's history, up to the room's latest stored `seq`.
     Catchup {
         origin: Origin,

@@ -31,6 +31,8 @@ pub struct ClientConfig {
     pub max_frame_bytes: usize,
     /// `name/version`, announced in `welcome`.
     pub server_name: String,
+    /// File sharing, when on: `welcome` then carries `upload`.
+    pub files: Option<std::sync::Arc<dyn crate::files::FileSharing>>,
 }
 
 impl ClientConfig {

@@ -170,7 +170,7 @@ where
         Greeting::Welcome(user, access) => {
             debug!(conn, user = %user.id, name = %user.name, "connected");
             // The connection is this task's alone until it is attached.
-            welcome(&mut outbox, unsent, &user, &config, &hub);
+            welcome(&mut outbox, unsent, &user, &access, &config, &hub);
             (user, access)
         }
         #[cfg(feature = "echo")]
@@ -185,6 +185,7 @@ where
             (User::new("echo", "echo"), Access::open())
         }
     };
+    let user_id = user.id.clone();
     let attach = Command::Attach {
         conn,
         user,
@@ -202,6 +203,7 @@ where
     });
     let session = reader::Session::new(reader::Context {
         conn,
+        user: user_id,
         hub,
         config,
         shutdown,
@@ -217,14 +219,23 @@ fn welcome(
     outbox: &mut Outbox,
     unsent: Vec<u8>,
     user: &User,
+    access: &Access,
     config: &ClientConfig,
     hub: &HubHandle,
 ) {
     let limits = config.limits();
+    let signed_in_for = access
+        .expires()
+        .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
+    let upload = config
+        .files
+        .as_ref()
+        .map(|files| files.upload(user, signed_in_for));
     let welcome = ServerFrame::Welcome {
         user,
         server: &config.server_name,
         limits: &limits,
+        upload: upload.as_ref(),
     }
     .encode();
     let mut frames = Vec::with_capacity(2);

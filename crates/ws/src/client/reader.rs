@@ -1,6 +1,6 @@
 use std::{pin::Pin, sync::Arc, task::Poll};
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::{FutureExt, StreamExt, future::Either};
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc::error::TrySendError,
@@ -17,12 +17,18 @@ use super::{Access, ClientConfig, rate::TokenBucket, socket::ReadSide};
 use crate::{
     conn::{ConnId, Outbound},
     hub::{Command, HubGone, HubHandle},
-    protocol::{ErrorCode, Frame, FrameError, Parsed, Request, ServerFrame, parse_request},
+    log::Files,
+    protocol::{
+        ErrorCode, Frame, FrameError, Parsed, Request, SendFiles, ServerFrame, UserId,
+        parse_request,
+    },
 };
 
 /// What the reader needs besides its stream.
 pub(super) struct Context {
     pub(super) conn: ConnId,
+    /// Whose connection it is: the owner a `send`'s files must have.
+    pub(super) user: UserId,
     pub(super) hub: HubHandle,
     pub(super) config: Arc<ClientConfig>,
     /// The server is shutting down: close with 1001 after what waits.
@@ -192,7 +198,12 @@ where
                             break;
                         }
                         Some(Ok(message)) => match session.on_message(message) {
-                            Some(command) => command,
+                            Some(command) => match session.attach_files(command) {
+                                Either::Left(command) => command,
+                                // Boxed, and only for a send with files: the frames after it
+                                // wait, so the connection's order holds.
+                                Either::Right(attaching) => attaching.await,
+                            },
                             None => continue,
                         },
                     }
@@ -274,6 +285,23 @@ impl Future for Tell<'_> {
     }
 }
 
+/// The wait for a `send`'s files to be resolved; then the command for the hub.
+type Attaching = Pin<Box<dyn Future<Output = Command> + Send>>;
+
+/// The `error` frame answering a refused frame of connection `conn`, for the hub to write.
+fn refusal(hub: &HubHandle, conn: ConnId, e: &FrameError) -> Command {
+    let metrics = hub.metrics();
+    metrics.error(e.code).increment(1);
+    metrics.frames_out.increment(1);
+    let frame = ServerFrame::Error {
+        code: e.code,
+        message: &e.message,
+        reference: e.reference.as_deref(),
+    }
+    .encode();
+    Command::Write { conn, frame }
+}
+
 /// The next frame the hub handed a connection that writes its own stream (`None`: the hub
 /// cut it off); pending forever for a TCP connection, whose frames the hub writes itself.
 /// A poll, not a future of the channel's: nothing is kept or allocated between wake-ups.
@@ -340,7 +368,11 @@ impl Session {
                 Err(e) => return Some(self.error(&e)),
             };
         let (bucket, what, per_sec) = match &request {
-            Request::Send { .. } | Request::Typing { .. } => (
+            Request::Send { .. }
+            | Request::Edit { .. }
+            | Request::Delete { .. }
+            | Request::React { .. }
+            | Request::Typing { .. } => (
                 &mut self.messages,
                 "messages",
                 self.ctx.config.messages_per_sec,
@@ -379,18 +411,61 @@ impl Session {
 
     /// The `error` frame answering a refused frame, for the hub to write.
     fn error(&self, e: &FrameError) -> Command {
-        let metrics = self.ctx.hub.metrics();
-        metrics.error(e.code).increment(1);
-        metrics.frames_out.increment(1);
-        let frame = ServerFrame::Error {
-            code: e.code,
-            message: &e.message,
-            reference: e.reference.as_deref(),
-        }
-        .encode();
-        Command::Write {
-            conn: self.ctx.conn,
-            frame,
-        }
+        refusal(&self.ctx.hub, self.ctx.conn, e)
+    }
+
+    /// A `send` that names files gets them resolved (each must exist and be this user's;
+    /// they are marked as referenced) before the hub sees it; anything else goes on as it
+    /// is.
+    fn attach_files(&self, command: Command) -> Either<Command, Attaching> {
+        let (conn, room, text, id, ids, reference) = match command {
+            Command::Request {
+                conn,
+                request:
+                    Request::Send {
+                        room,
+                        text,
+                        id,
+                        files: Some(SendFiles::Named(ids)),
+                    },
+                reference,
+            } => (conn, room, text, id, ids, reference),
+            other => return Either::Left(other),
+        };
+        let Some(sharing) = self.ctx.config.files.clone() else {
+            let off = FrameError::new(
+                ErrorCode::BadRequest,
+                "file sharing is off on this server",
+                reference.as_deref(),
+            );
+            return Either::Left(self.error(&off));
+        };
+        let attached = sharing.attach(self.ctx.user.clone(), ids.into_vec());
+        let hub = self.ctx.hub.clone();
+        Either::Right(Box::pin(async move {
+            let failure = match attached.await {
+                Ok(json) => match Files::parse(json) {
+                    Ok(files) => {
+                        return Command::Request {
+                            conn,
+                            request: Request::Send {
+                                room,
+                                text,
+                                id,
+                                files: Some(SendFiles::Attached(files)),
+                            },
+                            reference,
+                        };
+                    }
+                    Err(e) => FrameError::new(
+                        ErrorCode::Internal,
+                        format!("the files could not be read: {e}"),
+                        reference.as_deref(),
+                    ),
+                },
+                Err(why) => FrameError::new(ErrorCode::BadRequest, why, reference.as_deref()),
+            };
+            refusal(&hub, conn, &failure)
+        }))
     }
 }

@@ -15,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 
 use crate::{
-    log::{Draft, Event},
+    log::{Draft, Event, Refusal},
     protocol::RoomName,
 };
 
@@ -35,6 +35,11 @@ pub enum Appended {
     Stored(Arc<Event>),
     /// Sequenced and queued for a durable write: deliver it when its commit is reported.
     Queued(Arc<Event>),
+    /// A change that changes nothing (a reaction the user has, or lacks): nothing was
+    /// stored, and the sender alone gets its target as it stands.
+    Unchanged(Arc<Event>),
+    /// A change the rules refuse (see [`crate::log::apply`]): nothing was stored.
+    Refused(Refusal),
 }
 
 /// Events after a seq, for `join` with `since`.
@@ -82,7 +87,9 @@ pub trait History: Send + 'static {
     /// The room's latest seq, counting queued appends (0 for a room never written to).
     fn last_seq(&mut self, room: &RoomName) -> Result<u64, HistoryError>;
 
-    /// Gives the draft the room's next seq and the server time `ts`, and stores it.
+    /// Gives the draft the room's next seq and the server time `ts`, and stores it. A change
+    /// (edit, delete, react) is checked against its target by [`crate::log::apply`] first,
+    /// and its target's stored state updated with it, in the same step.
     fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError>;
 
     /// Every event with `after < seq <= upto`, oldest first.

@@ -1,6 +1,6 @@
 //! A history for tests that drive the broker and the hub: every append is queued, and the test
 //! reports its commits itself; it hands the test each appended event and each released room,
-//! and its reads fail while it is `broken`.
+//! and its reads fail while it is `broken`. A change to seq 0 is refused (`not_found`).
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{Appended, Commit, History, HistoryError, Page, Since};
 use crate::{
-    log::{Draft, Event},
+    log::{Draft, Event, Refusal},
     protocol::RoomName,
 };
 
@@ -66,6 +66,10 @@ impl History for Scripted {
     }
 
     fn append(&mut self, draft: Draft, ts: u64) -> Result<Appended, HistoryError> {
+        // No message has seq 0.
+        if draft.kind.target() == Some(0) {
+            return Ok(Appended::Refused(Refusal::NotFound));
+        }
         self.last_seq += 1;
         let event = Arc::new(draft.sequence(self.last_seq, ts));
         let _ = self.appended.send(event.clone());

@@ -23,11 +23,11 @@ use crate::{
     broker::{Broker, Failed, Job, Outcome, Outcomes},
     conn::ConnId,
     history::HistoryError,
-    log::{Draft, Event},
+    log::{Draft, Event, EventKind},
     metrics::Metrics,
     protocol::{
-        ErrorCode, Frame, MAX_ANSWER_BYTES, PresenceEvent, Request, RoomName, ServerFrame, User,
-        keep_latest_within,
+        ErrorCode, Frame, MAX_ANSWER_BYTES, PresenceEvent, Request, RoomName, SendFiles,
+        ServerFrame, User, keep_latest_within,
     },
 };
 
@@ -178,15 +178,53 @@ impl Hub {
                 rest.push(ServerFrame::Left { room: &room }.encode());
                 self.deliver(conn, rest);
             }
-            Request::Send { room, text, id } => {
+            Request::Send {
+                room,
+                text,
+                id,
+                files,
+            } => {
                 if !connection.is_in(&room) {
                     return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), reference);
                 }
-                let draft = Draft::message(room, connection.user.clone(), text, id);
+                let mut draft = Draft::message(room, connection.user.clone(), text, id);
+                // The reader resolved the files before handing the send over.
+                if let Some(SendFiles::Attached(files)) = files {
+                    draft = draft.with_files(files);
+                }
                 self.submit(Job::Append {
                     origin: conn,
                     draft,
                 });
+            }
+            Request::Edit {
+                room,
+                target,
+                text,
+                id,
+            } => {
+                let kind = EventKind::Edit {
+                    target,
+                    text: Some(text),
+                };
+                self.change(conn, (room, kind, id), reference);
+            }
+            Request::Delete { room, target, id } => {
+                self.change(conn, (room, EventKind::Delete { target }, id), reference);
+            }
+            Request::React {
+                room,
+                target,
+                emoji,
+                active,
+                id,
+            } => {
+                let kind = EventKind::React {
+                    target,
+                    emoji,
+                    active,
+                };
+                self.change(conn, (room, kind, id), reference);
             }
             Request::Typing { room, active } => {
                 if !connection.is_in(&room) {
@@ -213,6 +251,26 @@ impl Hub {
                 });
             }
         }
+    }
+
+    /// A change to a message: a member's, stored like a send; the store checks its target.
+    fn change(
+        &mut self,
+        conn: ConnId,
+        (room, kind, id): (RoomName, EventKind, Option<Arc<str>>),
+        reference: Option<Arc<str>>,
+    ) {
+        let Some(connection) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if !connection.is_in(&room) {
+            return self.refuse(conn, ErrorCode::NotJoined, &not_joined(&room), reference);
+        }
+        let draft = Draft::new(room, connection.user.clone(), id, kind);
+        self.submit(Job::Append {
+            origin: conn,
+            draft,
+        });
     }
 
     /// Tells the room's other members that `user` is typing (or stopped).
@@ -249,9 +307,23 @@ impl Hub {
                 }
                 self.rooms.publish(&event);
             }
-            Outcome::Resent { origin, event } => {
+            Outcome::Resent { origin, event }
+            | Outcome::Unchanged {
+                origin,
+                target: event,
+            } => {
                 let room = event.room.clone();
                 self.answer(&room, origin, event.encode());
+            }
+            Outcome::Refused {
+                origin,
+                room,
+                refusal,
+                reference,
+            } => {
+                self.metrics.error(refusal.code()).increment(1);
+                let frame = error_frame(refusal.code(), refusal.message(), reference.as_deref());
+                self.answer_in(&room, origin, frame);
             }
             Outcome::Catchup {
                 origin,
@@ -372,6 +444,12 @@ impl Hub {
         }
         self.metrics.error(ErrorCode::Internal).increment(1);
         let frame = error_frame(ErrorCode::Internal, message, reference);
+        self.answer_in(room, conn, frame);
+    }
+
+    /// Answers `conn` in its place among the room's frames when it is a member there, else
+    /// straight (it left the room meanwhile).
+    fn answer_in(&mut self, room: &RoomName, conn: ConnId, frame: Frame) {
         if !self.rooms.has_member(room, conn) {
             return self.deliver(conn, vec![frame]);
         }

@@ -119,7 +119,10 @@ impl Scene {
 
     async fn ask(&self, conn: ConnId, request: Request) {
         let reference = match &request {
-            Request::Send { id, .. } => id.clone(),
+            Request::Send { id, .. }
+            | Request::Edit { id, .. }
+            | Request::Delete { id, .. }
+            | Request::React { id, .. } => id.clone(),
             _ => None,
         };
         self.tell(Command::Request {
@@ -143,6 +146,7 @@ impl Scene {
             room: room(),
             text: text.into(),
             id: Some(id.into()),
+            files: None,
         };
         self.ask(conn, request).await;
     }
@@ -221,6 +225,41 @@ async fn after_a_join_that_failed_a_send_to_the_room_is_answered_not_joined() {
     assert!(
         answer.contains(r#""code":"not_joined""#) && answer.contains(r#""ref":"c1""#),
         "{answer}"
+    );
+    scene.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_change_is_answered_to_its_sender_alone_and_needs_membership() {
+    let scene = scene(false);
+    let (mut alice, mut bob) = (scene.connect(1).await, scene.connect(2).await);
+    for (conn, inbox) in [(1, &mut alice), (2, &mut bob)] {
+        scene.join(conn).await;
+        assert!(inbox.next().await.contains(r#""type":"joined""#));
+    }
+    let delete = |id: &str| Request::Delete {
+        room: room(),
+        target: 0,
+        id: Some(id.into()),
+    };
+    scene.ask(1, delete("x1")).await;
+    let mut error = alice.next().await;
+    if error.contains(r#""type":"presence""#) {
+        error = alice.next().await;
+    }
+    assert!(
+        error.contains(r#""code":"not_found""#) && error.contains(r#""ref":"x1""#),
+        "{error}"
+    );
+    // Bob gets nothing of it: the next frame he gets is his own answer.
+    scene.round_trip(2, &mut bob).await;
+
+    let mut carol = scene.connect(3).await;
+    scene.ask(3, delete("x2")).await;
+    let error = carol.next().await;
+    assert!(
+        error.contains(r#""code":"not_joined""#) && error.contains(r#""ref":"x2""#),
+        "{error}"
     );
     scene.stop().await;
 }

@@ -6,32 +6,74 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer, ser::SerializeSeq};
 
 use super::{Frame, RoomName, User};
-use crate::log::{Event, EventKind};
+use crate::log::{Event, EventKind, Files, Reaction};
 
-/// The `message` object of one event.
+/// The `message` object of one event: a plain message with its current state, or a change
+/// with its `kind` and `target`.
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "message")]
 struct MessageWire<'a> {
     room: &'a RoomName,
     seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<u64>,
     from: &'a User,
-    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<&'a Files>,
     ts: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edited: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emoji: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    active: Option<bool>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    reactions: &'a [Reaction],
 }
 
 impl<'a> MessageWire<'a> {
     fn of(event: &'a Event) -> Self {
-        let EventKind::Message { text } = &event.kind;
-        Self {
+        let mut wire = Self {
             room: &event.room,
             seq: event.seq,
+            kind: None,
+            target: event.kind.target(),
             from: &event.from,
-            text,
+            text: event.text().map(|text| &**text),
+            files: None,
             ts: event.ts,
             client_id: event.client_id.as_deref(),
+            edited: None,
+            deleted: false,
+            emoji: None,
+            active: None,
+            reactions: &[],
+        };
+        match &event.kind {
+            EventKind::Message(message) => {
+                wire.files = message.files.as_ref().filter(|_| !message.is_deleted());
+                wire.edited = message.edited();
+                wire.deleted = message.is_deleted();
+                wire.reactions = message.reactions();
+            }
+            EventKind::React { emoji, active, .. } => {
+                wire.kind = Some(event.kind.name());
+                wire.emoji = Some(emoji);
+                wire.active = Some(*active);
+            }
+            EventKind::Edit { .. } | EventKind::Delete { .. } => {
+                wire.kind = Some(event.kind.name());
+            }
         }
+        wire
     }
 }
 
@@ -62,7 +104,8 @@ impl Event {
             + self.from.id.len()
             + self.from.name.len()
             + self.text().map_or(0, |text| text.len())
-            + self.client_id.as_deref().map_or(0, str::len);
+            + self.client_id.as_deref().map_or(0, str::len)
+            + state_len(self);
         Frame::json(&MessageWire::of(self), strings + 128)
     }
 }
@@ -97,8 +140,28 @@ fn longest_json(event: &Event) -> usize {
     let strings = event.room.as_str().len()
         + event.from.json().len()
         + event.text().map_or(0, |text| text.len())
-        + event.client_id.as_deref().map_or(0, str::len);
+        + event.client_id.as_deref().map_or(0, str::len)
+        + state_len(event);
     6 * strings + 128
+}
+
+/// About the bytes of what a change or a message's state adds to its JSON: the emoji, the
+/// reactions' users (with their quotes and commas) and the files.
+fn state_len(event: &Event) -> usize {
+    match &event.kind {
+        EventKind::Message(message) => {
+            message.files.as_ref().map_or(0, |files| files.json().len())
+                + message
+                    .reactions()
+                    .iter()
+                    .map(|r| {
+                        24 + r.emoji.len() + r.users.iter().map(|u| u.len() + 3).sum::<usize>()
+                    })
+                    .sum::<usize>()
+        }
+        EventKind::React { emoji, .. } => 32 + emoji.len(),
+        EventKind::Edit { .. } | EventKind::Delete { .. } => 32,
+    }
 }
 
 /// The exact length of an event's JSON.

@@ -13,7 +13,9 @@ pub use error_code::ErrorCode;
 pub use event_wire::{EventsWire, MAX_ANSWER_BYTES, keep_latest_within};
 pub use frame::Frame;
 pub(crate) use frame::whole_frames_len;
-pub use inbound::{FrameError, MAX_CLIENT_ID_CHARS, Parsed, Request, parse_request};
+pub use inbound::{
+    FrameError, MAX_CLIENT_ID_CHARS, MAX_FILES, Parsed, Request, SendFiles, parse_request,
+};
 pub use outbound::{Joined, Limits, PresenceEvent, ServerFrame};
 pub use room::{RoomError, RoomName};
 pub use user::{User, UserId, display_name};

@@ -30,6 +30,8 @@ pub enum ServerFrame<'a> {
         user: &'a User,
         server: &'a str,
         limits: &'a Limits,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upload: Option<&'a crate::files::Upload>,
     },
     Left {
         room: &'a RoomName,

@@ -6,13 +6,18 @@
 //! are borrowed from the frame until a `Request` needs them. A new verb is its own file, one
 //! line in [`parse_request`] and one variant of [`Request`].
 
+mod delete;
+mod edit;
 mod history;
 mod join;
 mod leave;
 #[cfg(test)]
 mod properties;
+mod react;
 mod send;
 mod typing;
+
+pub use send::{MAX_FILES, SendFiles};
 
 use std::{borrow::Cow, sync::Arc};
 
@@ -35,6 +40,25 @@ pub enum Request {
         room: RoomName,
         text: Arc<str>,
         id: Option<Arc<str>>,
+        files: Option<SendFiles>,
+    },
+    Edit {
+        room: RoomName,
+        target: u64,
+        text: Arc<str>,
+        id: Option<Arc<str>>,
+    },
+    Delete {
+        room: RoomName,
+        target: u64,
+        id: Option<Arc<str>>,
+    },
+    React {
+        room: RoomName,
+        target: u64,
+        emoji: Arc<str>,
+        active: bool,
+        id: Option<Arc<str>>,
     },
     Typing {
         room: RoomName,
@@ -54,6 +78,9 @@ impl Request {
             Self::Join { room, .. }
             | Self::Leave { room }
             | Self::Send { room, .. }
+            | Self::Edit { room, .. }
+            | Self::Delete { room, .. }
+            | Self::React { room, .. }
             | Self::Typing { room, .. }
             | Self::History { room, .. } => room,
         }
@@ -149,6 +176,9 @@ pub fn parse_request(json: &str, max_text_bytes: usize) -> Result<Parsed, FrameE
         "join" => join::parse(&frame),
         "leave" => leave::parse(&frame),
         "send" => send::parse(&frame),
+        "edit" => edit::parse(&frame),
+        "delete" => delete::parse(&frame),
+        "react" => react::parse(&frame),
         "typing" => typing::parse(&frame),
         "history" => history::parse(&frame),
         other => Err(frame.error(
@@ -157,8 +187,11 @@ pub fn parse_request(json: &str, max_text_bytes: usize) -> Result<Parsed, FrameE
         )),
     }?;
     let reference = match &request {
-        // A send's own id is the same string: shared, not copied again.
-        Request::Send { id: Some(id), .. } => Some(id.clone()),
+        // A send's (or a change's) own id is the same string: shared, not copied again.
+        Request::Send { id: Some(id), .. }
+        | Request::Edit { id: Some(id), .. }
+        | Request::Delete { id: Some(id), .. }
+        | Request::React { id: Some(id), .. } => Some(id.clone()),
         _ => id.as_deref().map(Arc::from),
     };
     Ok(Parsed { request, reference })
@@ -186,10 +219,36 @@ impl<'a> Incoming<'a> {
         RoomName::parse(name).map_err(|e| self.error(ErrorCode::BadRoom, e.to_string()))
     }
 
+    /// A text to store (`send`, `edit`): not empty, at most `max_text_bytes` bytes.
+    fn check_text(&self, text: &str) -> Result<(), FrameError> {
+        if text.is_empty() {
+            return Err(self.error(ErrorCode::BadRequest, "text must not be empty"));
+        }
+        let max_text_bytes = self.max_text_bytes;
+        if text.len() > max_text_bytes {
+            return Err(self.error(
+                ErrorCode::TooLarge,
+                format!(
+                    "text is {} bytes, the limit is {max_text_bytes}",
+                    text.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// An error about this frame.
     fn error(&self, code: ErrorCode, message: impl Into<String>) -> FrameError {
         FrameError::new(code, message, self.reference)
     }
+}
+
+/// A stored event's client id from the frame's `id` (its length was checked with the
+/// frame's head); an empty one counts as none.
+fn client_id(id: Option<Text<'_>>) -> Option<Arc<str>> {
+    id.map(|Text(id)| id)
+        .filter(|id| !id.is_empty())
+        .map(|id| Arc::from(id.as_ref()))
 }
 
 /// serde's message names the field and the expected type; drop its position suffix.

@@ -44,7 +44,7 @@ proptest! {
         let frame = json!({"type": "send", "room": room, "text": text, "id": id});
         match parse_request(&frame.to_string(), 4096) {
             Ok(parsed) => match parsed.request {
-                Request::Send { room: got_room, text: got_text, id: got_id } => {
+                Request::Send { room: got_room, text: got_text, id: got_id, files: None } => {
                     prop_assert_eq!(got_room.as_str(), room.as_str());
                     prop_assert_eq!(&*got_text, text.as_str());
                     prop_assert_eq!(got_id.as_deref(), id.as_deref());

@@ -1,5 +1,7 @@
 //! `send`: a message to a room. The client's optional `id` makes a resend safe: the hub
-//! answers a repeated one with the stored message instead of storing it twice.
+//! answers a repeated one with the stored message instead of storing it twice. Optional
+//! `files` name uploads (PROTOCOL.md "Files"); the reader resolves them before the hub sees
+//! the send.
 
 use std::{borrow::Cow, sync::Arc};
 
@@ -15,30 +17,53 @@ struct SendBody<'a> {
     text: Cow<'a, str>,
     #[serde(default, borrow)]
     id: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    files: Option<Vec<Cow<'a, str>>>,
+}
+
+/// Most files one message carries (PROTOCOL.md).
+pub const MAX_FILES: usize = 10;
+/// Longest file id accepted (ids are 34 characters; longer cannot name a file).
+const MAX_FILE_ID_CHARS: usize = 64;
+
+/// The files of a `send`: as the client named them, then (the reader's work, before the hub
+/// sees the send) as the message carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFiles {
+    /// File ids, 1 to [`MAX_FILES`].
+    Named(Box<[Arc<str>]>),
+    /// Checked: the `files` array of the message.
+    Attached(crate::log::Files),
 }
 
 pub(super) fn parse(frame: &Incoming<'_>) -> Result<Request, FrameError> {
     let body: SendBody<'_> = frame.body()?;
     let room = frame.room(&body.room)?;
-    // Its length was checked with the frame's head.
-    let id = body.id.map(|Text(id)| id).filter(|id| !id.is_empty());
-    if body.text.is_empty() {
-        return Err(frame.error(ErrorCode::BadRequest, "text must not be empty"));
-    }
-    let max_text_bytes = frame.max_text_bytes;
-    if body.text.len() > max_text_bytes {
+    let files = body.files.unwrap_or_default();
+    if files.len() > MAX_FILES {
         return Err(frame.error(
-            ErrorCode::TooLarge,
-            format!(
-                "text is {} bytes, the limit is {max_text_bytes}",
-                body.text.len()
-            ),
+            ErrorCode::BadRequest,
+            format!("a message carries at most {MAX_FILES} files"),
         ));
     }
+    if files
+        .iter()
+        .any(|id| id.is_empty() || id.chars().count() > MAX_FILE_ID_CHARS)
+    {
+        return Err(frame.error(ErrorCode::BadRequest, "files must be file ids"));
+    }
+    // A file alone needs no words.
+    let file_alone = body.text.is_empty() && !files.is_empty();
+    if !file_alone {
+        frame.check_text(&body.text)?;
+    }
+    let files = (!files.is_empty())
+        .then(|| SendFiles::Named(files.iter().map(|id| Arc::from(id.as_ref())).collect()));
     Ok(Request::Send {
         room,
         text: Arc::from(body.text.as_ref()),
-        id: id.map(|id| Arc::from(id.as_ref())),
+        id: super::client_id(body.id),
+        files,
     })
 }
 
@@ -55,7 +80,8 @@ mod tests {
             Ok(Request::Send {
                 room: general,
                 text: "hi".into(),
-                id: Some("c1".into())
+                id: Some("c1".into()),
+                files: None,
             })
         );
     }
