@@ -9,7 +9,7 @@ use tokio::{
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::{App, cork::UpgradeCork, routes};
+use crate::{App, cork::UpgradeCork, routes, tls_stream::TlsStream};
 
 /// Pause after a failed `accept` (typically out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -36,12 +36,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
         // Chat frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        match app.tls.as_ref().map(|tls| tls.acceptor()) {
+        match app.tls.as_ref().map(|tls| tls.config()) {
             None => requests.spawn(http(UpgradeCork::new(stream), remote, app)),
-            Some(acceptor) => requests.spawn(async move {
+            Some(config) => requests.spawn(async move {
                 // The handshake is bounded like a request's headers: a client that opens a
                 // socket and says nothing holds nothing for long.
-                let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+                let handshake =
+                    tokio::time::timeout(HEADER_READ_TIMEOUT, TlsStream::accept(stream, config));
                 let handshake = tokio::select! {
                     handshake = handshake => handshake,
                     () = app.shutdown.cancelled() => return,

@@ -37,6 +37,7 @@ mod response;
 mod routes;
 mod static_files;
 mod tls;
+mod tls_stream;
 mod upgrade;
 
 pub use accept::serve;

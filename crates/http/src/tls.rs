@@ -7,7 +7,6 @@ use std::{path::PathBuf, sync::Arc};
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 /// Where the certificate chain and its key are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +53,9 @@ impl Tls {
         Ok(())
     }
 
-    /// An acceptor with the current configuration.
-    pub(crate) fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from(self.current.borrow().clone())
+    /// The configuration a handshake starting now gets.
+    pub(crate) fn config(&self) -> Arc<ServerConfig> {
+        self.current.borrow().clone()
     }
 }
 

@@ -12,8 +12,6 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tracing::{debug, warn};
 
 use chat_ws::client::{Access, Handoff};
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 
 use crate::{
     App,
@@ -21,6 +19,7 @@ use crate::{
     cork::UpgradeCork,
     identity, origin,
     response::{Reply, text},
+    tls_stream::TlsStream,
 };
 
 /// What an upgraded connection serves.
@@ -84,33 +83,40 @@ pub(crate) fn upgrade(
     // Only the upgrade handle is kept, not the request: the task below lives as long as the
     // connection, and so does everything it holds.
     let on_upgrade = hyper::upgrade::on(request);
-    let task_app = app.clone();
-    app.sockets.spawn(async move {
-        let app = task_app;
-        let (hub, config, shutdown) = (app.hub.clone(), app.client.clone(), app.shutdown.clone());
-        match take_socket(on_upgrade.await) {
-            Some(Socket::Tcp(socket)) => match endpoint {
-                Endpoint::Chat => {
-                    chat_ws::client::serve(socket, user, access, hub, config, shutdown).await;
+    let (hub, config, shutdown) = (app.hub.clone(), app.client.clone(), app.shutdown.clone());
+    // One task per kind of socket, not one with an arm for each: a future is as large as its
+    // largest state, and a TLS connection's is larger than a TCP one's.
+    if app.tls.is_some() {
+        app.sockets.spawn(async move {
+            if let Some(Socket::Tls(stream, early)) = take_socket(on_upgrade.await) {
+                match endpoint {
+                    Endpoint::Chat => {
+                        serve_tls(stream, early, user, access, hub, config, shutdown).await;
+                    }
+                    // The echo tests the server's own framing over TCP; over TLS it is not
+                    // served.
+                    #[cfg(feature = "echo")]
+                    Endpoint::Echo => {}
                 }
-                #[cfg(feature = "echo")]
-                Endpoint::Echo => chat_ws::client::serve_echo(socket, hub, config, shutdown).await,
-            },
-            Some(Socket::Tls(stream, early)) => match endpoint {
-                Endpoint::Chat => {
-                    chat_ws::client::serve_stream(
-                        *stream, early, user, access, hub, config, shutdown,
-                    )
-                    .await;
+            }
+            drop((permit, slot));
+        });
+    } else {
+        app.sockets.spawn(async move {
+            if let Some(Socket::Tcp(socket)) = take_socket(on_upgrade.await) {
+                match endpoint {
+                    Endpoint::Chat => {
+                        chat_ws::client::serve(socket, user, access, hub, config, shutdown).await;
+                    }
+                    #[cfg(feature = "echo")]
+                    Endpoint::Echo => {
+                        chat_ws::client::serve_echo(socket, hub, config, shutdown).await;
+                    }
                 }
-                // The echo tests the server's own framing over TCP; over TLS it is not served.
-                #[cfg(feature = "echo")]
-                Endpoint::Echo => {}
-            },
-            None => {}
-        }
-        drop((permit, slot));
-    });
+            }
+            drop((permit, slot));
+        });
+    }
 
     let mut reply = Response::new(Default::default());
     *reply.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -123,12 +129,26 @@ pub(crate) fn upgrade(
     reply
 }
 
+/// Serves a chat connection over TLS. Not inline in the task: a box moved out of stays
+/// allocated until the end of its scope, which there is the connection's whole life.
+fn serve_tls(
+    stream: Box<TlsStream>,
+    early: Vec<u8>,
+    user: chat_ws::protocol::User,
+    access: Access,
+    hub: chat_ws::hub::HubHandle,
+    config: Arc<chat_ws::client::ClientConfig>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
+    chat_ws::client::serve_stream(*stream, early, user, access, hub, config, shutdown)
+}
+
 /// The stream of a finished upgrade.
 enum Socket {
     /// Plain TCP, which the chat core writes to itself.
     Tcp(Handoff),
     /// TLS (boxed: its state is large), with the bytes hyper read past the request.
-    Tls(Box<TlsStream<TcpStream>>, Vec<u8>),
+    Tls(Box<TlsStream>, Vec<u8>),
 }
 
 /// The stream of a finished upgrade, with any bytes hyper read past the request (and, for
@@ -157,8 +177,7 @@ fn take_socket(upgraded: hyper::Result<Upgraded>) -> Option<Socket> {
         }
         Err(upgraded) => upgraded,
     };
-    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) =
-        upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>()
+    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) = upgraded.downcast::<TokioIo<TlsStream>>()
     else {
         warn!("upgraded connection is neither TCP nor TLS");
         return None;

@@ -1,6 +1,6 @@
 //! TLS on the server's port, with certificates made by rcgen: the page, `/healthz` and chat
-//! over `wss://`, plain HTTP refused, and SIGHUP swapping the certificate without dropping
-//! connections.
+//! over `wss://`, plain HTTP refused, SIGHUP swapping the certificate without dropping
+//! connections, frames spanning many TLS records both ways, and a slow TLS reader cut off.
 
 mod support;
 
@@ -9,7 +9,7 @@ use serde_json::json;
 use support::{
     TestServer, WAIT,
     process::ServerProcess,
-    tls::{TestCert, connect, https_get, recv_type, send, wss},
+    tls::{TestCert, connect, https_get, recv, recv_type, send, wss},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -19,11 +19,16 @@ use tokio::{
 
 /// A server on a TLS port with `cert`, and its files' folder (kept while it runs).
 async fn tls_server(cert: &TestCert) -> (TestServer, tempfile::TempDir) {
+    tls_server_with(cert, "").await
+}
+
+/// As [`tls_server`], with more settings (TOML sections other than `[server]`/`[history]`).
+async fn tls_server_with(cert: &TestCert, more: &str) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (cert_path, key_path) = cert.write(dir.path());
     let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web");
     let toml = format!(
-        "[server]\ntls_cert = {cert_path:?}\ntls_key = {key_path:?}\nweb_dir = {web:?}\n[history]\nbackend = \"memory\""
+        "[server]\ntls_cert = {cert_path:?}\ntls_key = {key_path:?}\nweb_dir = {web:?}\n[history]\nbackend = \"memory\"\n{more}"
     );
     let settings = Settings::from_toml_str(&toml).expect("valid settings");
     (TestServer::start_with(settings).await, dir)
@@ -171,6 +176,111 @@ async fn sighup_swaps_the_certificate_and_keeps_connections() {
     drop(old);
     server.signal("TERM");
     assert!(server.exit_within(WAIT).await.success());
+}
+
+/// A text of `len` ASCII bytes in which any byte lost, doubled or moved shows.
+fn patterned(len: usize, salt: usize) -> String {
+    (0..len)
+        .map(|i| char::from(b'a' + ((i * 7 + i / 26 + salt) % 26) as u8))
+        .collect()
+}
+
+#[tokio::test]
+async fn frames_of_many_tls_records_arrive_intact_both_ways() {
+    let cert = TestCert::new();
+    let more = "[ws]\nmax_frame_bytes = 1048576\nmax_text_bytes = 200000\n";
+    let (server, _dir) = tls_server_with(&cert, more).await;
+    let connector = cert.connector();
+    let (mut alice, _) = wss(server.addr, &connector, "/ws?name=alice").await;
+    send(&mut alice, json!({"type": "join", "room": "big"})).await;
+    recv_type(&mut alice, "joined").await;
+    // Each text spans about ten TLS records each way, read in pieces smaller than a record.
+    let texts: Vec<String> = (0..3).map(|salt| patterned(150_000 + salt, salt)).collect();
+    for (n, text) in texts.iter().enumerate() {
+        let id = format!("big{n}");
+        send(
+            &mut alice,
+            json!({"type": "send", "room": "big", "text": text, "id": id}),
+        )
+        .await;
+        let echo = recv_type(&mut alice, "message").await;
+        assert_eq!(echo["client_id"], id.as_str());
+        assert!(
+            echo["text"] == text.as_str(),
+            "message {n} came back changed"
+        );
+    }
+    // All three in one `joined` frame of about 450 KB.
+    let (mut bob, _) = wss(server.addr, &connector, "/ws?name=bob").await;
+    send(&mut bob, json!({"type": "join", "room": "big"})).await;
+    let joined = recv_type(&mut bob, "joined").await;
+    let history = joined["history"].as_array().expect("history");
+    assert_eq!(history.len(), 3);
+    for (got, sent) in history.iter().zip(&texts) {
+        assert!(got["text"] == sent.as_str(), "history came back changed");
+    }
+    drop((alice, bob));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_tls_reader_is_cut_off_with_4008() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let cert = TestCert::new();
+    let more = "[ws]\noutbound_queue_bytes = 65536\n[limits]\nmessages_per_sec = 1000000\nburst = 1000000\n";
+    let (server, _dir) = tls_server_with(&cert, more).await;
+    let connector = cert.connector();
+    let (mut stuck, welcome) = wss(server.addr, &connector, "/ws?name=stuck").await;
+    let stuck_id = welcome["user"]["id"].clone();
+    send(&mut stuck, json!({"type": "join", "room": "r"})).await;
+    recv_type(&mut stuck, "joined").await;
+    let (mut sender, _) = wss(server.addr, &connector, "/ws?name=sender").await;
+    send(&mut sender, json!({"type": "join", "room": "r"})).await;
+    recv_type(&mut sender, "joined").await;
+
+    // `stuck` reads nothing from here on; the sender reads its own echoes, so only `stuck`
+    // falls behind, until the socket buffers between it and the server are full and its
+    // queue passes 64 KiB.
+    let text = patterned(4000, 0);
+    let mut evicted = false;
+    'sending: for n in 0..20_000 {
+        let id = format!("m{n}");
+        send(
+            &mut sender,
+            json!({"type": "send", "room": "r", "text": text, "id": id}),
+        )
+        .await;
+        loop {
+            let frame = recv(&mut sender).await;
+            if frame["type"] == "presence" && frame["event"] == "leave" {
+                assert_eq!(frame["user"]["id"], stuck_id);
+                evicted = true;
+                break 'sending;
+            }
+            if frame["type"] == "message" && frame["client_id"] == id.as_str() {
+                break;
+            }
+        }
+    }
+    assert!(evicted, "the slow reader was never cut off");
+
+    // Reading again, it finds the close behind what its socket already held.
+    let close = timeout(WAIT, async {
+        while let Some(message) = stuck.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(e) => panic!("the stream broke before the close: {e}"),
+            }
+        }
+        None
+    })
+    .await
+    .expect("the close in time");
+    assert_eq!(close, Some(4008));
+    server.shutdown().await;
 }
 
 /// Reads the server's log until a line contains `needle`.

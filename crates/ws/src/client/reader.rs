@@ -1,7 +1,5 @@
 use std::{pin::Pin, sync::Arc, task::Poll};
 
-use std::future::Pending;
-
 use futures_util::{FutureExt, StreamExt, future::Either};
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
@@ -304,17 +302,16 @@ fn refusal(hub: &HubHandle, conn: ConnId, e: &FrameError) -> Command {
     Command::Write { conn, frame }
 }
 
-/// The boxed wait for the next frame of a connection that writes its own stream.
-type NextOut<'a> = Pin<Box<dyn Future<Output = Option<Frame>> + Send + 'a>>;
-
 /// The next frame the hub handed a connection that writes its own stream (`None`: the hub
 /// cut it off); pending forever for a TCP connection, whose frames the hub writes itself.
-/// Boxed for the first kind only, so a TCP connection's future stays small.
-fn next_out(outbound: Option<&mut Outbound>) -> Either<Pending<Option<Frame>>, NextOut<'_>> {
-    match outbound {
-        Some(outbound) => Either::Right(Box::pin(outbound.next())),
-        None => Either::Left(std::future::pending()),
-    }
+/// A poll, not a future of the channel's: nothing is kept or allocated between wake-ups.
+fn next_out(
+    mut outbound: Option<&mut Outbound>,
+) -> impl Future<Output = Option<Frame>> + Send + '_ {
+    std::future::poll_fn(move |cx| match outbound.as_mut() {
+        Some(outbound) => outbound.poll_next(cx),
+        None => Poll::Pending,
+    })
 }
 
 /// Writes a frame the hub handed over to the stream; false when the stream failed or the hub

@@ -2,11 +2,22 @@
 //! AsyncWrite`): the hub hands frames over a channel, the task writes them. The channel is
 //! bounded like a TCP backlog, in WebSocket frames and in bytes, by two semaphores whose
 //! permits the task gives back as it writes.
+//!
+//! The queue is futures' unbounded channel, not tokio's: tokio's allocates a block of 32
+//! slots when it is made, which an idle connection would keep for its whole life; this one
+//! allocates a node per frame waiting and frees it once the frame is taken.
 
-use std::sync::Arc;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+};
 
-use tokio::sync::{Semaphore, mpsc};
-use tokio_util::sync::CancellationToken;
+use futures_channel::mpsc;
+use futures_util::{StreamExt, task::AtomicWaker};
+use tokio::sync::Semaphore;
 
 use super::{Delivery, QueueLimits};
 use crate::protocol::Frame;
@@ -16,10 +27,14 @@ use crate::protocol::Frame;
 struct Budget {
     frames: Semaphore,
     bytes: Semaphore,
-    /// The client was cut off: the task drops what waits and writes the 4008 close.
-    evicted: CancellationToken,
+    /// The client was cut off: the task drops what waits and writes the 4008 close (a flag:
+    /// the close frame behind it is what wakes the task).
+    evicted: AtomicBool,
     /// The connection is over: the task ends.
-    cut: CancellationToken,
+    cut: AtomicBool,
+    /// The connection's task, woken when `cut` is set. A flag and a waker rather than a
+    /// cancellation token: no allocation of its own, and no waiter to register per frame.
+    task: AtomicWaker,
 }
 
 /// The hub's end.
@@ -45,10 +60,11 @@ pub(super) fn pair(limits: QueueLimits) -> (ChannelSender, Outbound) {
     let budget = Arc::new(Budget {
         frames: Semaphore::new(permits(limits.frames)),
         bytes: Semaphore::new(permits(limits.bytes)),
-        evicted: CancellationToken::new(),
-        cut: CancellationToken::new(),
+        evicted: AtomicBool::new(false),
+        cut: AtomicBool::new(false),
+        task: AtomicWaker::new(),
     });
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded();
     (
         ChannelSender {
             frames: tx,
@@ -77,25 +93,26 @@ impl ChannelSender {
             counted.forget();
             weighed.forget();
             // A task that has ended reads nothing more: its connection is being detached.
-            let _ = self.frames.send(frame);
+            let _ = self.frames.unbounded_send(frame);
         }
         Delivery::Sent
     }
 
     /// Hands over a close frame, outside the limits.
     pub(super) fn close(&self, frame: Frame) -> Delivery {
-        let _ = self.frames.send(frame);
+        let _ = self.frames.unbounded_send(frame);
         Delivery::Sent
     }
 
     /// Tells the task to drop what waits and hands it `close`.
     pub(super) fn evict(&self, close: Frame) -> Delivery {
-        self.budget.evicted.cancel();
+        self.budget.evicted.store(true, Ordering::Release);
         self.close(close)
     }
 
     pub(super) fn cut(&self) {
-        self.budget.cut.cancel();
+        self.budget.cut.store(true, Ordering::Release);
+        self.budget.task.wake();
     }
 }
 
@@ -106,14 +123,20 @@ impl Outbound {
     /// After an eviction, frames that waited are skipped: the next is the 4008 close.
     /// Cancel-safe.
     pub async fn next(&mut self) -> Option<Frame> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// [`Self::next`] as a poll, for a caller that keeps no future between wake-ups.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         loop {
-            let frame = tokio::select! {
-                biased;
-                () = self.budget.cut.cancelled() => return None,
-                frame = self.frames.recv() => frame?,
+            if self.poll_cut(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            let Some(frame) = std::task::ready!(self.frames.poll_next_unpin(cx)) else {
+                return Poll::Ready(None);
             };
-            if !self.budget.evicted.is_cancelled() || frame.is_close() {
-                return Some(frame);
+            if !self.budget.evicted.load(Ordering::Acquire) || frame.is_close() {
+                return Poll::Ready(Some(frame));
             }
             self.written(&frame);
         }
@@ -129,6 +152,17 @@ impl Outbound {
 
     /// Completes once the connection must end. Cancel-safe.
     pub async fn cut(&self) {
-        self.budget.cut.cancelled().await;
+        std::future::poll_fn(|cx| self.poll_cut(cx)).await;
+    }
+
+    /// Ready once the connection must end; else the task is woken when it must.
+    fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered before the flag is read, so that a cut in between still wakes the task.
+        self.budget.task.register(cx.waker());
+        if self.budget.cut.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
