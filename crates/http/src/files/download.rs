@@ -45,14 +45,7 @@ pub(super) async fn download(
 ) -> Response<Body> {
     let found = match files.open(id, part).await {
         Ok(found) => found,
-        Err(OpenError::NotFound) => return plain(StatusCode::NOT_FOUND, "not found\n"),
-        Err(OpenError::Failed(why)) => {
-            tracing::warn!(file = id, error = %why, "a file could not be read");
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the file could not be read\n",
-            );
-        }
+        Err(error) => return unreadable(id, error),
     };
     let etag = match part {
         Part::File => format!("\"{}\"", found.meta.id),
@@ -99,14 +92,7 @@ pub(super) async fn download(
     } else {
         match files.read(&found, part, range.clone()).await {
             Ok(stream) => StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync(),
-            Err(OpenError::NotFound) => return plain(StatusCode::NOT_FOUND, "not found\n"),
-            Err(OpenError::Failed(why)) => {
-                tracing::warn!(file = id, error = %why, "a file could not be read");
-                return plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the file could not be read\n",
-                );
-            }
+            Err(error) => return unreadable(id, error),
         }
     };
     let mut reply = Response::new(body);
@@ -121,6 +107,20 @@ pub(super) async fn download(
         }
     }
     reply
+}
+
+/// The answer when a file cannot be opened or read: 404 when it is gone, else 500 (logged).
+fn unreadable(id: &str, error: OpenError) -> Response<Body> {
+    match error {
+        OpenError::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
+        OpenError::Failed(why) => {
+            tracing::warn!(file = id, error = %why, "a file could not be read");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the file could not be read\n",
+            )
+        }
+    }
 }
 
 /// The headers of every answer about a file (200, 206, 304, 416).
