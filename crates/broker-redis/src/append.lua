@@ -13,7 +13,8 @@
 --       3 "PUBLISH" or "SPUBLISH", then per room: its channel, how many drafts, and per draft
 --       a triple: client id ("" for none), kind ("" for a plain message, else "edit",
 --       "delete" or "react"), d.
--- Returns one entry per triple, every room's in order: {1, seq, ts} stored, {0, seq, ts, d} a
+-- Returns one entry per triple, every room's in order: {1, seq, ts} stored ({1, seq, ts, f}
+-- for a delete of a message with files: f its files' JSON, for the node to remove them), {0, seq, ts, d} a
 -- resend of the stored event `seq`, {2, 0, 0, code} a change refused (not_found, forbidden,
 -- bad_request), or {3, seq, ts, d} a change that changes nothing: its target `seq` as it
 -- stands.
@@ -77,11 +78,12 @@ local function react(msg, change)
 end
 
 -- The change's rules against its target; on success the target's new state is kept.
--- Returns nil (store the change) or the script's answer for it.
+-- Returns nil (store the change) or the script's answer for it, and then a deleted message's
+-- files.
 local function apply(kind, d, seq)
   local change = cjson.decode(d)
   local target = tonumber(change.g)
-  local ts, stored = nil, nil
+  local ts, stored, released = nil, nil, nil
   if target and target > last - cap then ts, stored = load(target) end
   if not ts or (max_age > 0 and ts < now - max_age) then return {2, 0, 0, 'not_found'} end
   local msg = cjson.decode(stored)
@@ -102,6 +104,7 @@ local function apply(kind, d, seq)
         keep(edit, edit_ts, body)
       end
     end
+    released = msg.f
     msg = {u = msg.u, n = msg.n, c = msg.c, z = true}
   else
     local reactions, why = react(msg, change)
@@ -111,7 +114,7 @@ local function apply(kind, d, seq)
     if #reactions == 0 then msg.r = nil end
   end
   keep(target, ts, msg)
-  return nil
+  return nil, released
 end
 
 -- Ids past the window go, oldest first, at most `most`.
@@ -147,7 +150,7 @@ local function append_room(channel, at, count)
   local published, new_ids = {}, {}
   for i = 0, count - 1 do
     local id, kind, d = ARGV[at + 3 * i], ARGV[at + 3 * i + 1], ARGV[at + 3 * i + 2]
-    local answer = nil
+    local answer, released = nil, nil
     if id ~= '' then
       local seq = added[id] or tonumber(known[id_at[i]] or false)
       if seq then
@@ -157,7 +160,7 @@ local function append_room(channel, at, count)
         end
       end
     end
-    if not answer and kind ~= '' then answer = apply(kind, d, last + 1) end
+    if not answer and kind ~= '' then answer, released = apply(kind, d, last + 1) end
     if answer then
       out[#out + 1] = answer
     else
@@ -169,7 +172,7 @@ local function append_room(channel, at, count)
         new_ids[#new_ids + 1] = id
       end
       published[#published + 1] = last .. ':' .. now .. ':' .. d .. '\n'
-      out[#out + 1] = {1, last, now}
+      out[#out + 1] = {1, last, now, released}
     end
   end
 

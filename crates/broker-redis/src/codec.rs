@@ -116,7 +116,7 @@ pub(crate) fn decode(room: &RoomName, seq: u64, ts: u64, d: &[u8]) -> Option<Arc
         },
         Some("delete") => EventKind::Delete {
             target: body.g?,
-            // The script does not hand back the deleted message's files yet.
+            // Only the storing node learns them, from the script's answer.
             released: None,
         },
         Some("react") => EventKind::React {

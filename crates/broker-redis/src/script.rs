@@ -6,7 +6,7 @@
 use std::sync::{Arc, LazyLock};
 
 use chat_ws::{
-    log::{Draft, Event, EventKind, Refusal},
+    log::{Draft, Event, EventKind, Files, Refusal},
     protocol::{ErrorCode, RoomName},
 };
 use redis::{Script, ScriptInvocation, Value};
@@ -138,13 +138,23 @@ pub(crate) fn outcomes(
             let ts = integer(fields.get(2)?)?;
             let fourth = || codec::bytes(fields.get(3)?);
             Some(match kind {
-                1 => Appended::Stored(Arc::new(draft.sequence(seq, ts))),
+                1 => Appended::Stored(Arc::new(released(draft, fields.get(3)).sequence(seq, ts))),
                 0 => Appended::Resent(codec::decode(room, seq, ts, fourth()?)?),
                 3 => Appended::Unchanged(codec::decode(room, seq, ts, fourth()?)?),
                 _ => Appended::Refused(refusal(fourth()?)?),
             })
         })
         .collect()
+}
+
+/// A stored delete's draft with the files the script says its message had.
+fn released(mut draft: Draft, files: Option<&Value>) -> Draft {
+    if let (EventKind::Delete { released, .. }, Some(files)) = (&mut draft.kind, files) {
+        *released = codec::bytes(files)
+            .and_then(|json| String::from_utf8(json.to_vec()).ok())
+            .and_then(|json| Files::parse(json).ok());
+    }
+    draft
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::{io::Cursor, net::SocketAddr, path::Path, time::Duration};
 
 use chat_config::Settings;
 use serde_json::{Value, json};
-use support::{Client, TestServer, WAIT, process::ServerProcess};
+use support::{Client, TestServer, WAIT, process::ServerProcess, redis};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -843,7 +843,27 @@ async fn the_sweep_keeps_a_file_a_message_references() {
 #[tokio::test]
 async fn the_files_of_a_deleted_message_are_removed_and_no_others() {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let server = TestServer::start_with(settings(dir.path(), "")).await;
+    deleting_removes_the_files(settings(dir.path(), "")).await;
+}
+
+#[tokio::test]
+async fn through_redis_the_files_of_a_deleted_message_are_removed_and_no_others() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let prefix = redis::prefix("files");
+    let toml = format!(
+        "{}\n[files]\ndir = {:?}\n",
+        redis::node_toml(redis::SHARED, &prefix, ""),
+        dir.path().display().to_string()
+    );
+    deleting_removes_the_files(Settings::from_toml_str(&toml).expect("test settings are valid"))
+        .await;
+    redis::clean(redis::SHARED, &prefix).await;
+}
+
+/// A message with two files and another with one; the first is deleted: its files (and the
+/// picture's thumbnail) go, the other message's stays.
+async fn deleting_removes_the_files(settings: Settings) {
+    let server = TestServer::start_with(settings).await;
     let (mut alice, grant) = connect(server.addr, "alice").await;
     alice.join("r").await;
     let up = async |name: &str, claimed: &str, body: &[u8]| {

@@ -287,7 +287,12 @@ impl Worker {
         ready: &mut Vec<Arc<Event>>,
     ) {
         match appended {
-            Appended::Stored(event) => {
+            Appended::Stored(mut event) => {
+                // The files go once, from here: the channel's copy of a delete names none.
+                if let Some(files) = event.released() {
+                    self.send(Outcome::Released(files.clone()));
+                    event = event.kept();
+                }
                 let room = event.room.clone();
                 if let Some(feed) = self.feeds.get_mut(&room) {
                     feed.offer(event, false, ready);

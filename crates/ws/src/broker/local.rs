@@ -17,7 +17,7 @@ use metrics::Histogram;
 use tokio::sync::mpsc;
 use tracing::error;
 
-use super::{Broker, Failed, Job, MAX_ANSWER_EVENTS, Origin, Outcome, Outcomes};
+use super::{Broker, Failed, Job, MAX_ANSWER_EVENTS, Origin, Outcome, Outcomes, push_stored};
 use crate::{
     history::{Appended, Commit, History, HistoryError, now_ms},
     log::Draft,
@@ -106,7 +106,7 @@ impl LocalBroker {
             }
         }
         match self.history.append(draft, now_ms()) {
-            Ok(Appended::Stored(event)) => out.push_back(Outcome::Stored(event)),
+            Ok(Appended::Stored(event)) => push_stored(out, event),
             Ok(Appended::Queued(event)) => {
                 self.in_flight.entry(room).or_default().push_back(InFlight {
                     seq: event.seq,
@@ -196,7 +196,7 @@ impl LocalBroker {
                     if let Some(waiting) = self.take_in_flight(&event.room, event.seq) {
                         self.append_seconds.record(waiting.appended.elapsed());
                     }
-                    out.push_back(Outcome::Stored(event));
+                    push_stored(out, event);
                 }
             }
             Commit::Failed { events, error } => {

@@ -20,6 +20,9 @@
 //!   yet stored (its sender gets that event when it is stored), jobs taken after a failure
 //!   the hub was already told about, and [`Job::Presence`] and [`Job::Typing`], which only
 //!   tell other nodes (a one-node broker drops them).
+//! - A stored delete's files (its message's) come out once, as [`Outcome::Released`] right
+//!   before the delete's `Stored`, from the broker that stored it: with several nodes, the
+//!   other nodes' copies of the delete do not name them, so one node removes the files.
 //! - [`Outcome::Typing`] comes only from other nodes: this node's own members were told by
 //!   the hub already. [`Outcome::Presence`] comes from other nodes, and, from a broker that
 //!   [decides presence](Broker::decides_presence), for this node's users too: a user with
@@ -36,7 +39,7 @@ use std::{
 
 use crate::{
     history::HistoryError,
-    log::{Draft, Event, Refusal},
+    log::{Draft, Event, Files, Refusal},
     protocol::{PresenceEvent, RoomName, User},
 };
 
@@ -93,6 +96,8 @@ pub enum Job {
 pub enum Outcome {
     /// An event is stored for good: deliver it to the room.
     Stored(Arc<Event>),
+    /// A delete stored by this node released its message's files: file sharing removes them.
+    Released(Files),
     /// The append repeated a stored event's `client_id`: the sender alone gets it again.
     Resent { origin: Origin, event: Arc<Event> },
     /// A change that changed nothing (a reaction the user has, or lacks): the sender alone
@@ -189,5 +194,17 @@ pub trait Broker: Send + 'static {
     /// [`Outcome::Presence`] says instead. False for one node, where the hub knows.
     fn decides_presence(&self) -> bool {
         false
+    }
+}
+
+/// Hands on a stored event: first the files it released (a delete's), then the event as
+/// stores keep it.
+pub(crate) fn push_stored(out: &mut Outcomes, event: Arc<Event>) {
+    match event.released() {
+        Some(files) => {
+            out.push_back(Outcome::Released(files.clone()));
+            out.push_back(Outcome::Stored(event.kept()));
+        }
+        None => out.push_back(Outcome::Stored(event)),
     }
 }

@@ -94,6 +94,14 @@ impl Event {
         }
     }
 
+    /// The files a stored delete released (its message's), for file sharing to remove.
+    pub fn released(&self) -> Option<&Files> {
+        match &self.kind {
+            EventKind::Delete { released, .. } => released.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The event as a store keeps it: a delete without the files it released, which are
     /// erased with their message.
     pub fn kept(self: &Arc<Self>) -> Arc<Self> {
