@@ -50,6 +50,7 @@
 
 mod checkpoint;
 mod event;
+mod insert;
 mod room;
 mod rooms;
 mod schema;
