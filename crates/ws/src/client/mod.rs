@@ -10,6 +10,7 @@ mod access;
 mod config;
 mod rate;
 mod reader;
+mod session;
 mod socket;
 
 use std::sync::{
@@ -201,7 +202,7 @@ where
         let config = Some(ws_config);
         Some(WebSocketStream::from_partially_read(read_side, early, Role::Server, config).await)
     });
-    let session = reader::Session::new(reader::Context {
+    let session = session::Session::new(session::Context {
         conn,
         user: user_id,
         hub,

@@ -1,3 +1,7 @@
+//! A connection's reader, the one task a connection has: it attaches the connection to the
+//! hub, turns the client's frames into hub commands (through its [`Session`]), pings, and
+//! detaches the connection at the end.
+
 use std::{pin::Pin, sync::Arc, task::Poll};
 
 use futures_util::{FutureExt, StreamExt, future::Either};
@@ -8,66 +12,19 @@ use tokio::{
 };
 use tokio_tungstenite::{
     WebSocketStream,
-    tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError},
+    tungstenite::{Error as WsError, error::CapacityError},
 };
-use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{Access, ClientConfig, rate::TokenBucket, socket::ReadSide};
-use crate::{
-    conn::{ConnId, Outbound},
-    hub::{Command, HubGone, HubHandle},
-    log::Files,
-    protocol::{
-        ErrorCode, Frame, FrameError, Parsed, Request, SendFiles, ServerFrame, UserId,
-        parse_request,
-    },
+use super::{
+    session::{Context, Session},
+    socket::ReadSide,
 };
-
-/// What the reader needs besides its stream.
-pub(super) struct Context {
-    pub(super) conn: ConnId,
-    /// Whose connection it is: the owner a `send`'s files must have.
-    pub(super) user: UserId,
-    pub(super) hub: HubHandle,
-    pub(super) config: Arc<ClientConfig>,
-    /// The server is shutting down: close with 1001 after what waits.
-    pub(super) shutdown: CancellationToken,
-    /// The rooms it may join and when its sign-in expires.
-    pub(super) access: Access,
-    /// The echo endpoint: messages come back as they are, nothing is parsed.
-    #[cfg(feature = "echo")]
-    pub(super) echo: bool,
-}
-
-/// One connection's own state: a local variable of its reader, seen by nobody else.
-pub(super) struct Session {
-    ctx: Context,
-    /// `send` and `typing`.
-    messages: TokenBucket,
-    /// `join`, `leave` and `history`.
-    requests: TokenBucket,
-    /// Set once a close was requested: later data frames are ignored.
-    closing: bool,
-    /// The hub was told the connection is gone.
-    detached: bool,
-}
-
-impl Session {
-    pub(super) fn new(ctx: Context) -> Self {
-        let now = Instant::now();
-        let config = &ctx.config;
-        let messages = TokenBucket::new(config.messages_per_sec, config.burst, now);
-        let requests = TokenBucket::new(config.requests_per_sec, config.requests_burst, now);
-        Self {
-            ctx,
-            messages,
-            requests,
-            closing: false,
-            detached: false,
-        }
-    }
-}
+use crate::{
+    conn::Outbound,
+    hub::{Command, HubGone, HubHandle},
+    protocol::Frame,
+};
 
 /// The connection being attached to the hub and its WebSocket stream set up (boxed: that
 /// future holds the attach command and the library's handshake state, which the connection
@@ -285,23 +242,6 @@ impl Future for Tell<'_> {
     }
 }
 
-/// The wait for a `send`'s files to be resolved; then the command for the hub.
-type Attaching = Pin<Box<dyn Future<Output = Command> + Send>>;
-
-/// The `error` frame answering a refused frame of connection `conn`, for the hub to write.
-fn refusal(hub: &HubHandle, conn: ConnId, e: &FrameError) -> Command {
-    let metrics = hub.metrics();
-    metrics.error(e.code).increment(1);
-    metrics.frames_out.increment(1);
-    let frame = ServerFrame::Error {
-        code: e.code,
-        message: &e.message,
-        reference: e.reference.as_deref(),
-    }
-    .encode();
-    Command::Write { conn, frame }
-}
-
 /// The next frame the hub handed a connection that writes its own stream (`None`: the hub
 /// cut it off); pending forever for a TCP connection, whose frames the hub writes itself.
 /// A poll, not a future of the channel's: nothing is kept or allocated between wake-ups.
@@ -331,141 +271,4 @@ where
     };
     outbound.written(frame);
     written
-}
-
-impl Session {
-    /// Answers what the connection can answer itself; returns what the hub must do.
-    fn on_message(&mut self, message: Message) -> Option<Command> {
-        self.ctx.hub.metrics().frames_in.increment(1);
-        #[cfg(feature = "echo")]
-        if self.ctx.echo {
-            let frame = match message {
-                Message::Text(text) if !self.closing => Frame::text(text.as_bytes()),
-                Message::Binary(data) if !self.closing => Frame::binary(&data),
-                _ => return None,
-            };
-            return Some(Command::Write {
-                conn: self.ctx.conn,
-                frame,
-            });
-        }
-        match message {
-            Message::Text(text) if !self.closing => self.on_text(&text),
-            Message::Binary(_) if !self.closing => Some(self.error(&FrameError::new(
-                ErrorCode::Unsupported,
-                "binary frames are not supported; send JSON text frames",
-                None,
-            ))),
-            // Pings are answered by the library; every frame, pongs included, proves life.
-            _ => None,
-        }
-    }
-
-    fn on_text(&mut self, text: &Utf8Bytes) -> Option<Command> {
-        let Parsed { request, reference } =
-            match parse_request(text, self.ctx.config.max_text_bytes) {
-                Ok(parsed) => parsed,
-                Err(e) => return Some(self.error(&e)),
-            };
-        let (bucket, what, per_sec) = match &request {
-            Request::Send { .. }
-            | Request::Edit { .. }
-            | Request::Delete { .. }
-            | Request::React { .. }
-            | Request::Typing { .. } => (
-                &mut self.messages,
-                "messages",
-                self.ctx.config.messages_per_sec,
-            ),
-            Request::Join { .. } | Request::Leave { .. } | Request::History { .. } => (
-                &mut self.requests,
-                "requests",
-                self.ctx.config.requests_per_sec,
-            ),
-        };
-        if !bucket.try_take(Instant::now()) {
-            let message = format!("more than {per_sec} {what} per second; this one was dropped");
-            return Some(self.error(&FrameError::new(
-                ErrorCode::RateLimited,
-                message,
-                reference.as_deref(),
-            )));
-        }
-        // After the rate limit: a refused join costs its token like any other.
-        if let Request::Join { room, .. } = &request
-            && !self.ctx.access.may_join(room)
-        {
-            let message = format!("your sign-in does not give access to room {room}");
-            return Some(self.error(&FrameError::new(
-                ErrorCode::Forbidden,
-                message,
-                reference.as_deref(),
-            )));
-        }
-        Some(Command::Request {
-            conn: self.ctx.conn,
-            request,
-            reference,
-        })
-    }
-
-    /// The `error` frame answering a refused frame, for the hub to write.
-    fn error(&self, e: &FrameError) -> Command {
-        refusal(&self.ctx.hub, self.ctx.conn, e)
-    }
-
-    /// A `send` that names files gets them resolved (each must exist and be this user's;
-    /// they are marked as referenced) before the hub sees it; anything else goes on as it
-    /// is.
-    fn attach_files(&self, command: Command) -> Either<Command, Attaching> {
-        let (conn, room, text, id, ids, reference) = match command {
-            Command::Request {
-                conn,
-                request:
-                    Request::Send {
-                        room,
-                        text,
-                        id,
-                        files: Some(SendFiles::Named(ids)),
-                    },
-                reference,
-            } => (conn, room, text, id, ids, reference),
-            other => return Either::Left(other),
-        };
-        let Some(sharing) = self.ctx.config.files.clone() else {
-            let off = FrameError::new(
-                ErrorCode::BadRequest,
-                "file sharing is off on this server",
-                reference.as_deref(),
-            );
-            return Either::Left(self.error(&off));
-        };
-        let attached = sharing.attach(self.ctx.user.clone(), ids.into_vec());
-        let hub = self.ctx.hub.clone();
-        Either::Right(Box::pin(async move {
-            let failure = match attached.await {
-                Ok(json) => match Files::parse(json) {
-                    Ok(files) => {
-                        return Command::Request {
-                            conn,
-                            request: Request::Send {
-                                room,
-                                text,
-                                id,
-                                files: Some(SendFiles::Attached(files)),
-                            },
-                            reference,
-                        };
-                    }
-                    Err(e) => FrameError::new(
-                        ErrorCode::Internal,
-                        format!("the files could not be read: {e}"),
-                        reference.as_deref(),
-                    ),
-                },
-                Err(why) => FrameError::new(ErrorCode::BadRequest, why, reference.as_deref()),
-            };
-            refusal(&hub, conn, &failure)
-        }))
-    }
 }
