@@ -2,32 +2,27 @@
 //! least-recent use.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use chat_ws::rate::TokenBucket;
 use hashlink::LruCache;
+use tokio::time::Instant;
 
 /// Users whose buckets are remembered. The least recently seen is forgotten first; a user
 /// forgotten after a quiet spell had a full bucket anyway.
 const REMEMBERED_USERS: usize = 16_384;
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// `per_minute` uploads per user per minute, as many at once after a quiet minute.
 #[derive(Debug)]
 pub(crate) struct UploadRate {
-    per_minute: f64,
+    per_minute: u32,
     // Held for a lookup and a few sums, never across an await.
-    buckets: Mutex<LruCache<String, Bucket>>,
+    buckets: Mutex<LruCache<String, TokenBucket>>,
 }
 
 impl UploadRate {
     pub(crate) fn new(per_minute: u32) -> Self {
         Self {
-            per_minute: f64::from(per_minute),
+            per_minute,
             buckets: Mutex::new(LruCache::new(REMEMBERED_USERS)),
         }
     }
@@ -38,33 +33,25 @@ impl UploadRate {
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let full = Bucket {
-            tokens: self.per_minute,
-            at: now,
-        };
         let bucket = match buckets.get_mut(user) {
             Some(bucket) => bucket,
             None => {
-                buckets.insert(user.to_owned(), full);
+                buckets.insert(
+                    user.to_owned(),
+                    TokenBucket::per_minute(self.per_minute, now),
+                );
                 // Just inserted.
                 buckets.get_mut(user).expect("present")
             }
         };
-        let minutes = now.saturating_duration_since(bucket.at).as_secs_f64()
-            / Duration::from_secs(60).as_secs_f64();
-        bucket.tokens = (bucket.tokens + minutes * self.per_minute).min(self.per_minute);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        bucket.try_take(now)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

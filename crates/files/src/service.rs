@@ -4,7 +4,7 @@ use std::{
     io,
     ops::Range,
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::{Bytes, BytesMut};
@@ -155,7 +155,7 @@ impl Files {
 
     /// Takes one upload from `uploader`'s rate; false: 429.
     pub fn take_upload(&self, uploader: &Uploader) -> bool {
-        self.rate.take(&uploader.id, Instant::now())
+        self.rate.take(&uploader.id, tokio::time::Instant::now())
     }
 
     /// Stores an upload from `uploader` named `name`: the type from its first bytes, the

@@ -27,3 +27,4 @@ pub mod hub;
 pub mod log;
 pub mod metrics;
 pub mod protocol;
+pub mod rate;

@@ -8,7 +8,6 @@
 
 mod access;
 mod config;
-mod rate;
 mod reader;
 mod session;
 mod socket;

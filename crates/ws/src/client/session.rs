@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
-use super::{Access, ClientConfig, rate::TokenBucket};
+use super::{Access, ClientConfig};
 use crate::{
     conn::ConnId,
     hub::{Command, HubHandle},
@@ -18,6 +18,7 @@ use crate::{
         ErrorCode, Frame, FrameError, Parsed, Request, SendFiles, ServerFrame, UserId,
         parse_request,
     },
+    rate::TokenBucket,
 };
 
 /// What the reader needs besides its stream.

@@ -1,8 +1,10 @@
+//! A token bucket, the rate limit of a connection's frames and of a user's uploads.
+
 use tokio::time::Instant;
 
-/// A token bucket: `burst` frames at once, refilled at `per_sec` frames per second.
+/// A token bucket: `burst` at once, refilled at `per_sec` per second.
 #[derive(Debug)]
-pub(super) struct TokenBucket {
+pub struct TokenBucket {
     capacity: f64,
     per_sec: f64,
     tokens: f64,
@@ -10,17 +12,27 @@ pub(super) struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub(super) fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
+    /// Full at `now`.
+    pub fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
+        Self::with_rate(f64::from(per_sec.max(1)), burst, now)
+    }
+
+    /// `per_minute` per minute, as many at once after a quiet minute; full at `now`.
+    pub fn per_minute(per_minute: u32, now: Instant) -> Self {
+        Self::with_rate(f64::from(per_minute.max(1)) / 60.0, per_minute, now)
+    }
+
+    fn with_rate(per_sec: f64, burst: u32, now: Instant) -> Self {
         Self {
             capacity: f64::from(burst.max(1)),
-            per_sec: f64::from(per_sec.max(1)),
+            per_sec,
             tokens: f64::from(burst.max(1)),
             refilled: now,
         }
     }
 
     /// Takes one token if there is one.
-    pub(super) fn try_take(&mut self, now: Instant) -> bool {
+    pub fn try_take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
         self.refilled = now;
@@ -68,5 +80,16 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn per_minute_refills_over_a_minute() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::per_minute(2, start);
+        assert!(bucket.try_take(start));
+        assert!(bucket.try_take(start));
+        assert!(!bucket.try_take(start));
+        assert!(bucket.try_take(start + Duration::from_secs(30)));
+        assert!(!bucket.try_take(start + Duration::from_secs(31)));
     }
 }
