@@ -14,7 +14,7 @@ use hyper::{
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{empty, plain};
-use crate::response::Body;
+use crate::response::{Body, not_modified};
 
 /// Characters percent-encoded in `filename*` (RFC 8187's attr-char kept as is).
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
@@ -52,14 +52,7 @@ pub(super) async fn download(
         Part::Thumb => format!("\"{}-thumb\"", found.meta.id),
     };
     let headers = request.headers();
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| {
-            tags.split(',')
-                .any(|tag| matches!(tag.trim(), "*") || tag.trim().trim_start_matches("W/") == etag)
-        })
-    {
+    if not_modified(headers, &[etag.as_bytes()]) {
         let mut reply = empty(StatusCode::NOT_MODIFIED);
         file_headers(reply.headers_mut(), &found, part, &etag);
         return reply;

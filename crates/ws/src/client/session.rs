@@ -15,8 +15,7 @@ use crate::{
     hub::{Command, HubHandle},
     log::Files,
     protocol::{
-        ErrorCode, Frame, FrameError, Parsed, Request, SendFiles, ServerFrame, UserId,
-        parse_request,
+        ErrorCode, FrameError, Parsed, Request, SendFiles, ServerFrame, UserId, parse_request,
     },
     rate::TokenBucket,
 };
@@ -90,8 +89,10 @@ impl Session {
         #[cfg(feature = "echo")]
         if self.ctx.echo {
             let frame = match message {
-                Message::Text(text) if !self.closing => Frame::text(text.as_bytes()),
-                Message::Binary(data) if !self.closing => Frame::binary(&data),
+                Message::Text(text) if !self.closing => {
+                    crate::protocol::Frame::text(text.as_bytes())
+                }
+                Message::Binary(data) if !self.closing => crate::protocol::Frame::binary(&data),
                 _ => return None,
             };
             return Some(Command::Write {
