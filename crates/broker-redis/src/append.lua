@@ -13,21 +13,31 @@
 --       3 "PUBLISH" or "SPUBLISH", then per room: its channel, how many drafts, and per draft
 --       a triple: client id ("" for none), kind ("" for a plain message, else "edit",
 --       "delete" or "react"), d.
--- Returns one entry per triple, every room's in order: {1, seq, ts} stored ({1, seq, ts, f}
--- for a delete of a message with files: f its files' JSON, for the node to remove them), {0, seq, ts, d} a
--- resend of the stored event `seq`, {2, 0, 0, code} a change refused (not_found, forbidden,
--- bad_request), or {3, seq, ts, d} a change that changes nothing: its target `seq` as it
--- stands.
+-- Returns the call's time (every event it stores has it), then one entry per triple, every
+-- room's in order: seq (an integer) a plain message stored, {1, seq, ts} a change stored
+-- ({1, seq, ts, f} for a delete of a message with files: f its files' JSON, for the node to
+-- remove them), {0, seq, ts, d} a resend of the stored event `seq`, {2, 0, 0, code} a change
+-- refused (not_found, forbidden, bad_request), or {3, seq, ts, d} a change that changes
+-- nothing: its target `seq` as it stands.
+--
+-- What a message costs Redis here is mostly what a redis.call costs and formatting numbers
+-- (docs/BENCHMARKS.md, "several nodes"): numbers go to commands as strings made once, the
+-- tables of a room are reused by the next one, and a plain message's answer is its seq.
 local cap, max_age, publish = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local cap_arg, now_arg = ARGV[1], tostring(now)
+local line_ts = ':' .. now_arg .. ':'
 -- The resend rule's window: the last 1,000 events or the last 10 minutes.
 local keep_ids, keep_ms = 1000, 600000
 -- The ids past the window are looked for once every this many seqs of a room, not per call.
 local trim_every = 64
 -- Most distinct emoji on one message.
 local max_emoji = 20
-local out = {}
+local out = {now}
+-- Every room's in turn (see append_room): ids to look up, their index by draft, the ids
+-- stored in this call, ZADD's arguments, the published lines.
+local ids, id_at, added, new_ids, published, none = {}, {}, {}, {}, {}, {}
 -- The room being appended to: its keys, its latest seq, whether this call changed a message's
 -- state in it (only then is its state hash tended).
 local seq_key, log_key, ids_key, state_key, changed_key
@@ -137,26 +147,29 @@ local function append_room(channel, at, count)
   changed = false
   local first_last = last
   -- Every draft's id looked up at once; an id stored earlier in this call is in `added`.
-  local ids, added, id_at = {}, {}, {}
+  local n_ids, n_new, n_published, all_ids = 0, 0, 0, true
   for i = 0, count - 1 do
     local id = ARGV[at + 3 * i]
     if id ~= '' then
-      ids[#ids + 1] = id
-      id_at[i] = #ids
+      n_ids = n_ids + 1
+      ids[n_ids] = id
+      id_at[i] = n_ids
+    else
+      all_ids = false
     end
   end
-  local known = {}
-  if #ids > 0 then known = redis.call('ZMSCORE', ids_key, unpack(ids)) end
-  local published, new_ids = {}, {}
+  local known = none
+  if n_ids > 0 then known = redis.call('ZMSCORE', ids_key, unpack(ids, 1, n_ids)) end
+  local seq
   for i = 0, count - 1 do
     local id, kind, d = ARGV[at + 3 * i], ARGV[at + 3 * i + 1], ARGV[at + 3 * i + 2]
     local answer, released = nil, nil
     if id ~= '' then
-      local seq = added[id] or tonumber(known[id_at[i]] or false)
-      if seq then
-        local ts, stored = load(seq)
-        if ts and (seq > last - keep_ids or ts >= now - keep_ms) then
-          answer = {0, seq, ts, stored}
+      local resent = added[id] or tonumber(known[all_ids and i + 1 or id_at[i]] or false)
+      if resent then
+        local ts, stored = load(resent)
+        if ts and (resent > last - keep_ids or ts >= now - keep_ms) then
+          answer = {0, resent, ts, stored}
         end
       end
     end
@@ -165,21 +178,26 @@ local function append_room(channel, at, count)
       out[#out + 1] = answer
     else
       last = last + 1
-      redis.call('XADD', log_key, 'MAXLEN', cap, last .. '-0', 't', now, 'd', d)
+      seq = tostring(last)
+      redis.call('XADD', log_key, 'MAXLEN', cap_arg, seq .. '-0', 't', now_arg, 'd', d)
       if id ~= '' then
         added[id] = last
-        new_ids[#new_ids + 1] = last
-        new_ids[#new_ids + 1] = id
+        new_ids[n_new + 1] = seq
+        new_ids[n_new + 2] = id
+        n_new = n_new + 2
       end
-      published[#published + 1] = last .. ':' .. now .. ':' .. d .. '\n'
-      out[#out + 1] = {1, last, now, released}
+      n_published = n_published + 1
+      published[n_published] = seq .. line_ts .. d .. '\n'
+      if kind == '' then out[#out + 1] = last else out[#out + 1] = {1, last, now, released} end
     end
   end
+  -- The tables are the next room's: emptied without being made again.
+  for i = 2, n_new, 2 do added[new_ids[i]] = nil end
 
-  if #published > 0 then
-    redis.call('SET', seq_key, last)
-    if #new_ids > 0 then redis.call('ZADD', ids_key, unpack(new_ids)) end
-    redis.call(publish, channel, table.concat(published))
+  if n_published > 0 then
+    redis.call('SET', seq_key, seq)
+    if n_new > 0 then redis.call('ZADD', ids_key, unpack(new_ids, 1, n_new)) end
+    redis.call(publish, channel, table.concat(published, '', 1, n_published))
     if max_age > 0 then
       -- Every event is older than max_age once the newest is: the stream goes as a whole.
       redis.call('PEXPIRE', log_key, max_age)

@@ -107,21 +107,25 @@ pub(crate) fn read<'a>(
     call
 }
 
-/// The script's answers, every room's in the call's order, if it has that shape (one per
-/// draft).
-pub(crate) fn answers(reply: Value, drafts: usize) -> Option<Vec<Value>> {
+/// The script's answers, every room's in the call's order, and the call's time (that of every
+/// event it stored), if it has that shape (the time, then one answer per draft).
+pub(crate) fn answers(reply: Value, drafts: usize) -> Option<(u64, Vec<Value>)> {
     match reply {
-        Value::Array(items) if items.len() == drafts => Some(items),
+        Value::Array(mut items) if items.len() == drafts + 1 => {
+            let ts = integer(&items[0])?;
+            items.remove(0);
+            Some((ts, items))
+        }
         _ => None,
     }
 }
 
 /// The script's answer for each of one room's drafts, in order (`items`: that room's part of
-/// [`answers`]); `None` if it does not have that shape.
+/// [`answers`], `ts` the call's time); `None` if it does not have that shape.
 pub(crate) fn outcomes(
     room: &RoomName,
     drafts: Vec<Draft>,
-    items: &[Value],
+    (ts, items): (u64, &[Value]),
 ) -> Option<Vec<Appended>> {
     if items.len() != drafts.len() {
         return None;
@@ -130,8 +134,15 @@ pub(crate) fn outcomes(
         .into_iter()
         .zip(items)
         .map(|(draft, item)| {
-            let Value::Array(fields) = item else {
-                return None;
+            let fields = match item {
+                // A plain message stored: its seq alone.
+                Value::Int(_) => {
+                    return Some(Appended::Stored(Arc::new(
+                        draft.sequence(integer(item)?, ts),
+                    )));
+                }
+                Value::Array(fields) => fields,
+                _ => return None,
             };
             let kind = integer(fields.first()?)?;
             let seq = integer(fields.get(1)?)?;
@@ -213,9 +224,9 @@ mod tests {
             .invoke_async(&mut conn)
             .await
             .expect("the call");
-        let items = answers(reply, 5).expect("one answer per draft");
-        let got_a = outcomes(&a, in_a.clone(), &items[..3]).expect("room a's answers");
-        let got_b = outcomes(&b, in_b.clone(), &items[3..]).expect("room b's answers");
+        let (ts, items) = answers(reply, 5).expect("one answer per draft");
+        let got_a = outcomes(&a, in_a.clone(), (ts, &items[..3])).expect("room a's answers");
+        let got_b = outcomes(&b, in_b.clone(), (ts, &items[3..])).expect("room b's answers");
         let got_a: Vec<_> = got_a.iter().map(seq).collect();
         let got_b: Vec<_> = got_b.iter().map(seq).collect();
         assert_eq!(got_a, [("stored", 1), ("stored", 2), ("resent", 1)]);
@@ -228,8 +239,8 @@ mod tests {
             .invoke_async(&mut conn)
             .await
             .expect("the call");
-        let items = answers(reply, 2).expect("one answer per draft");
-        let got: Vec<_> = outcomes(&a, again, &items).expect("answers");
+        let (ts, items) = answers(reply, 2).expect("one answer per draft");
+        let got: Vec<_> = outcomes(&a, again, (ts, &items)).expect("answers");
         let got: Vec<_> = got.iter().map(seq).collect();
         assert_eq!(got, [("resent", 2), ("stored", 3)]);
 

@@ -252,8 +252,10 @@ impl Worker {
                 let count = drafts.len();
                 let references: Vec<_> = drafts.iter().map(|d| d.client_id.clone()).collect();
                 let answered = match &answers {
-                    Ok(items) => script::outcomes(&room, drafts, &items[offset..offset + count])
-                        .ok_or_else(unexpected_answer),
+                    Ok((ts, items)) => {
+                        script::outcomes(&room, drafts, (*ts, &items[offset..offset + count]))
+                            .ok_or_else(unexpected_answer)
+                    }
                     Err(error) => Err(error.clone()),
                 };
                 offset += count;
