@@ -11,6 +11,7 @@
 #                    SENDERS=n (per room) change the shape (default 1, 500, 10). A high RATE over
 #                    many rooms is what Redis's cost per message needs (its fixed cost, the
 #                    nodes' heartbeats and probes, is printed alone first: IDLE=s, default 5)
+#       ALONE=0      skip the run against one node alone
 # Starts a private redis-server (appendonly yes, appendfsync everysec) on a free port in a
 # temporary folder; only 127.0.0.1 is used; every process it starts is stopped on exit.
 # Prints each run's chat-bench report, then per run: the CPU seconds of the nodes (from
@@ -21,7 +22,7 @@ nodes=${1:-2}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin=${BIN:-$root/target/release/chat-server} bench=${BENCH:-$root/target/release/chat-bench}
 duration=${DURATION:-10} rate=${RATE:-100} rooms=${ROOMS:-1} clients=${CLIENTS:-500}
-senders=${SENDERS:-10} idle=${IDLE:-5}
+senders=${SENDERS:-10} idle=${IDLE:-5} alone=${ALONE:-1}
 out=$(mktemp -d /tmp/chat-nodes.XXXXXX)
 pids=() redis_pid=""
 cleanup() {
@@ -96,5 +97,6 @@ redis-cli -p "$redis_port" info commandstats | grep '^cmdstat_' | sort -t= -k3 -
 awk -v a="$r_mem" -v b="$(redis_memory)" -v r="$rooms" -v n="$(redis-cli -p "$redis_port" info commandstats | awk -F'[=,:]' '$1 == "cmdstat_xadd" { print $3 }')" \
   'BEGIN { printf "== redis used_memory grew %.1f MiB for %d rooms and the %d messages stored (what retention kept of them stays)\n", (b - a) / 1048576, r, n }'
 for pid in "${pids[@]}"; do kill "$pid"; done; wait "${pids[@]}" 2>/dev/null; pids=()
+[ "$alone" = 1 ] || exit 0
 port=$(free_port); start_node "$port" local
 run "1 node alone (sqlite)" "ws://127.0.0.1:$port/ws"
