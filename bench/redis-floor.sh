@@ -11,6 +11,7 @@
 #       MODES="pipe script ours"
 #       XADD_ALONE=0           skip the last measurement (redis-benchmark, an XADD per command)
 #       APPEND=path            the script measured as "ours" (default crates/broker-redis/src/append.lua)
+#       BEFORE=path            another append.lua, measured as mode "before" beside "ours" (add it to MODES)
 # A private redis-server (appendonly yes, appendfsync everysec, as bench/nodes.sh starts it)
 # on a free port of 127.0.0.1, pinned to CPU 0; two generators (two nodes, each waiting for
 # its answer before its next call) and two subscribers to every room's channel (the two
@@ -65,8 +66,9 @@ for round in $(seq "$rounds"); do
       before=$(redis_cpu) sys_before=$(redis_sys)
       gens=()
       for _ in 1 2; do
-        taskset -c 1 timeout 300 python3 "$root/bench/redis-floor.py" "$port" "$mode" "$calls" \
-          "$per_call" "$rooms_per_call" "$rooms" "floor-$mode" "$append" &
+        if [ "$mode" = before ]; then py_mode=ours script=$BEFORE; else py_mode=$mode script=$append; fi
+        taskset -c 1 timeout 300 python3 "$root/bench/redis-floor.py" "$port" "$py_mode" "$calls" \
+          "$per_call" "$rooms_per_call" "$rooms" "floor-$mode" "$script" &
         gens+=($!)
       done
       failed=0
