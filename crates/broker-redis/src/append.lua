@@ -21,8 +21,9 @@
 -- nothing: its target `seq` as it stands.
 --
 -- What a message costs Redis here is mostly what a redis.call costs and formatting numbers
--- (docs/BENCHMARKS.md, "several nodes"): numbers go to commands as strings made once, the
--- tables of a room are reused by the next one, and a plain message's answer is its seq.
+-- (docs/BENCHMARKS.md, "several nodes"): each number is formatted once (the cap and the time
+-- per call, a seq per message) and commands get that string, the tables of a room are reused
+-- by the next one, and a plain message's answer is its seq.
 local cap, max_age, publish = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
