@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The server's own work per message, counted by callgrind: instructions and simulated cache
+# The server's own work per message (or change), counted by callgrind: instructions and simulated cache
 # misses in user space, the same from run to run whatever else the machine is doing. For
 # comparing two builds where CPU time cannot tell 10% apart (a shared machine, and a server
 # whose CPU is mostly the kernel's). It says nothing of the kernel's part.
@@ -13,6 +13,9 @@
 #       BACKEND=sqlite   the default durable history (in OUT/data) instead of memory
 #       TLS=1      the server over wss:// with a self-signed certificate (OUT/tls), to set
 #                  beside a plain run of the same shape: TLS's own work per delivery
+#       CHANGES=edit|react|mix   every other turn of a sender changes its latest message
+#                  (chat-bench --changes): the rate and "per event" count sends and changes
+#                  alike, as the server's chat_messages_total does (every stored event)
 # The server runs under valgrind on CPU 0, chat-bench on CPU 1; once every client has joined
 # and a few seconds have passed, callgrind counts WIN seconds (callgrind_control -i), and
 # /metrics gives the messages and deliveries of that window. Read the profile with
@@ -59,7 +62,8 @@ metric() {
 for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
 
 timeout 900 taskset -c 1 "$root/target/release/chat-bench" fanout --url "$url" "${tls_args[@]}" \
-  "${shape[@]}" --size 100 --warmup 2 --rate "$rate" --duration $((win + 20)) --quiet \
+  "${shape[@]}" ${CHANGES:+--changes "$CHANGES"} --size 100 --warmup 2 --rate "$rate" \
+  --duration $((win + 20)) --quiet \
   >"$out/bench.txt" 2>&1 &
 bench=$!
 for _ in $(seq 1200); do
@@ -74,16 +78,16 @@ sleep "$win"
 callgrind_control -i off $vg >/dev/null
 after=$(curl -sk --max-time 5 "$metrics_url")
 wait $bench
-grep -E '^(connect|deliveries|order)' "$out/bench.txt"
+grep -E '^(connect|messages|deliveries|order|events)' "$out/bench.txt"
 callgrind_control -d $vg >/dev/null
 kill $vg; wait $vg; trap - EXIT
 
 file=$(ls -S "$out"/callgrind.out.* | head -1)
 messages=$(($(metric chat_messages_total "$after") - $(metric chat_messages_total "$before")))
 deliveries=$(($(metric chat_deliveries_total "$after") - $(metric chat_deliveries_total "$before")))
-python3 - "$file" "$messages" "$deliveries" "$scenario" <<'EOF'
+python3 - "$file" "$messages" "$deliveries" "$scenario" "${CHANGES:-}" <<'EOF'
 import sys
-path, messages, deliveries, scenario = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+path, messages, deliveries, scenario, changes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 lines = open(path).read().splitlines()
 events = next(l for l in lines if l.startswith("events:")).split()[1:]
 totals = [int(x) for x in next(l for l in lines if l.startswith("totals:")).split()[1:]]
@@ -91,7 +95,10 @@ count = dict(zip(events, totals))
 if messages <= 0:
     sys.exit("callgrind.sh: no message was published in the window")
 shown = ["Ir", "I1mr", "D1mr", "D1mw", "DLmr", "DLmw"]
-print(f"{scenario}: {messages:,} messages, {deliveries:,} deliveries counted ({path})")
-for unit, n in (("message", messages), ("delivery", deliveries)):
-    print(f"per {unit:<8} " + "  ".join(f"{e} {count[e] / n:,.{0 if unit == 'message' else 1}f}" for e in shown))
+# chat_messages_total counts every stored event: a plain message or a change.
+event = "event" if changes else "message"
+kinds = f" (messages and {changes} changes)" if changes else ""
+print(f"{scenario}: {messages:,} {event}s{kinds}, {deliveries:,} deliveries counted ({path})")
+for unit, n in ((event, messages), ("delivery", deliveries)):
+    print(f"per {unit:<8} " + "  ".join(f"{e} {count[e] / n:,.{0 if unit != 'delivery' else 1}f}" for e in shown))
 EOF

@@ -139,6 +139,21 @@ pub struct Shape {
     /// After sending stops, seconds to wait for the expected deliveries before counting loss.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
+    /// Every other turn of a sender changes its latest message instead of sending a new one
+    /// (the rate counts both) [default: plain sends only].
+    #[arg(long, value_enum)]
+    pub changes: Option<Changes>,
+}
+
+/// The changes a sender makes to its own latest message, between its plain sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Changes {
+    /// An `edit` with a new text of `--size` bytes.
+    Edit,
+    /// A `react` that adds the sender's 👍, then takes it back, and so on: each one stored.
+    React,
+    /// An edit, then a react, and so on.
+    Mix,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -384,6 +399,7 @@ mod tests {
         assert_eq!(a.common().pid, Some(1234));
         assert_eq!(a.common().url, ["ws://127.0.0.1:9101/ws"]);
         assert_eq!(a.common().threads, 1);
+        assert_eq!(a.shape.changes, None);
         let cli = Cli::try_parse_from(["chat-bench", "idle", "--server-cpu-pid", "7", "--json"])
             .expect("alias");
         assert_eq!(cli.command.common().pid, Some(7));
@@ -399,6 +415,23 @@ mod tests {
         ])
         .expect("several nodes");
         assert_eq!(cli.command.common().url.len(), 2);
+    }
+
+    #[test]
+    fn parses_the_changes() {
+        for (word, changes) in [
+            ("edit", Changes::Edit),
+            ("react", Changes::React),
+            ("mix", Changes::Mix),
+        ] {
+            let cli = Cli::try_parse_from(["chat-bench", "fanout", "--changes", word])
+                .expect("valid command line");
+            let Command::Fanout(a) = cli.command else {
+                panic!("not fanout")
+            };
+            assert_eq!(a.shape.changes, Some(changes));
+        }
+        assert!(Cli::try_parse_from(["chat-bench", "fanout", "--changes", "delete"]).is_err());
     }
 
     #[test]

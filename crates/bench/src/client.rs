@@ -1,6 +1,7 @@
 //! The task that runs one joined connection until the run ends: it reads every frame (timing
 //! measured deliveries and checking seq order), and, for a sender, writes a `send` each time
-//! the pacer hands it a turn. The checker and the send buffer are local to the task.
+//! the pacer hands it a turn (with `--changes`, every other turn a change of its latest
+//! message instead). The checker and the send buffer are local to the task.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,6 +14,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
+use crate::cli::Changes;
 use crate::clock::Clock;
 use crate::conn::{Joined, Ws};
 use crate::seqcheck::{SeqChecker, SeqEvent};
@@ -39,6 +41,8 @@ pub struct ClientCtx {
     pub room_name: Arc<str>,
     /// `text` size of its sends.
     pub size: usize,
+    /// What a sender changes between its sends, if anything.
+    pub changes: Option<Changes>,
     pub live: Arc<Live>,
 }
 
@@ -52,15 +56,24 @@ pub async fn run(
     stop: AbortRegistration,
 ) {
     let Joined { mut ws, seq, .. } = joined;
+    let id_prefix = format!("c{}", ctx.index);
+    let own = match (&turns, ctx.changes) {
+        (Some(_), Some(changes)) => Some(Own::new(changes, &id_prefix)),
+        _ => None,
+    };
     let mut state = State {
         checker: SeqChecker::new(seq),
         closed: false,
         arrival: Arrival::default(),
+        own,
     };
     // Abortable checks an atomic flag per poll; a cancellation token in the select would
     // take a mutex on every frame.
     let served = match turns {
-        Some(turns) => Abortable::new(serve_sender(&mut ws, &ctx, &mut state, turns), stop).await,
+        Some(turns) => {
+            let sender = serve_sender(&mut ws, &ctx, &id_prefix, &mut state, turns);
+            Abortable::new(sender, stop).await
+        }
         None => Abortable::new(serve_member(&mut ws, &ctx, &mut state), stop).await,
     };
     if served.is_err() {
@@ -74,6 +87,74 @@ struct State {
     /// Set once the server's close frame arrived, so the end of the stream is not counted twice.
     closed: bool,
     arrival: Arrival,
+    /// A sender's own latest message, when it changes its messages (`--changes`).
+    own: Option<Own>,
+}
+
+impl State {
+    /// Notes the `message` frame `frame` with `seq`, when it is the sender's own newest.
+    fn note_own(&mut self, frame: &str, seq: u64) {
+        if let Some(own) = &mut self.own
+            && own.latest.is_none_or(|latest| seq > latest)
+            && own.messages.is_own(frame)
+        {
+            own.latest = Some(seq);
+            own.reacted = false;
+        }
+    }
+}
+
+/// What a sender that changes its messages knows of them: it learns their seqs as a member,
+/// from its own `message` frames.
+#[derive(Debug)]
+struct Own {
+    changes: Changes,
+    messages: wire::OwnMessages,
+    /// The seq of its latest plain message received.
+    latest: Option<u64>,
+    /// Whether its reaction is on that message: each `react` toggles it, so that every one
+    /// is stored (a reaction it already has would store nothing).
+    reacted: bool,
+}
+
+/// A change a sender writes instead of a `send`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChangeTurn {
+    Edit { target: u64 },
+    React { target: u64, active: bool },
+}
+
+impl Own {
+    fn new(changes: Changes, id_prefix: &str) -> Self {
+        Self {
+            changes,
+            messages: wire::OwnMessages::new(id_prefix),
+            latest: None,
+            reacted: false,
+        }
+    }
+
+    /// What the sender's turn `n` (1, 2, 3...) writes: every even turn changes its latest
+    /// message, once it has received one; any other turn is a plain `send` (`None`).
+    fn turn(&mut self, n: u64) -> Option<ChangeTurn> {
+        if n % 2 == 1 {
+            return None;
+        }
+        let target = self.latest?;
+        let react = match self.changes {
+            Changes::Edit => false,
+            Changes::React => true,
+            Changes::Mix => n % 4 == 0,
+        };
+        if !react {
+            return Some(ChangeTurn::Edit { target });
+        }
+        self.reacted = !self.reacted;
+        Some(ChangeTurn::React {
+            target,
+            active: self.reacted,
+        })
+    }
 }
 
 /// Frames read from one socket without waiting share one reading of the clock: a
@@ -124,15 +205,15 @@ async fn serve_member(ws: &mut Ws, ctx: &ClientCtx, state: &mut State) {
     while let Flow::Continue = on_frame(state.arrival.next(ws).await, ctx, state) {}
 }
 
-/// A sender: read, and write a `send` on every turn from the pacer.
+/// A sender: read, and write a `send` (or a change) on every turn from the pacer.
 async fn serve_sender(
     ws: &mut Ws,
     ctx: &ClientCtx,
+    id_prefix: &str,
     state: &mut State,
     mut turns: mpsc::Receiver<SendTurn>,
 ) {
     let mut buf = String::new();
-    let id_prefix = format!("c{}", ctx.index);
     let mut sent: u64 = 0;
     loop {
         tokio::select! {
@@ -151,7 +232,8 @@ async fn serve_sender(
                 while batch < MAX_BATCH && turns.try_recv().is_ok() {
                     batch += 1;
                 }
-                if let Err(e) = send_batch(ws, ctx, &mut buf, &id_prefix, &mut sent, batch).await {
+                let own = state.own.as_mut();
+                if let Err(e) = send_batch(ws, ctx, own, &mut buf, id_prefix, &mut sent, batch).await {
                     ctx.live.counters.send_errors.fetch_add(1, Relaxed);
                     ctx.live.event(format!("send error: {}", short_error(&e)));
                     return;
@@ -187,19 +269,33 @@ fn on_frame(frame: Option<Result<Message, WsError>>, ctx: &ClientCtx, state: &mu
 async fn send_batch(
     ws: &mut Ws,
     ctx: &ClientCtx,
+    mut own: Option<&mut Own>,
     buf: &mut String,
     id_prefix: &str,
     sent: &mut u64,
     batch: usize,
 ) -> Result<(), WsError> {
     let live = &ctx.live;
+    let room = &*ctx.room_name;
     for _ in 0..batch {
         *sent += 1;
         let stamp = live.clock.now_us();
-        wire::send_into(buf, &ctx.room_name, stamp, ctx.size, id_prefix, *sent);
+        let change = own.as_deref_mut().and_then(|own| own.turn(*sent));
+        match change {
+            None => wire::send_into(buf, room, stamp, ctx.size, id_prefix, *sent),
+            Some(ChangeTurn::Edit { target }) => {
+                wire::edit_into(buf, room, target, stamp, ctx.size, id_prefix, *sent);
+            }
+            Some(ChangeTurn::React { target, active }) => {
+                wire::react_into(buf, room, target, active, stamp, id_prefix, *sent);
+            }
+        }
         ws.feed(Message::text(buf.as_str())).await?;
         if live.in_window(stamp) {
             live.counters.published.fetch_add(1, Relaxed);
+            if change.is_some() {
+                live.counters.changes.fetch_add(1, Relaxed);
+            }
             live.counters
                 .expected
                 .fetch_add(live.members(ctx.room), Relaxed);
@@ -211,6 +307,7 @@ async fn send_batch(
 /// Handles one text frame: a `message` is seq-checked and, when measured, timed.
 fn on_text(text: &str, ctx: &ClientCtx, state: &mut State) {
     if let Some(message) = wire::scan_message(text) {
+        state.note_own(text, message.seq);
         return on_message(Some(message.seq), message.stamp, ctx, state);
     }
     let Ok(frame) = wire::parse(text) else {
@@ -219,7 +316,12 @@ fn on_text(text: &str, ctx: &ClientCtx, state: &mut State) {
     };
     match frame.kind.as_ref() {
         "message" => {
-            let stamp = frame.text.as_deref().and_then(wire::parse_stamp);
+            if let Some(seq) = frame.seq {
+                state.note_own(text, seq);
+            }
+            // A react has no text: its stamp is in its client_id.
+            let stamped = frame.text.as_deref().or(frame.client_id.as_deref());
+            let stamp = stamped.and_then(wire::parse_stamp);
             on_message(frame.seq, stamp, ctx, state);
         }
         "error" => ctx
@@ -267,5 +369,88 @@ fn short_error(e: &WsError) -> String {
         WsError::ConnectionClosed | WsError::AlreadyClosed => "closed".to_owned(),
         WsError::Protocol(p) => format!("protocol {p}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINE: &str = r#"{"type":"message","room":"r","seq":SEQ,"from":{"id":"u","name":"b3"},"text":"1 x","ts":1,"client_id":"c3-1"}"#;
+
+    fn state(changes: Changes) -> State {
+        State {
+            checker: SeqChecker::new(0),
+            closed: false,
+            arrival: Arrival::default(),
+            own: Some(Own::new(changes, "c3")),
+        }
+    }
+
+    fn receive(state: &mut State, seq: u64) {
+        state.note_own(&MINE.replace("SEQ", &seq.to_string()), seq);
+    }
+
+    fn own(state: &mut State) -> &mut Own {
+        state.own.as_mut().expect("a sender that changes")
+    }
+
+    #[test]
+    fn a_sender_sends_until_it_knows_a_message_of_its_own() {
+        let mut s = state(Changes::Edit);
+        assert_eq!(own(&mut s).turn(1), None);
+        assert_eq!(own(&mut s).turn(2), None, "no seq known yet: a plain send");
+        // Someone else's message is no target.
+        s.note_own(&MINE.replace("SEQ", "1").replace("c3-1", "c30-1"), 1);
+        assert_eq!(own(&mut s).turn(2), None);
+        receive(&mut s, 2);
+        assert_eq!(own(&mut s).turn(3), None, "odd turns send");
+        assert_eq!(own(&mut s).turn(4), Some(ChangeTurn::Edit { target: 2 }));
+        // An older one (a no-op's answer) does not move the target back.
+        receive(&mut s, 5);
+        receive(&mut s, 4);
+        assert_eq!(own(&mut s).turn(6), Some(ChangeTurn::Edit { target: 5 }));
+    }
+
+    #[test]
+    fn reacts_toggle_so_that_each_one_is_stored() {
+        let mut s = state(Changes::React);
+        receive(&mut s, 7);
+        let turns: Vec<_> = [2, 4, 6].map(|n| own(&mut s).turn(n)).into();
+        assert_eq!(
+            turns,
+            [true, false, true].map(|active| Some(ChangeTurn::React { target: 7, active }))
+        );
+        // A new message of its own has no reaction yet.
+        receive(&mut s, 9);
+        assert_eq!(
+            own(&mut s).turn(8),
+            Some(ChangeTurn::React {
+                target: 9,
+                active: true
+            })
+        );
+    }
+
+    #[test]
+    fn mix_alternates_edits_and_reacts() {
+        let mut s = state(Changes::Mix);
+        receive(&mut s, 3);
+        let turns: Vec<_> = (1..=8).map(|n| own(&mut s).turn(n)).collect();
+        let edit = Some(ChangeTurn::Edit { target: 3 });
+        let react = |active| Some(ChangeTurn::React { target: 3, active });
+        assert_eq!(
+            turns,
+            [
+                None,
+                edit,
+                None,
+                react(true),
+                None,
+                edit,
+                None,
+                react(false)
+            ]
+        );
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::Changes;
 use crate::client::{self, ClientCtx, SendTurn};
 use crate::conn::{self, ConnectOptions, Target};
 use crate::progress;
@@ -35,6 +36,8 @@ pub struct FleetSpec {
     pub senders_per_room: usize,
     /// Text size of a send, in bytes.
     pub size: usize,
+    /// What senders change between their sends, if anything.
+    pub changes: Option<Changes>,
     /// Room names are `{prefix}-{n}`; the prefix is unique per run so seqs start fresh.
     pub room_prefix: String,
     /// Handshakes in flight at once.
@@ -106,6 +109,7 @@ pub async fn connect(targets: &[Target], spec: &FleetSpec, live: &Arc<Live>, sho
             room,
             room_name: Arc::clone(&room_names[room]),
             size: spec.size,
+            changes: spec.changes,
             live: Arc::clone(live),
         };
         let (stop, stop_reg) = AbortHandle::new_pair();
@@ -227,6 +231,7 @@ mod tests {
             total: 12,
             senders_per_room: 2,
             size: 10,
+            changes: None,
             room_prefix: "t".into(),
             concurrency: 1,
             deadline: Duration::from_secs(1),

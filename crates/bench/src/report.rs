@@ -63,6 +63,9 @@ pub struct PhaseReport {
     pub offered_msgs_per_sec: f64,
     pub published_msgs_per_sec: f64,
     pub published: u64,
+    /// Of the published, changes to an earlier message (`--changes`); not shown when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes: u64,
     pub expected_deliveries: u64,
     pub received_deliveries: u64,
     pub deliveries_per_sec: f64,
@@ -88,6 +91,10 @@ pub struct PhaseReport {
     /// latencies include that wait.
     pub generator_cpu_wait_pct: Option<f64>,
     pub server: Option<ServerUsage>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Above this generator CPU wait (percent of the window) a phase's latencies are suspect.
@@ -164,11 +171,16 @@ pub fn format_phase(p: &PhaseReport) -> String {
     // fmt::Write on String never fails.
     let _ = writeln!(
         s,
-        "messages    offered {} msg/s, published {} msg/s ({} in {:.1} s){}",
+        "messages    offered {} msg/s, published {} msg/s ({} in {:.1} s{}){}",
         rate(p.offered_msgs_per_sec),
         rate(p.published_msgs_per_sec),
         group(p.published),
         p.window_secs,
+        if p.changes > 0 {
+            format!(", {} of them changes", group(p.changes))
+        } else {
+            String::new()
+        },
         if p.not_dispatched > 0 {
             format!(", {} not dispatched", group(p.not_dispatched))
         } else {
@@ -263,6 +275,7 @@ mod tests {
             offered_msgs_per_sec: 100.0,
             published_msgs_per_sec: 99.9,
             published: 999,
+            changes: 0,
             expected_deliveries: 499_500,
             received_deliveries: 499_499,
             deliveries_per_sec: 49_949.9,
@@ -353,6 +366,25 @@ mod tests {
         assert_eq!(v["server"]["us_per_delivery"], 9.01);
         assert_eq!(v["server"]["user_us_per_delivery"], 1.25);
         assert_eq!(v["events"]["close 1000"], 2);
+        assert!(v.get("changes").is_none(), "plain runs keep their JSON");
+    }
+
+    #[test]
+    fn changes_are_shown_when_there_are_some() {
+        let report = PhaseReport {
+            changes: 499,
+            ..sample()
+        };
+        let text = format_phase(&report);
+        assert_eq!(
+            text.lines().next(),
+            Some(
+                "messages    offered 100 msg/s, published 99.9 msg/s (999 in 10.0 s, 499 of them changes)"
+            )
+        );
+        let json = serde_json::to_string(&report).expect("serialises");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("valid json");
+        assert_eq!(v["changes"], 499);
     }
 
     #[test]

@@ -21,6 +21,8 @@ const SIG_FIGS: u8 = 3;
 pub struct Counters {
     /// Messages written by senders whose stamp is inside the measured window.
     pub published: AtomicU64,
+    /// Of those, changes (`edit`, `react`) to a message sent before.
+    pub changes: AtomicU64,
     /// Deliveries those messages should make: each counts the members of its room.
     pub expected: AtomicU64,
     /// Deliveries received whose stamp is inside the window (the latencies recorded).
@@ -62,6 +64,7 @@ pub struct Live {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub published: u64,
+    pub changes: u64,
     pub expected: u64,
     pub received: u64,
     pub gaps: u64,
@@ -108,6 +111,7 @@ impl Live {
         let c = &self.counters;
         for a in [
             &c.published,
+            &c.changes,
             &c.expected,
             &c.received,
             &c.frames,
@@ -166,6 +170,7 @@ impl Live {
         let c = &self.counters;
         Snapshot {
             published: c.published.load(Relaxed),
+            changes: c.changes.load(Relaxed),
             expected: c.expected.load(Relaxed),
             received: c.received.load(Relaxed),
             gaps: c.gaps.load(Relaxed),

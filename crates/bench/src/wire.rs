@@ -1,8 +1,9 @@
-//! The protocol as the generator sees it: the two frames it writes (`join`, `send`) and a
-//! borrowed view of the frames it reads. Reading parses only the fields a receiver needs
-//! (`type`, `seq`, `text`, `code`, ...) and borrows them from the frame, so a delivery costs no
-//! allocation here. A `send`'s text starts with its send stamp (microseconds on the
-//! generator's [`Clock`](crate::clock::Clock)) and a space, then `x` padding to the asked size.
+//! The protocol as the generator sees it: the frames it writes (`join`, `send`, and the
+//! changes `edit` and `react`) and a borrowed view of the frames it reads. Reading parses only
+//! the fields a receiver needs (`type`, `seq`, `text`, `code`, ...) and borrows them from the
+//! frame, so a delivery costs no allocation here. A `send`'s or an `edit`'s text starts with
+//! its send stamp (microseconds on the generator's [`Clock`](crate::clock::Clock)) and a space,
+//! then `x` padding to the asked size; a `react` has no text, so its `id` starts with the stamp.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -31,6 +32,9 @@ pub struct Incoming<'a> {
     /// `text` of a `message`: where the send stamp is.
     #[serde(default, borrow)]
     pub text: Option<Str<'a>>,
+    /// `client_id` of a `message`: where a `react`'s send stamp is.
+    #[serde(default, borrow)]
+    pub client_id: Option<Str<'a>>,
     /// `code` of an `error`.
     #[serde(default, borrow)]
     pub code: Option<Str<'a>>,
@@ -73,13 +77,16 @@ pub struct MessageView {
 /// serialise `type` first, without spaces).
 const MESSAGE_START: &[u8] = br#"{"type":"message","#;
 
+static CLIENT_ID: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""client_id":""#));
+
 /// Reads `seq` and the send stamp of a `message` frame without a JSON parser: at 1.6 million
 /// deliveries a second, parsing each frame with serde was a third of the generator's CPU.
 ///
 /// Only a frame that starts with [`MESSAGE_START`] and has `"seq":<digits>` is read here;
 /// anything else gives `None` and goes through [`parse`]. Searching for a key's bytes is exact
 /// in a `message`: inside a JSON string a quote is escaped, so `"seq":` can only be a key, and
-/// the one nested object (`from`) has no `seq` or `text`.
+/// the one nested object (`from`) has no `seq` or `text`. The stamp is the text's; a message
+/// without text (a `react`) has it at the start of its `client_id`.
 pub fn scan_message(frame: &str) -> Option<MessageView> {
     if !frame.as_bytes().starts_with(MESSAGE_START) {
         return None;
@@ -97,11 +104,29 @@ pub fn scan_message(frame: &str) -> Option<MessageView> {
     let seq = after_seq[..digits].parse().ok()?;
     // The stamp ends at the text's first space or its closing quote (or at an escape's
     // backslash-quote, which no stamp has).
-    let stamp = value_after(frame, &TEXT).and_then(|text| {
+    let stamped = value_after(frame, &TEXT).or_else(|| value_after(frame, &CLIENT_ID));
+    let stamp = stamped.and_then(|text| {
         let end = memchr::memchr2(b' ', b'"', text.as_bytes())?;
         parse_stamp(&text[..end])
     });
     Some(MessageView { seq, stamp })
+}
+
+/// Recognises a sender's own plain messages among the `message` frames it receives: their
+/// `client_id` is `{id_prefix}-{n}` as [`send_into`] writes it (a change's id starts with its
+/// stamp instead), which is how a sender learns its messages' seqs to change them.
+#[derive(Debug)]
+pub struct OwnMessages(Finder<'static>);
+
+impl OwnMessages {
+    pub fn new(id_prefix: &str) -> Self {
+        Self(Finder::new(format!(r#""client_id":"{id_prefix}-"#).as_bytes()).into_owned())
+    }
+
+    /// Whether `frame` (a `message`) is one of this sender's plain messages.
+    pub fn is_own(&self, frame: &str) -> bool {
+        self.0.find(frame.as_bytes()).is_some()
+    }
 }
 
 /// What follows the first occurrence of a key's finder (a quoted key and its colon, and a
@@ -144,6 +169,50 @@ pub fn send_into(
         out.push('x');
     }
     let _ = write!(out, r#"","id":"{id_prefix}-{n}"}}"#);
+}
+
+/// An `edit` frame into `out` (cleared first) that replaces the text of message `target`: the
+/// text is as [`send_into`] writes it, the `id` is the stamp, a space and `id_prefix-n`.
+pub fn edit_into(
+    out: &mut String,
+    room: &str,
+    target: u64,
+    stamp_us: u64,
+    size: usize,
+    id_prefix: &str,
+    n: u64,
+) {
+    out.clear();
+    let _ = write!(
+        out,
+        r#"{{"type":"edit","room":"{room}","target":{target},"text":"{stamp_us} "#
+    );
+    let written = decimal_len(stamp_us) + 1;
+    for _ in written..size {
+        out.push('x');
+    }
+    let _ = write!(out, r#"","id":"{stamp_us} {id_prefix}-{n}"}}"#);
+}
+
+/// The emoji of a `react`.
+pub const REACTION: &str = "👍";
+
+/// A `react` frame into `out` (cleared first) that adds (`active`) or takes back
+/// [`REACTION`] on message `target`; the `id` is the stamp, a space and `id_prefix-n`.
+pub fn react_into(
+    out: &mut String,
+    room: &str,
+    target: u64,
+    active: bool,
+    stamp_us: u64,
+    id_prefix: &str,
+    n: u64,
+) {
+    out.clear();
+    let _ = write!(
+        out,
+        r#"{{"type":"react","room":"{room}","target":{target},"emoji":"{REACTION}","active":{active},"id":"{stamp_us} {id_prefix}-{n}"}}"#
+    );
 }
 
 /// The send stamp at the start of a message's text, if it is one of ours.
@@ -251,6 +320,68 @@ mod tests {
             r#"{"type":"message","room":"r1","text":"1 x"}"#,
         ] {
             assert_eq!(scan_message(frame), None, "{frame}");
+        }
+    }
+
+    #[test]
+    fn edit_frame_carries_the_stamp_in_its_text_and_id() {
+        let mut out = String::new();
+        edit_into(&mut out, "r1", 58, 1_234_567, 100, "c7", 4);
+        assert!(out.starts_with(r#"{"type":"edit","room":"r1","target":58,"text":"1234567 x"#));
+        let f = parse(&out).expect("our own frame parses");
+        assert_eq!(f.kind, "edit");
+        let text = f.text.expect("text");
+        assert_eq!(text.len(), 100);
+        assert_eq!(parse_stamp(&text), Some(1_234_567));
+        assert_eq!(f.client_id, None, "a client frame's key is id");
+        assert!(out.ends_with(r#""id":"1234567 c7-4"}"#));
+        let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(value["target"], 58);
+    }
+
+    #[test]
+    fn react_frame_toggles_the_reaction_and_stamps_its_id() {
+        let mut out = String::new();
+        for active in [true, false] {
+            react_into(&mut out, "r1", 58, active, 1_234_567, "c7", 5);
+            let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+            assert_eq!(value["type"], "react");
+            assert_eq!(value["room"], "r1");
+            assert_eq!(value["target"], 58);
+            assert_eq!(value["emoji"], REACTION);
+            assert_eq!(value["active"], active);
+            assert_eq!(value["id"], "1234567 c7-5");
+        }
+    }
+
+    #[test]
+    fn reads_the_stamp_of_a_change() {
+        // An edit as this server delivers it: the stamp is in its text, as in a message.
+        let edit = r#"{"type":"message","room":"r1","seq":61,"kind":"edit","target":58,"from":{"id":"u_1","name":"b0"},"text":"99 xx","ts":1763800000000,"client_id":"99 c0-2"}"#;
+        // A react has no text: the stamp is at the start of its client_id.
+        let react = r#"{"type":"message","room":"r1","seq":62,"kind":"react","target":58,"from":{"id":"u_1","name":"b0"},"ts":1763800000000,"client_id":"123 c0-4","emoji":"👍","active":true}"#;
+        for (frame, seq, stamp) in [(edit, 61, 99), (react, 62, 123)] {
+            let scanned = scan_message(frame).expect("scanned");
+            assert_eq!((scanned.seq, scanned.stamp), (seq, Some(stamp)), "{frame}");
+            let parsed = parse(frame).expect("parses");
+            let text = parsed.text.as_deref().or(parsed.client_id.as_deref());
+            assert_eq!(text.and_then(parse_stamp), Some(stamp), "{frame}");
+        }
+        // A message of someone else's without text, with an id that is not a stamp.
+        let deleted = r#"{"type":"message","room":"r1","seq":5,"from":{"id":"1","name":"b"},"ts":1,"client_id":"c3-1","deleted":true}"#;
+        assert_eq!(scan_message(deleted).map(|m| m.stamp), Some(None));
+    }
+
+    #[test]
+    fn knows_a_senders_own_plain_messages() {
+        let own = OwnMessages::new("c1");
+        let mine = r#"{"type":"message","room":"r1","seq":58,"from":{"id":"u_1","name":"b1"},"text":"99 xx","ts":1,"client_id":"c1-3"}"#;
+        let other = r#"{"type":"message","room":"r1","seq":59,"from":{"id":"u_2","name":"b11"},"text":"99 xx","ts":1,"client_id":"c11-3"}"#;
+        let my_edit = r#"{"type":"message","room":"r1","seq":60,"kind":"edit","target":58,"from":{"id":"u_1","name":"b1"},"text":"99 xx","ts":1,"client_id":"99 c1-4"}"#;
+        let no_id = r#"{"type":"message","room":"r1","seq":61,"from":{"id":"u_1","name":"b1"},"text":"c1-3","ts":1}"#;
+        assert!(own.is_own(mine));
+        for frame in [other, my_edit, no_id] {
+            assert!(!own.is_own(frame), "{frame}");
         }
     }
 

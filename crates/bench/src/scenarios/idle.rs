@@ -68,6 +68,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<ExitCode> {
         total: args.conns,
         senders_per_room: 0,
         size: 0,
+        changes: None,
         room_prefix: setup::room_prefix(),
         concurrency: common.connect_concurrency,
         deadline: secs(common.connect_deadline),

@@ -167,6 +167,7 @@ fn build(
         offered_msgs_per_sec: plan.rate,
         published_msgs_per_sec: snap.published as f64 / secs,
         published: snap.published,
+        changes: snap.changes,
         expected_deliveries: snap.expected,
         received_deliveries: snap.received,
         deliveries_per_sec: snap.received as f64 / secs,

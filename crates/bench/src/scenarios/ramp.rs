@@ -257,6 +257,7 @@ mod tests {
             offered_msgs_per_sec: 100.0,
             published_msgs_per_sec: published,
             published: 500,
+            changes: 0,
             expected_deliveries: 5000,
             received_deliveries: 5000 - lost,
             deliveries_per_sec: 1000.0,

@@ -87,6 +87,7 @@ pub async fn connect_shape(shape: &Shape) -> anyhow::Result<Prepared> {
         total: shape.rooms * shape.clients,
         senders_per_room: shape.senders,
         size: shape.size,
+        changes: shape.changes,
         room_prefix: room_prefix(),
         concurrency: common.connect_concurrency,
         deadline: secs(common.connect_deadline),

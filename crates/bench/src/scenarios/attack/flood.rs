@@ -101,6 +101,7 @@ pub(super) async fn run(
         size: 100,
         warmup: args.warmup,
         drain: args.drain,
+        changes: None,
     };
     let calm = setup::connect_shape(&calm_shape).await?;
     let plan = PhasePlan {
