@@ -150,7 +150,8 @@ pub struct Shape {
 pub enum Changes {
     /// An `edit` with a new text of `--size` bytes.
     Edit,
-    /// A `react` that adds the sender's 👍, then takes it back, and so on: each one stored.
+    /// A `react` that puts the sender's 👍 on its latest message, or takes it back when that
+    /// message has it already (its next one not arrived yet): each one stored.
     React,
     /// An edit, then a react, and so on.
     Mix,

@@ -137,14 +137,14 @@ impl Own {
     /// What the sender's turn `n` (1, 2, 3...) writes: every even turn changes its latest
     /// message, once it has received one; any other turn is a plain `send` (`None`).
     fn turn(&mut self, n: u64) -> Option<ChangeTurn> {
-        if n % 2 == 1 {
+        if !n.is_multiple_of(2) {
             return None;
         }
         let target = self.latest?;
         let react = match self.changes {
             Changes::Edit => false,
             Changes::React => true,
-            Changes::Mix => n % 4 == 0,
+            Changes::Mix => n.is_multiple_of(4),
         };
         if !react {
             return Some(ChangeTurn::Edit { target });

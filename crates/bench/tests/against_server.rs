@@ -178,6 +178,53 @@ async fn fanout_counts_and_times_every_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_with_changes_edits_and_reacts_to_its_own_messages() {
+    let server = Server::start().await;
+    // Two senders in each room: each must find its own messages among the other's.
+    let out = chat_bench(
+        &server,
+        "fanout",
+        &[
+            "--rooms",
+            "2",
+            "--clients",
+            "10",
+            "--senders",
+            "2",
+            "--changes",
+            "mix",
+            "--warmup",
+            "0.5",
+            "--rate",
+            "200",
+            "--duration",
+            "1",
+            "--drain",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(count(&out["setup"], "joined"), 20);
+    let result = &out["result"];
+    // Every change was stored and delivered to every member, timed (edits by their text,
+    // reacts by their id) and in seq order with the messages: a refused change would be an
+    // `error` event and lost deliveries, a react that changed nothing a duplicate.
+    assert_clean_window(result, 10);
+    assert!(
+        result["events"].as_object().is_some_and(|e| e.is_empty()),
+        "{result}"
+    );
+    // Every other turn is a change once the sender has its first echo (in the warm-up): the
+    // window may begin and end on either kind of turn, one more or less for each sender.
+    let (published, changes) = (count(result, "published"), count(result, "changes"));
+    assert!(
+        published.abs_diff(changes * 2) <= 8,
+        "{changes} changes of {published}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_raises_the_rate_step_by_step() {
     let server = Server::start().await;
     let out = chat_bench(
