@@ -3,9 +3,10 @@
 //!
 //! Hand-written for memory: rustls's buffered connection (what tokio-rustls wraps) keeps a
 //! 4 KiB receive buffer for the life of every connection, idle or not, more than a plain
-//! connection's whole cost. Here the socket is read into a buffer on the stack; only a
-//! record's unfinished part, plaintext the reader has not taken yet and ciphertext the
-//! socket has not taken yet stay on the heap, and only until they are used up.
+//! connection's whole cost. Here the socket is read into a buffer on the stack and its whole
+//! records are decrypted there; only a record's unfinished part, plaintext the reader has not
+//! taken yet and ciphertext the socket has not taken yet stay on the heap, and only until
+//! they are used up.
 
 use std::{
     io,
@@ -36,18 +37,26 @@ const WRITE_CHUNK: usize = 64 * 1024;
 pub(crate) struct TlsStream {
     tcp: TcpStream,
     tls: UnbufferedServerConnection,
-    /// Received bytes not yet processed: the start of a record (empty between records).
-    incoming: Vec<u8>,
-    /// Decrypted bytes the reader has not taken yet, from `plain_at` on.
-    plaintext: Vec<u8>,
-    plain_at: usize,
     /// Encrypted bytes the socket has not taken yet, from `sent` on.
     outgoing: Vec<u8>,
     sent: usize,
+    /// What reads left over; `None` (one pointer) while there is none, as between frames.
+    left: Option<Box<Leftovers>>,
     /// The peer closed its side (close_notify, or the socket ended).
     read_done: bool,
     /// close_notify is queued.
     closing: bool,
+}
+
+/// What a read leaves for the next one: rare (a record cut by the socket read, a record
+/// larger than the reader's buffer), so kept out of the stream itself.
+#[derive(Default)]
+struct Leftovers {
+    /// Received bytes not yet processed: the start of a record.
+    incoming: Vec<u8>,
+    /// Decrypted bytes the reader has not taken yet, from `plain_at` on.
+    plaintext: Vec<u8>,
+    plain_at: usize,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -81,11 +90,9 @@ impl TlsStream {
         let mut stream = Self {
             tcp,
             tls,
-            incoming: Vec::new(),
-            plaintext: Vec::new(),
-            plain_at: 0,
             outgoing: Vec::new(),
             sent: 0,
+            left: None,
             read_done: false,
             closing: false,
         };
@@ -95,29 +102,110 @@ impl TlsStream {
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            // Application data that follows the client's Finished waits in `plaintext`.
-            let (progress, _) = self.process(&mut ReadBuf::new(&mut []), None)?;
             ready!(self.poll_send(cx))?;
             if !self.tls.is_handshaking() {
                 return Poll::Ready(Ok(()));
             }
-            if progress == Progress::Ended || ready!(self.poll_receive(cx))? == 0 {
-                return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+            // Application data that follows the client's Finished waits in the leftovers.
+            match ready!(self.poll_receive(cx, &mut ReadBuf::new(&mut [])))? {
+                Some(Progress::NeedInput) => {}
+                Some(Progress::Ended) | None => {
+                    return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+                }
             }
         }
     }
 
-    /// Runs what was received through rustls: plaintext into `out` (the rest kept), records
-    /// to send into `outgoing`; then `write`, once the connection may send it. Returns how
-    /// much of `write` was encrypted.
+    /// Reads what the socket has and runs it through rustls behind what earlier reads left
+    /// (see [`Self::process`]): `None` at the socket's end.
+    fn poll_receive(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<Option<Progress>>> {
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut self.tcp).poll_read(cx, &mut read))?;
+        if read.filled().is_empty() {
+            return Poll::Ready(Ok(None));
+        }
+        let processed = if self.has_unprocessed() {
+            self.process_unprocessed(read.filled(), out, None)
+        } else {
+            // Whole records are decrypted where they were read; only an unfinished one (or
+            // the records of a handshake message not complete yet) is kept.
+            let filled = read.filled_mut();
+            let mut used = 0;
+            let processed = self.process(filled, &mut used, out, None);
+            if used < filled.len() {
+                self.left.get_or_insert_default().incoming = filled[used..].to_vec();
+            }
+            processed
+        };
+        Poll::Ready(match processed {
+            Ok((progress, _)) => Ok(Some(progress)),
+            Err(e) => Err(self.failed(cx, e)),
+        })
+    }
+
+    /// Whether an earlier read left bytes rustls has not done with.
+    fn has_unprocessed(&self) -> bool {
+        self.left
+            .as_ref()
+            .is_some_and(|left| !left.incoming.is_empty())
+    }
+
+    /// [`Self::process`] over what earlier reads left unprocessed followed by `more`; what is
+    /// still unprocessed then is kept. Writes go through here too: rustls expects the same
+    /// unprocessed bytes at every call.
+    fn process_unprocessed(
+        &mut self,
+        more: &[u8],
+        out: &mut ReadBuf<'_>,
+        write: Option<Write<'_>>,
+    ) -> io::Result<(Progress, usize)> {
+        let mut incoming = self
+            .left
+            .as_mut()
+            .map(|left| std::mem::take(&mut left.incoming))
+            .unwrap_or_default();
+        incoming.extend_from_slice(more);
+        let mut used = 0;
+        let processed = self.process(&mut incoming, &mut used, out, write);
+        if used < incoming.len() {
+            incoming.drain(..used);
+            self.left.get_or_insert_default().incoming = incoming;
+        } else {
+            self.free_leftovers();
+        }
+        processed
+    }
+
+    /// Drops the leftovers once nothing is left over in them.
+    fn free_leftovers(&mut self) {
+        if self
+            .left
+            .as_ref()
+            .is_some_and(|left| left.incoming.is_empty() && left.plaintext.is_empty())
+        {
+            self.left = None;
+        }
+    }
+
+    /// Runs the records of `input` from `used` on through rustls, adding to `used` what it is
+    /// done with (even when it fails): plaintext into `out` (the rest kept), records to send
+    /// into `outgoing`; then `write`, once the connection may send it. Returns how much of
+    /// `write` was encrypted.
     fn process(
         &mut self,
+        input: &mut [u8],
+        used: &mut usize,
         out: &mut ReadBuf<'_>,
         mut write: Option<Write<'_>>,
     ) -> io::Result<(Progress, usize)> {
         let mut taken = 0;
         loop {
-            let status = self.tls.process_tls_records(&mut self.incoming);
+            let status = self.tls.process_tls_records(&mut input[*used..]);
             let discard = status.discard;
             let progress = match status.state.map_err(invalid)? {
                 ConnectionState::ReadTraffic(mut traffic) => {
@@ -125,7 +213,10 @@ impl TlsStream {
                         let payload = record.map_err(invalid)?.payload;
                         let now = payload.len().min(out.remaining());
                         out.put_slice(&payload[..now]);
-                        self.plaintext.extend_from_slice(&payload[now..]);
+                        if now < payload.len() {
+                            let left = self.left.get_or_insert_default();
+                            left.plaintext.extend_from_slice(&payload[now..]);
+                        }
                     }
                     None
                 }
@@ -212,23 +303,32 @@ impl TlsStream {
                 // Early data is not enabled, and any state added later is not expected.
                 _ => return Err(invalid("unexpected TLS connection state")),
             };
-            self.incoming.drain(..discard);
-            if self.incoming.is_empty() {
-                self.incoming = Vec::new();
-            }
+            *used += discard;
             if let Some(progress) = progress {
                 return Ok((progress, taken));
             }
         }
     }
 
-    /// Reads what the socket has into `incoming`; 0 at its end.
-    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut read = ReadBuf::uninit(&mut chunk);
-        ready!(Pin::new(&mut self.tcp).poll_read(cx, &mut read))?;
-        self.incoming.extend_from_slice(read.filled());
-        Poll::Ready(Ok(read.filled().len()))
+    /// The connection failed with `error` (a record that does not decrypt, say): rustls's
+    /// alert that tells the peer why goes out if the socket takes it now. Returns `error`.
+    fn failed(&mut self, cx: &mut Context<'_>, error: io::Error) -> io::Error {
+        // rustls hands out what it queued (the alert) before it looks at the input again.
+        let mut incoming = self
+            .left
+            .take()
+            .map(|left| left.incoming)
+            .unwrap_or_default();
+        if let Ok(ConnectionState::EncodeTlsData(mut encode)) =
+            self.tls.process_tls_records(&mut incoming).state
+        {
+            let at = self.outgoing.len();
+            self.outgoing.resize(at + 64, 0);
+            let written = encode.encode(&mut self.outgoing[at..]).unwrap_or(0);
+            self.outgoing.truncate(at + written);
+            let _ = self.poll_send(cx);
+        }
+        error
     }
 
     /// Writes `outgoing` to the socket until it is empty, then frees it.
@@ -248,15 +348,16 @@ impl TlsStream {
 
     /// Hands out plaintext kept from an earlier record; false when there is none.
     fn take_plaintext(&mut self, out: &mut ReadBuf<'_>) -> bool {
-        if self.plain_at == self.plaintext.len() {
+        let Some(left) = self.left.as_mut().filter(|left| !left.plaintext.is_empty()) else {
             return false;
-        }
-        let now = (self.plaintext.len() - self.plain_at).min(out.remaining());
-        out.put_slice(&self.plaintext[self.plain_at..self.plain_at + now]);
-        self.plain_at += now;
-        if self.plain_at == self.plaintext.len() {
-            self.plaintext = Vec::new();
-            self.plain_at = 0;
+        };
+        let now = (left.plaintext.len() - left.plain_at).min(out.remaining());
+        out.put_slice(&left.plaintext[left.plain_at..left.plain_at + now]);
+        left.plain_at += now;
+        if left.plain_at == left.plaintext.len() {
+            left.plaintext = Vec::new();
+            left.plain_at = 0;
+            self.free_leftovers();
         }
         true
     }
@@ -270,32 +371,24 @@ impl AsyncRead for TlsStream {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            if this.take_plaintext(buf) {
+            if this.take_plaintext(buf) || this.read_done {
                 return Poll::Ready(Ok(()));
             }
-            if this.read_done {
-                return Poll::Ready(Ok(()));
-            }
-            // Every whole record was processed when the last bytes came: with nothing new,
-            // (a wake-up for another reason) there is nothing to hand rustls.
-            if !this.incoming.is_empty() {
-                let before = buf.filled().len();
-                let (progress, _) = this.process(buf, None)?;
-                // Answers to what arrived (a key update, an alert) go now if the socket takes
-                // them, else at the next write; a pending send wakes this task again.
-                let _ = this.poll_send(cx)?;
-                if buf.filled().len() > before || progress == Progress::Ended {
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            if ready!(this.poll_receive(cx))? == 0 {
+            let before = buf.filled().len();
+            let Some(progress) = ready!(this.poll_receive(cx, buf))? else {
                 this.read_done = true;
-                if !this.incoming.is_empty() {
+                if this.has_unprocessed() {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the peer ended the socket inside a TLS record",
                     )));
                 }
+                return Poll::Ready(Ok(()));
+            };
+            // Answers to what arrived (a key update, an alert) go now if the socket takes
+            // them, else at the next write; a pending send wakes this task again.
+            let _ = this.poll_send(cx)?;
+            if buf.filled().len() > before || progress == Progress::Ended {
                 return Poll::Ready(Ok(()));
             }
         }
@@ -315,7 +408,8 @@ impl AsyncWrite for TlsStream {
             return Poll::Ready(Ok(0));
         }
         let data = &data[..data.len().min(WRITE_CHUNK)];
-        let (_, taken) = this.process(&mut ReadBuf::new(&mut []), Some(Write::Data(data)))?;
+        let (_, taken) =
+            this.process_unprocessed(&[], &mut ReadBuf::new(&mut []), Some(Write::Data(data)))?;
         // Sent now if the socket takes it; the rest at the next write or flush.
         let _ = this.poll_send(cx)?;
         Poll::Ready(Ok(taken))
@@ -330,7 +424,7 @@ impl AsyncWrite for TlsStream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !std::mem::replace(&mut this.closing, true) {
-            this.process(&mut ReadBuf::new(&mut []), Some(Write::Close))?;
+            this.process_unprocessed(&[], &mut ReadBuf::new(&mut []), Some(Write::Close))?;
         }
         ready!(this.poll_send(cx))?;
         Pin::new(&mut this.tcp).poll_shutdown(cx)

@@ -133,7 +133,7 @@ pub fn serve_stream<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (outbox, outbound) = Outbox::channel(config.queue_limits());
+    let (outbox, outbound) = Outbox::channel();
     start(
         stream,
         early,

@@ -1,7 +1,7 @@
 //! The transport for a stream the connection's own task owns (TLS, or any `AsyncRead +
 //! AsyncWrite`): the hub hands frames over a channel, the task writes them. The channel is
-//! bounded like a TCP backlog, in WebSocket frames and in bytes, by two semaphores whose
-//! permits the task gives back as it writes.
+//! bounded like a TCP backlog, in WebSocket frames and in bytes, by two counters of what was
+//! handed over and not written yet: the hub adds to them, the task takes off as it writes.
 //!
 //! The queue is futures' unbounded channel, not tokio's: tokio's allocates a block of 32
 //! slots when it is made, which an idle connection would keep for its whole life; this one
@@ -10,31 +10,34 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     task::{Context, Poll},
 };
 
 use futures_channel::mpsc;
 use futures_util::{StreamExt, task::AtomicWaker};
-use tokio::sync::Semaphore;
 
 use super::{Delivery, QueueLimits};
 use crate::protocol::Frame;
 
-/// What the hub and the connection's task share.
-#[derive(Debug)]
+/// What the hub and the connection's task share. Small: every connection over a stream
+/// keeps one for its whole life.
+#[derive(Debug, Default)]
 struct Budget {
-    frames: Semaphore,
-    bytes: Semaphore,
+    /// The connection's task, woken when `cut` is set. A flag and a waker rather than a
+    /// cancellation token: no allocation of its own, and no waiter to register per frame.
+    task: AtomicWaker,
+    /// Bytes handed over and not written yet. Only the hub adds (so a check and an add in
+    /// two steps cannot overshoot: the task only ever takes off).
+    bytes: AtomicU64,
+    /// WebSocket frames handed over and not written yet, likewise.
+    frames: AtomicU32,
     /// The client was cut off: the task drops what waits and writes the 4008 close (a flag:
     /// the close frame behind it is what wakes the task).
     evicted: AtomicBool,
     /// The connection is over: the task ends.
     cut: AtomicBool,
-    /// The connection's task, woken when `cut` is set. A flag and a waker rather than a
-    /// cancellation token: no allocation of its own, and no waiter to register per frame.
-    task: AtomicWaker,
 }
 
 /// The hub's end.
@@ -51,19 +54,8 @@ pub struct Outbound {
     budget: Arc<Budget>,
 }
 
-pub(super) fn pair(limits: QueueLimits) -> (ChannelSender, Outbound) {
-    let permits = |n: u64| {
-        usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(Semaphore::MAX_PERMITS)
-    };
-    let budget = Arc::new(Budget {
-        frames: Semaphore::new(permits(limits.frames)),
-        bytes: Semaphore::new(permits(limits.bytes)),
-        evicted: AtomicBool::new(false),
-        cut: AtomicBool::new(false),
-        task: AtomicWaker::new(),
-    });
+pub(super) fn pair() -> (ChannelSender, Outbound) {
+    let budget = Arc::new(Budget::default());
     let (tx, rx) = mpsc::unbounded();
     (
         ChannelSender {
@@ -75,23 +67,26 @@ pub(super) fn pair(limits: QueueLimits) -> (ChannelSender, Outbound) {
 }
 
 impl ChannelSender {
-    /// Hands `frames` to the task (emptying the vector); `Refused` past the limits.
-    pub(super) fn send(&self, frames: &mut Vec<Frame>) -> Delivery {
+    /// Hands `frames` to the task (emptying the vector); `Refused` once what waits would pass
+    /// `limits`.
+    pub(super) fn send(&self, frames: &mut Vec<Frame>, limits: QueueLimits) -> Delivery {
+        let budget = &self.budget;
+        // The frame count is a u32: it can never pass u32::MAX.
+        let most_frames = limits.frames.min(u32::MAX.into());
         for frame in frames.drain(..) {
-            let (Ok(count), Ok(bytes)) =
-                (u32::try_from(frame.frames()), u32::try_from(frame.len()))
-            else {
+            let (Ok(count), bytes) = (u32::try_from(frame.frames()), frame.len() as u64) else {
                 return Delivery::Refused;
             };
-            let Ok(counted) = self.budget.frames.try_acquire_many(count) else {
+            let waiting_frames = u64::from(budget.frames.load(Ordering::Acquire));
+            let waiting_bytes = budget.bytes.load(Ordering::Acquire);
+            if waiting_frames + u64::from(count) > most_frames
+                || waiting_bytes.saturating_add(bytes) > limits.bytes
+            {
                 return Delivery::Refused;
-            };
-            let Ok(weighed) = self.budget.bytes.try_acquire_many(bytes) else {
-                return Delivery::Refused;
-            };
-            // Given back by the task once written.
-            counted.forget();
-            weighed.forget();
+            }
+            // Taken off by the task once written.
+            budget.frames.fetch_add(count, Ordering::AcqRel);
+            budget.bytes.fetch_add(bytes, Ordering::AcqRel);
             // A task that has ended reads nothing more: its connection is being detached.
             let _ = self.frames.unbounded_send(frame);
         }
@@ -145,8 +140,12 @@ impl Outbound {
     /// `frame`, taken from [`Self::next`], is written: its room in the queue is free again.
     pub fn written(&self, frame: &Frame) {
         if !frame.is_close() {
-            self.budget.frames.add_permits(frame.frames() as usize);
-            self.budget.bytes.add_permits(frame.len());
+            // What `send` added for it (it refuses a frame whose count is not a u32).
+            let count = u32::try_from(frame.frames()).unwrap_or(u32::MAX);
+            self.budget.frames.fetch_sub(count, Ordering::AcqRel);
+            self.budget
+                .bytes
+                .fetch_sub(frame.len() as u64, Ordering::AcqRel);
         }
     }
 

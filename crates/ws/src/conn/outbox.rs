@@ -62,9 +62,10 @@ impl Outbox {
     }
 
     /// The sending side of a connection whose stream its own task owns: frames go to the
-    /// returned [`Outbound`], which that task writes. Bounded by `limits` as a TCP backlog is.
-    pub fn channel(limits: QueueLimits) -> (Self, channel::Outbound) {
-        let (sender, outbound) = channel::pair(limits);
+    /// returned [`Outbound`], which that task writes. Bounded by the limits [`Self::send`] is
+    /// given, as a TCP backlog is.
+    pub fn channel() -> (Self, channel::Outbound) {
+        let (sender, outbound) = channel::pair();
         (Self::with(Transport::Channel(sender)), outbound)
     }
 
@@ -105,7 +106,7 @@ impl Outbox {
                     Delivery::Waiting
                 }
             }
-            Transport::Channel(sender) => sender.send(frames),
+            Transport::Channel(sender) => sender.send(frames, limits),
         }
     }
 

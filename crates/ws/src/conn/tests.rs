@@ -179,7 +179,7 @@ async fn a_channel_is_bounded_and_gives_room_back_as_its_task_writes() {
         frames: 3,
         bytes: 1 << 20,
     };
-    let (mut outbox, mut out) = Outbox::channel(limits);
+    let (mut outbox, mut out) = Outbox::channel();
     for n in 0..3 {
         assert_eq!(
             outbox.send(&mut vec![frame(b'a' + n, 10)], limits),

@@ -79,7 +79,7 @@ impl Inbox {
 
 /// Connection `conn` of `user`, attached to `conns` with an in-memory outbox.
 pub(super) fn attach(conns: &mut Connections, conn: ConnId, user: &User) -> (Slot, Inbox) {
-    let (outbox, out) = Outbox::channel(LIMITS);
+    let (outbox, out) = Outbox::channel();
     conns.attach(conn, user.clone(), outbox);
     (conns.slot(conn).expect("attached"), Inbox::new(out))
 }
@@ -107,7 +107,7 @@ fn scene(broken: bool) -> Scene {
 impl Scene {
     /// Attaches connection `conn` of alice; what it receives.
     async fn connect(&self, conn: ConnId) -> Inbox {
-        let (outbox, out) = Outbox::channel(LIMITS);
+        let (outbox, out) = Outbox::channel();
         let user = User::new(format!("u_{conn}"), "alice");
         let outbox = Box::new(outbox);
         self.tell(Command::Attach { conn, user, outbox }).await;
