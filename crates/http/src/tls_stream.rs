@@ -46,6 +46,8 @@ pub(crate) struct TlsStream {
     read_done: bool,
     /// close_notify is queued.
     closing: bool,
+    /// rustls failed (the peer sent what does not decrypt, say): nothing more goes through it.
+    broken: bool,
 }
 
 /// What a read leaves for the next one: rare (a record cut by the socket read, a record
@@ -95,6 +97,7 @@ impl TlsStream {
             left: None,
             read_done: false,
             closing: false,
+            broken: false,
         };
         std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
         Ok(stream)
@@ -207,7 +210,14 @@ impl TlsStream {
         loop {
             let status = self.tls.process_tls_records(&mut input[*used..]);
             let discard = status.discard;
-            let progress = match status.state.map_err(invalid)? {
+            let state = match status.state {
+                Ok(state) => state,
+                Err(e) => {
+                    *used += discard;
+                    return Err(invalid(e));
+                }
+            };
+            let progress = match state {
                 ConnectionState::ReadTraffic(mut traffic) => {
                     while let Some(record) = traffic.next_record() {
                         let payload = record.map_err(invalid)?.payload;
@@ -310,10 +320,14 @@ impl TlsStream {
         }
     }
 
-    /// The connection failed with `error` (a record that does not decrypt, say): rustls's
-    /// alert that tells the peer why goes out if the socket takes it now. Returns `error`.
+    /// rustls failed with `error` (the peer sent a record that does not decrypt, say): its
+    /// alert that tells the peer why goes out if the socket takes it now, and the connection
+    /// takes nothing more. Returns `error`.
     fn failed(&mut self, cx: &mut Context<'_>, error: io::Error) -> io::Error {
-        // rustls hands out what it queued (the alert) before it looks at the input again.
+        self.broken = true;
+        self.read_done = true;
+        // rustls hands out what it queued (the alert) before it looks at the input again, and
+        // is not called after it.
         let mut incoming = self
             .left
             .take()
@@ -326,8 +340,8 @@ impl TlsStream {
             self.outgoing.resize(at + 64, 0);
             let written = encode.encode(&mut self.outgoing[at..]).unwrap_or(0);
             self.outgoing.truncate(at + written);
-            let _ = self.poll_send(cx);
         }
+        let _ = self.poll_send(cx);
         error
     }
 
@@ -407,6 +421,9 @@ impl AsyncWrite for TlsStream {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        if this.broken {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
         let data = &data[..data.len().min(WRITE_CHUNK)];
         let (_, taken) =
             this.process_unprocessed(&[], &mut ReadBuf::new(&mut []), Some(Write::Data(data)))?;
@@ -423,7 +440,8 @@ impl AsyncWrite for TlsStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !std::mem::replace(&mut this.closing, true) {
+        // After a failure the alert was the last word.
+        if !std::mem::replace(&mut this.closing, true) && !this.broken {
             this.process_unprocessed(&[], &mut ReadBuf::new(&mut []), Some(Write::Close))?;
         }
         ready!(this.poll_send(cx))?;

@@ -1,6 +1,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use futures_util::{FutureExt, future::OptionFuture};
 use hyper::{
     Method, Request, Response, StatusCode, Version,
     body::Incoming,
@@ -87,20 +88,19 @@ pub(crate) fn upgrade(
     // One task per kind of socket, not one with an arm for each: a future is as large as its
     // largest state, and a TLS connection's is larger than a TCP one's.
     if app.tls.is_some() {
-        app.sockets.spawn(async move {
-            if let Some(Socket::Tls(stream, early)) = take_socket(on_upgrade.await) {
-                match endpoint {
-                    Endpoint::Chat => {
-                        serve_tls(stream, early, user, access, hub, config, shutdown).await;
-                    }
-                    // The echo tests the server's own framing over TCP; over TLS it is not
-                    // served.
-                    #[cfg(feature = "echo")]
-                    Endpoint::Echo => {}
-                }
-            }
-            drop((permit, slot));
-        });
+        // Chained, not an `async` block: a block keeps a slot for each value it captures for
+        // its whole life, beside the copy moved into the connection's future.
+        app.sockets.spawn(on_upgrade.then(move |upgraded| {
+            let serve = match (take_socket(upgraded), endpoint) {
+                (Some(Socket::Tls(stream, early)), Endpoint::Chat) => Some(serve_tls(
+                    stream, early, user, access, hub, config, shutdown,
+                )),
+                // The echo tests the server's own framing over TCP; over TLS it is not
+                // served.
+                _ => None,
+            };
+            OptionFuture::from(serve).map(move |_| drop((permit, slot)))
+        }));
     } else {
         app.sockets.spawn(async move {
             if let Some(Socket::Tcp(socket)) = take_socket(on_upgrade.await) {

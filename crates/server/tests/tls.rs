@@ -1,6 +1,8 @@
 //! TLS on the server's port, with certificates made by rcgen: the page, `/healthz` and chat
 //! over `wss://`, plain HTTP refused, SIGHUP swapping the certificate without dropping
-//! connections, frames spanning many TLS records both ways, and a slow TLS reader cut off.
+//! connections, frames spanning many TLS records both ways, a slow TLS reader cut off, key
+//! updates in the middle of a chat, and a client that ends TLS abruptly or sends a record
+//! that does not decrypt.
 
 mod support;
 
@@ -280,6 +282,136 @@ async fn a_slow_tls_reader_is_cut_off_with_4008() {
     .await
     .expect("the close in time");
     assert_eq!(close, Some(4008));
+    server.shutdown().await;
+}
+
+/// Two members of room `room`: (alice, bob), and alice's user id.
+async fn two_in_a_room(
+    server: &TestServer,
+    connector: &tokio_rustls::TlsConnector,
+    room: &str,
+) -> (Wss, Wss, serde_json::Value) {
+    let (mut alice, welcome) = wss(server.addr, connector, "/ws?name=alice").await;
+    let (mut bob, _) = wss(server.addr, connector, "/ws?name=bob").await;
+    for member in [&mut alice, &mut bob] {
+        send(member, json!({"type": "join", "room": room})).await;
+        recv_type(member, "joined").await;
+    }
+    (alice, bob, welcome["user"]["id"].clone())
+}
+
+type Wss = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Sends `text` from `from` into `room` and checks that `to` gets it.
+async fn says(from: &mut Wss, to: &mut Wss, room: &str, text: &str) {
+    send(from, json!({"type": "send", "room": room, "text": text})).await;
+    loop {
+        let frame = recv_type(to, "message").await;
+        if frame["text"] == text {
+            return;
+        }
+    }
+}
+
+/// Reads `ws` until the presence `leave` of user `id`.
+async fn sees_leave(ws: &mut Wss, id: &serde_json::Value) {
+    loop {
+        let frame = recv(ws).await;
+        if frame["type"] == "presence" && frame["event"] == "leave" && frame["user"]["id"] == *id {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn key_updates_in_the_middle_of_a_chat_keep_messages_flowing_both_ways() {
+    let cert = TestCert::new();
+    let (server, _dir) = tls_server(&cert).await;
+    let connector = cert.connector();
+    let (mut alice, mut bob, _) = two_in_a_room(&server, &connector, "keys").await;
+    says(&mut alice, &mut bob, "keys", "before").await;
+    for round in 0..3 {
+        // Alice's client takes new keys and asks the server to take new ones too (a TLS 1.3
+        // KeyUpdate): in the first round on a record of its own, then ahead of a message.
+        let (_, tls) = alice.get_mut().get_mut();
+        tls.refresh_traffic_keys().expect("a key update");
+        if round == 0 {
+            alice.get_mut().flush().await.expect("the key update sent");
+            // The server's next record to alice is its first under its new keys.
+            says(&mut bob, &mut alice, "keys", "to alice after update 0").await;
+            says(&mut alice, &mut bob, "keys", "from alice after update 0").await;
+        } else {
+            let text = format!("from alice after update {round}");
+            says(&mut alice, &mut bob, "keys", &text).await;
+            let text = format!("to alice after update {round}");
+            says(&mut bob, &mut alice, "keys", &text).await;
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_ending_tls_mid_chat_is_let_go_with_close_notify_and_others_go_on() {
+    let cert = TestCert::new();
+    let (server, _dir) = tls_server(&cert).await;
+    let connector = cert.connector();
+    let (mut alice, mut bob, alice_id) = two_in_a_room(&server, &connector, "r").await;
+
+    // No WebSocket close: alice's client sends close_notify and ends its side of the socket.
+    alice.get_mut().shutdown().await.expect("close_notify sent");
+    sees_leave(&mut bob, &alice_id).await;
+    // The server ends its side the same way: without its close_notify, the end of the
+    // stream would be an error (a cut connection, as far as alice can tell).
+    let mut rest = Vec::new();
+    timeout(WAIT, alice.get_mut().read_to_end(&mut rest))
+        .await
+        .expect("the end in time")
+        .expect("the server's close_notify");
+
+    let (mut carol, _) = wss(server.addr, &connector, "/ws?name=carol").await;
+    send(&mut carol, json!({"type": "join", "room": "r"})).await;
+    recv_type(&mut carol, "joined").await;
+    says(&mut bob, &mut carol, "r", "still serving").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_decrypt_gets_an_alert_and_others_go_on() {
+    let cert = TestCert::new();
+    let (server, _dir) = tls_server(&cert).await;
+    let connector = cert.connector();
+    let (mut alice, mut bob, alice_id) = two_in_a_room(&server, &connector, "r").await;
+
+    // An application-data record of 32 bytes that no key decrypts, under alice's TLS.
+    let (tcp, _) = alice.get_mut().get_mut();
+    let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    record.extend_from_slice(&[0xab; 32]);
+    tcp.write_all(&record).await.expect("write");
+
+    // The server says why (bad_record_mac, encrypted as alerts are once the handshake is
+    // done) and lets the connection go.
+    let mut rest = Vec::new();
+    let end = timeout(WAIT, alice.get_mut().read_to_end(&mut rest))
+        .await
+        .expect("the end in time")
+        .expect_err("an alert, not a clean end");
+    let alert = end
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    assert_eq!(
+        alert,
+        Some(&rustls::Error::AlertReceived(
+            rustls::AlertDescription::BadRecordMac
+        )),
+        "{end}"
+    );
+    sees_leave(&mut bob, &alice_id).await;
+
+    let (mut carol, _) = wss(server.addr, &connector, "/ws?name=carol").await;
+    send(&mut carol, json!({"type": "join", "room": "r"})).await;
+    recv_type(&mut carol, "joined").await;
+    says(&mut bob, &mut carol, "r", "still serving").await;
+    says(&mut carol, &mut bob, "r", "both ways").await;
     server.shutdown().await;
 }
 

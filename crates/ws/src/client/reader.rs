@@ -178,9 +178,12 @@ where
                 let last_words = async {
                     while let Some(frame) = out.next().await {
                         if !write_out(&mut stream, &out, &frame).await {
-                            break;
+                            return;
                         }
                     }
+                    // Then the stream's own closing words, if it has any (TLS's close_notify,
+                    // without which the peer cannot tell the end from a cut connection).
+                    let _ = stream.get_mut().inner_mut().shutdown().await;
                 };
                 let _ = Box::pin(tokio::time::timeout(LAST_WORDS, last_words)).await;
             }
@@ -194,7 +197,7 @@ where
 const NEVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// How long a connection that writes its own stream goes on writing what the hub hands it
-/// once the client has left.
+/// once the client has left, its closing words included.
 const LAST_WORDS: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The closing phase: the hub forgets the connection.
