@@ -160,14 +160,8 @@ pub fn send_into(
 ) {
     out.clear();
     // Infallible: fmt::Write on String never fails.
-    let _ = write!(
-        out,
-        r#"{{"type":"send","room":"{room}","text":"{stamp_us} "#
-    );
-    let written = decimal_len(stamp_us) + 1;
-    for _ in written..size {
-        out.push('x');
-    }
+    let _ = write!(out, r#"{{"type":"send","room":"{room}","text":""#);
+    stamped_text(out, stamp_us, size);
     let _ = write!(out, r#"","id":"{id_prefix}-{n}"}}"#);
 }
 
@@ -185,13 +179,19 @@ pub fn edit_into(
     out.clear();
     let _ = write!(
         out,
-        r#"{{"type":"edit","room":"{room}","target":{target},"text":"{stamp_us} "#
+        r#"{{"type":"edit","room":"{room}","target":{target},"text":""#
     );
-    let written = decimal_len(stamp_us) + 1;
-    for _ in written..size {
+    stamped_text(out, stamp_us, size);
+    let _ = write!(out, r#"","id":"{stamp_us} {id_prefix}-{n}"}}"#);
+}
+
+/// A text of `size` bytes (never shorter than the stamp and its space): `stamp_us`, a space,
+/// then `x` padding.
+fn stamped_text(out: &mut String, stamp_us: u64, size: usize) {
+    let _ = write!(out, "{stamp_us} ");
+    for _ in decimal_len(stamp_us) + 1..size {
         out.push('x');
     }
-    let _ = write!(out, r#"","id":"{stamp_us} {id_prefix}-{n}"}}"#);
 }
 
 /// The emoji of a `react`.

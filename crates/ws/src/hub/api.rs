@@ -17,10 +17,7 @@ use crate::{
     api::{ApiAnswer, ApiError, ApiRequest},
     broker::{Broker, Job, Origin, Outcome, Outcomes},
     log::{Draft, Event},
-    protocol::{
-        ErrorCode, EventsWire, Frame, MAX_ANSWER_BYTES, RoomName, ServerFrame, UserId,
-        keep_latest_within,
-    },
+    protocol::{ErrorCode, Frame, RoomName, UserId, history_frame},
 };
 
 /// Where the origins of API jobs start: far above any connection number.
@@ -186,17 +183,11 @@ impl Api {
             Outcome::Page {
                 origin,
                 room,
-                mut messages,
+                messages,
                 has_more,
             } if origin >= FIRST_ORIGIN => {
                 let reply = self.pages.remove(&origin)?;
-                let has_more = keep_latest_within(&mut messages, MAX_ANSWER_BYTES) || has_more;
-                let frame = ServerFrame::History {
-                    room: &room,
-                    messages: EventsWire(&messages),
-                    has_more,
-                }
-                .encode();
+                let frame = history_frame(&room, messages, has_more);
                 let _ = reply.send(Ok(frame.as_str().to_owned()));
                 None
             }

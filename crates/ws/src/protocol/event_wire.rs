@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer, ser::SerializeSeq};
 
-use super::{Frame, RoomName, User};
+use super::{Frame, RoomName, ServerFrame, User};
 use crate::log::{Event, EventKind, Files, Reaction};
 
 /// The `message` object of one event: a plain message with its current state, or a change
@@ -133,6 +133,18 @@ pub fn keep_latest_within(events: &mut Vec<Arc<Event>>, budget: usize) -> bool {
     }
     events.drain(..keep_from);
     keep_from > 0
+}
+
+/// The `history` answer with a page of `messages` (oldest first), the oldest dropped when they
+/// take more than [`MAX_ANSWER_BYTES`] (then `has_more` holds).
+pub fn history_frame(room: &RoomName, mut messages: Vec<Arc<Event>>, has_more: bool) -> Frame {
+    let has_more = keep_latest_within(&mut messages, MAX_ANSWER_BYTES) || has_more;
+    ServerFrame::History {
+        room,
+        messages: EventsWire(&messages),
+        has_more,
+    }
+    .encode()
 }
 
 /// An upper bound of an event's JSON: every character of its strings escaped as `\uXXXX`.

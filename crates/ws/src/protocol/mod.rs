@@ -10,7 +10,7 @@ mod room;
 mod user;
 
 pub use error_code::ErrorCode;
-pub use event_wire::{EventsWire, MAX_ANSWER_BYTES, keep_latest_within};
+pub use event_wire::{EventsWire, MAX_ANSWER_BYTES, history_frame, keep_latest_within};
 pub use frame::Frame;
 pub(crate) use frame::whole_frames_len;
 pub use inbound::{

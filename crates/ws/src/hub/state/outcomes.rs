@@ -11,7 +11,7 @@ use crate::{
     history::HistoryError,
     log::Event,
     protocol::{
-        ErrorCode, EventsWire, MAX_ANSWER_BYTES, PresenceEvent, RoomName, ServerFrame, User,
+        ErrorCode, MAX_ANSWER_BYTES, PresenceEvent, RoomName, User, history_frame,
         keep_latest_within,
     },
 };
@@ -83,16 +83,10 @@ impl Hub {
             Outcome::Page {
                 origin,
                 room,
-                mut messages,
+                messages,
                 has_more,
             } => {
-                let has_more = keep_latest_within(&mut messages, MAX_ANSWER_BYTES) || has_more;
-                let frame = ServerFrame::History {
-                    room: &room,
-                    messages: EventsWire(&messages),
-                    has_more,
-                }
-                .encode();
+                let frame = history_frame(&room, messages, has_more);
                 self.rooms
                     .answer(&room, origin, frame, &mut self.conns, &mut self.failed);
             }
