@@ -24,6 +24,8 @@
 set -uo pipefail
 scenario=${1:-b}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"  # tls_files
 win=${WIN:-10} port=$((9700 + RANDOM % 100)) out=${OUT:-/tmp/chat-callgrind/$scenario}
 case $scenario in
   b) shape=(--rooms 1000 --clients 10 --senders 1) rate=${RATE:-200} conns=10000 ;;
@@ -35,12 +37,9 @@ ulimit -n 20000
 mkdir -p "$out" && rm -rf "$out"/callgrind.out.* "$out/data"
 url="ws://127.0.0.1:$port/ws" metrics_url="127.0.0.1:$port/metrics" tls_env=() tls_args=()
 if [[ "${TLS:-}" == 1 ]]; then
-  mkdir -p "$out/tls"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-    -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth \
-    -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null ||
-    { echo "callgrind.sh: openssl could not make a certificate" >&2; exit 1; }
+  # A new certificate each run: tls_files keeps one it finds, and they last a day.
+  rm -rf "$out/tls"
+  tls_files || { echo "callgrind.sh: openssl could not make a certificate" >&2; exit 1; }
   tls_env=(CHAT__SERVER__TLS_CERT="$out/tls/cert.pem" CHAT__SERVER__TLS_KEY="$out/tls/key.pem")
   url="wss://localhost:$port/ws" metrics_url="https://127.0.0.1:$port/metrics"
   tls_args=(--ca-cert "$out/tls/cert.pem")

@@ -1,4 +1,5 @@
-# Shared by bench/run.sh and bench/one.sh (sourced): start, cap and stop the server under test.
+# Shared by the bench scripts (sourced): start, cap and stop the server under test, and a test
+# certificate (tls_files; callgrind.sh and massif.sh use only that).
 # Needs: root (the repository), peers (../shared/peers), out (a folder for logs and data).
 # BIN=path picks the chat-server binary (default: the release build).
 

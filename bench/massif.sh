@@ -15,6 +15,8 @@
 set -uo pipefail
 conns=${1:-1000}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"  # tls_files
 kind=plain; [[ "${TLS:-}" == 1 ]] && kind=tls
 port=$((9800 + RANDOM % 100)) out=${OUT:-/tmp/chat-massif/$kind}
 command -v valgrind >/dev/null || { echo "massif.sh: valgrind is not installed" >&2; exit 1; }
@@ -22,12 +24,9 @@ ulimit -n 20000
 mkdir -p "$out" && rm -f "$out"/*.massif "$out"/massif.out.*
 url="ws://127.0.0.1:$port/ws" tls_env=() tls_args=()
 if [[ $kind == tls ]]; then
-  mkdir -p "$out/tls"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-    -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth \
-    -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null ||
-    { echo "massif.sh: openssl could not make a certificate" >&2; exit 1; }
+  # A new certificate each run: tls_files keeps one it finds, and they last a day.
+  rm -rf "$out/tls"
+  tls_files || { echo "massif.sh: openssl could not make a certificate" >&2; exit 1; }
   tls_env=(CHAT__SERVER__TLS_CERT="$out/tls/cert.pem" CHAT__SERVER__TLS_KEY="$out/tls/key.pem")
   url="wss://localhost:$port/ws" tls_args=(--ca-cert "$out/tls/cert.pem")
 fi
