@@ -32,6 +32,7 @@ pub mod client;
 pub mod clock;
 pub mod conn;
 pub mod fleet;
+mod own;
 pub mod pace;
 pub mod procstat;
 pub mod progress;
